@@ -1,0 +1,227 @@
+"""The normalized tables of a case, with a schema version and a migration path.
+
+Every normalized row carries ``evidence_id`` and ``record_no`` (and ``line_no`` where the
+format has lines): together they name the original record, shown as ``E<id>.<record_no>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+KV = "STRUCT(name VARCHAR, value VARCHAR)[]"
+MODIFIED = "STRUCT(name VARCHAR, old_value VARCHAR, new_value VARCHAR)[]"
+TARGET = f"STRUCT(id VARCHAR, display_name VARCHAR, type VARCHAR, upn VARCHAR, modified {MODIFIED})[]"
+
+_SOURCE = "evidence_id INTEGER NOT NULL, record_no BIGINT NOT NULL, line_no BIGINT"
+
+# Column lists per normalized table. The ingest mappings fill these by name.
+TABLES: dict[str, dict[str, str]] = {
+    "audit": {
+        "time": "TIMESTAMP",
+        "record_id": "VARCHAR",
+        "record_type": "VARCHAR",
+        "workload": "VARCHAR",
+        "operation": "VARCHAR",
+        "user_id": "VARCHAR",
+        "client_ip": "VARCHAR",
+        "user_agent": "VARCHAR",
+        "client_info": "VARCHAR",
+        "session_id": "VARCHAR",
+        "object_id": "VARCHAR",
+        "result_status": "VARCHAR",
+        "mailbox_owner": "VARCHAR",
+        "app_id": "VARCHAR",
+        "logon_type": "INTEGER",
+        "error_number": "VARCHAR",
+        "parameters": KV,
+        "extended_properties": KV,
+        "modified_properties": MODIFIED,
+        "item_subject": "VARCHAR",
+        "item_folder": "VARCHAR",
+        "affected_count": "INTEGER",
+        "affected_subjects": "VARCHAR[]",
+        "target_ids": "VARCHAR[]",
+    },
+    "signins": {
+        "time": "TIMESTAMP",
+        "signin_id": "VARCHAR",
+        "signin_kind": "VARCHAR",
+        "user_principal_name": "VARCHAR",
+        "user_id": "VARCHAR",
+        "user_display_name": "VARCHAR",
+        "app_display_name": "VARCHAR",
+        "app_id": "VARCHAR",
+        "client_app_used": "VARCHAR",
+        "is_interactive": "BOOLEAN",
+        "ip_address": "VARCHAR",
+        "country": "VARCHAR",
+        "state": "VARCHAR",
+        "city": "VARCHAR",
+        "latitude": "DOUBLE",
+        "longitude": "DOUBLE",
+        "error_code": "INTEGER",
+        "failure_reason": "VARCHAR",
+        "success": "BOOLEAN",
+        "authentication_requirement": "VARCHAR",
+        "conditional_access_status": "VARCHAR",
+        "risk_level": "VARCHAR",
+        "risk_state": "VARCHAR",
+        "user_agent": "VARCHAR",
+        "device_os": "VARCHAR",
+        "device_browser": "VARCHAR",
+        "resource_display_name": "VARCHAR",
+        "correlation_id": "VARCHAR",
+    },
+    "directory_audits": {
+        "time": "TIMESTAMP",
+        "audit_id": "VARCHAR",
+        "category": "VARCHAR",
+        "activity": "VARCHAR",
+        "operation_type": "VARCHAR",
+        "result": "VARCHAR",
+        "result_reason": "VARCHAR",
+        "logged_by_service": "VARCHAR",
+        "correlation_id": "VARCHAR",
+        "initiated_by_upn": "VARCHAR",
+        "initiated_by_id": "VARCHAR",
+        "initiated_by_app": "VARCHAR",
+        "initiated_by_ip": "VARCHAR",
+        "targets": TARGET,
+        "target_upn": "VARCHAR",
+    },
+    "mailboxes": {
+        "identity": "VARCHAR",
+        "user_principal_name": "VARCHAR",
+        "primary_smtp_address": "VARCHAR",
+        "display_name": "VARCHAR",
+        "recipient_type_details": "VARCHAR",
+        "forwarding_smtp_address": "VARCHAR",
+        "forwarding_address": "VARCHAR",
+        "deliver_to_mailbox_and_forward": "BOOLEAN",
+        "grant_send_on_behalf_to": "VARCHAR[]",
+        "hidden_from_address_lists": "BOOLEAN",
+        "when_changed": "TIMESTAMP",
+    },
+    "cas_mailboxes": {
+        "identity": "VARCHAR",
+        "primary_smtp_address": "VARCHAR",
+        "pop_enabled": "BOOLEAN",
+        "imap_enabled": "BOOLEAN",
+        "mapi_enabled": "BOOLEAN",
+        "ews_enabled": "BOOLEAN",
+        "activesync_enabled": "BOOLEAN",
+        "owa_enabled": "BOOLEAN",
+        "smtp_client_auth_disabled": "BOOLEAN",
+    },
+    "inbox_rules": {
+        "mailbox": "VARCHAR",
+        "identity": "VARCHAR",
+        "rule_identity": "VARCHAR",
+        "name": "VARCHAR",
+        "enabled": "BOOLEAN",
+        "priority": "INTEGER",
+        "description": "VARCHAR",
+        "from_addresses": "VARCHAR[]",
+        "subject_contains_words": "VARCHAR[]",
+        "body_contains_words": "VARCHAR[]",
+        "subject_or_body_contains_words": "VARCHAR[]",
+        "from_address_contains_words": "VARCHAR[]",
+        "move_to_folder": "VARCHAR",
+        "copy_to_folder": "VARCHAR",
+        "delete_message": "BOOLEAN",
+        "soft_delete_message": "BOOLEAN",
+        "mark_as_read": "BOOLEAN",
+        "stop_processing_rules": "BOOLEAN",
+        "forward_to": "VARCHAR[]",
+        "forward_as_attachment_to": "VARCHAR[]",
+        "redirect_to": "VARCHAR[]",
+        "supported_by_task": "BOOLEAN",
+    },
+    "mailbox_permissions": {
+        "identity": "VARCHAR",
+        "user": "VARCHAR",
+        "access_rights": "VARCHAR[]",
+        "is_inherited": "BOOLEAN",
+        "deny": "BOOLEAN",
+    },
+}
+
+_META = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS evidence (
+    evidence_id INTEGER PRIMARY KEY,
+    sha256 VARCHAR NOT NULL UNIQUE,
+    stored_as VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    format VARCHAR,
+    container VARCHAR,
+    encoding VARCHAR,
+    records BIGINT NOT NULL DEFAULT 0,
+    rejected BIGINT NOT NULL DEFAULT 0,
+    status VARCHAR NOT NULL,
+    message VARCHAR,
+    ingested_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejects (
+    evidence_id INTEGER NOT NULL,
+    record_no BIGINT,
+    line_no BIGINT,
+    reason VARCHAR NOT NULL
+);
+"""
+
+
+def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_META)
+    for table, columns in TABLES.items():
+        cols = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_SOURCE}, {cols})")
+
+
+# Migration n turns a schema of version n-1 into version n. Version 0 is an empty database.
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+MIGRATIONS: dict[int, Migration] = {1: _create_v1}
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(
+    con: duckdb.DuckDBPyConnection,
+    target: int = SCHEMA_VERSION,
+    migrations: dict[int, Migration] | None = None,
+) -> int:
+    """Apply every migration between the database's version and ``target``, in one transaction.
+
+    Returns the version found before migrating. Raises ValueError for a newer database.
+    """
+    steps = MIGRATIONS if migrations is None else migrations
+    found = current_version(con)
+    if found > target:
+        raise ValueError(f"schema version {found} is newer than this Reclaim supports ({target})")
+    if found == target:
+        return found
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version in range(found + 1, target + 1):
+            steps[version](con)
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return found

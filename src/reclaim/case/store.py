@@ -1,0 +1,181 @@
+"""The case folder: evidence kept byte-for-byte, a manifest, and the DuckDB store.
+
+Layout::
+
+    CASE/
+      case.duckdb              normalized tables (see schema.py)
+      evidence/                every input, unchanged, named <sha256 prefix>-<safe name>
+      evidence/manifest.json   sha256, size, format, counts and rejects per input
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from reclaim.case import schema
+from reclaim.errors import CaseError, UsageError
+
+MANIFEST_REJECTS_SHOWN = 1000  # per file in manifest.json; all of them stay in the store
+_ROW_ID = re.compile(r"^E(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class RowRef:
+    """Where a normalized row came from: ``E<evidence_id>.<record_no>``."""
+
+    evidence_id: int
+    record_no: int
+
+    def __str__(self) -> str:
+        return f"E{self.evidence_id}.{self.record_no}"
+
+    @classmethod
+    def parse(cls, text: str) -> RowRef:
+        match = _ROW_ID.match(text.strip())
+        if not match:
+            raise UsageError(
+                f"'{text}' is not a row id", hint="row ids look like E3.1042 (evidence 3, record 1042)"
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot escape the evidence folder or confuse a shell."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._")
+    return cleaned[:80] or "input"
+
+
+class Case:
+    """An open case folder. Use as a context manager, or call close()."""
+
+    def __init__(self, root: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.root = root
+        self.con = con
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: Path | str, create: bool = True) -> Case:
+        root = Path(root)
+        db = root / "case.duckdb"
+        if not db.exists():
+            if not create:
+                raise CaseError(
+                    f"{root} is not a case folder (no case.duckdb)",
+                    hint=f"create it with: reclaim case new {root}",
+                )
+            if root.exists() and not root.is_dir():
+                raise CaseError(f"{root} exists and is not a folder")
+            (root / "evidence").mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(db))
+        except duckdb.Error as exc:
+            raise CaseError(f"cannot open {db}: {exc}", hint="is another reclaim using it?") from exc
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            schema.migrate(con)
+        except ValueError as exc:
+            con.close()
+            raise CaseError(f"{db}: {exc}", hint="upgrade Reclaim to open this case") from exc
+        return cls(root, con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Case:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.root / "evidence"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- evidence ----------------------------------------------------------------------
+    def evidence_by_sha(self, sha256: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM evidence WHERE sha256 = ?", [sha256])
+
+    def evidence(self, evidence_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM evidence WHERE evidence_id = ?", [evidence_id])
+
+    def sizes_seen(self) -> set[int]:
+        return {row[0] for row in self.con.execute("SELECT size FROM evidence").fetchall()}
+
+    def next_evidence_id(self) -> int:
+        row = self.con.execute("SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchone()
+        return int(row[0]) if row else 1
+
+    def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+        cur = self.con.execute(sql, params)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        names = [d[0] for d in cur.description]
+        return dict(zip(names, row, strict=True))
+
+    def write_manifest(self) -> Path:
+        """Write evidence/manifest.json from the store, the one source of truth."""
+        cur = self.con.execute("SELECT * FROM evidence ORDER BY evidence_id")
+        names = [d[0] for d in cur.description]
+        entries = []
+        for row in cur.fetchall():
+            entry = dict(zip(names, row, strict=True))
+            entry["ingested_at"] = _iso(entry["ingested_at"])
+            entry["rejects"] = [
+                _reject_text(entry["stored_as"], rec, line, reason)
+                for rec, line, reason in self.con.execute(
+                    "SELECT record_no, line_no, reason FROM rejects WHERE evidence_id = ? "
+                    "ORDER BY record_no NULLS LAST LIMIT ?",
+                    [entry["evidence_id"], MANIFEST_REJECTS_SHOWN],
+                ).fetchall()
+            ]
+            entries.append(entry)
+        path = self.evidence_dir / "manifest.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps({"schema_version": schema.SCHEMA_VERSION, "evidence": entries}, indent=2)
+        )
+        tmp.replace(path)
+        return path
+
+    # -- rows --------------------------------------------------------------------------
+    def find_row(self, ref: RowRef) -> tuple[str, dict[str, Any]] | None:
+        """The normalized row with this reference, and the table that holds it."""
+        for table in schema.TABLES:
+            row = self._one(
+                f"SELECT * FROM {table} WHERE evidence_id = ? AND record_no = ?",
+                [ref.evidence_id, ref.record_no],
+            )
+            if row is not None:
+                return table, row
+        return None
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+def _reject_text(stored_as: str, record_no: int | None, line_no: int | None, reason: str) -> str:
+    where = f"{stored_as}:{line_no}" if line_no is not None else f"{stored_as}"
+    if record_no is not None:
+        where += f" (record {record_no})"
+    return f"{where}: {reason}"

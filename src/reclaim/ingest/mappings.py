@@ -1,0 +1,534 @@
+"""How each export's records become rows of the normalized tables, written as SQL.
+
+A mapping has an explicit ``json_transform`` schema for the record and one SQL expression
+per normalized column over the resulting struct ``j``. ``{time}`` in an expression is the
+time-parsing macro chosen for the file's date order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+V = "VARCHAR"
+J = "JSON"  # kept as JSON: an object, an array, or JSON text inside a string (CSV cells)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    name: str
+    table: str
+    schema: dict[str, Any]
+    columns: dict[str, str]
+    time_fields: tuple[str, ...] = ()
+    source: str = "rec"  # SQL over the record text giving the JSON to transform
+    where: str | None = None  # SQL over ``rec``: which records this mapping takes
+
+    def select(self, time_macro: str) -> str:
+        exprs = ",\n    ".join(
+            f'{expr.replace("{time}", time_macro)} AS "{col}"'
+            for col, expr in self.columns.items()
+        )
+        return (
+            f"SELECT record_no, line_no,\n    {exprs}\n"
+            f"FROM (SELECT record_no, line_no, {self.transform()} AS j "
+            f"FROM {{relation}} WHERE ok{'' if self.where is None else ' AND ' + self.where})"
+        )
+
+    def transform(self) -> str:
+        """The record as a struct of the explicit schema."""
+        schema = json.dumps(self.schema).replace("'", "''")
+        return f"json_transform({self.source}, '{schema}')"
+
+
+# -- Unified Audit Log (Management Activity API, Purview CSV AuditData, Graph auditData) ----
+UAL_SCHEMA: dict[str, Any] = {
+    "CreationTime": V, "Id": V, "RecordType": V, "Workload": V, "Operation": V, "UserId": V,
+    "ClientIP": V, "ClientIPAddress": V, "ActorIpAddress": V, "UserAgent": V,
+    "ClientInfoString": V, "SessionId": V, "AppAccessContext": {"AADSessionId": V, "ClientAppId": V},
+    "ObjectId": V, "ResultStatus": V, "MailboxOwnerUPN": V, "AppId": V, "ClientAppId": V,
+    "ApplicationId": V, "LogonType": V, "ErrorNumber": V, "LogonError": V,
+    "Parameters": J, "ExtendedProperties": J, "ModifiedProperties": J,
+    "Item": {"Subject": V, "ParentFolder": {"Path": V}}, "Folder": {"Path": V},
+    "AffectedItems": [{"Subject": V}], "Target": [{"ID": V}],
+}  # fmt: skip
+
+UAL_COLUMNS = {
+    "time": "{time}(j.CreationTime)",
+    "record_id": "j.Id",
+    "record_type": "rc_record_type(j.RecordType)",
+    "workload": "j.Workload",
+    "operation": "j.Operation",
+    "user_id": "lower(j.UserId)",
+    "client_ip": "rc_ip(coalesce(j.ClientIP, j.ClientIPAddress, j.ActorIpAddress))",
+    "user_agent": "coalesce(j.UserAgent, rc_kv(j.ExtendedProperties, 'UserAgent'))",
+    "client_info": "j.ClientInfoString",
+    "session_id": "coalesce(j.SessionId, j.AppAccessContext.AADSessionId)",
+    "object_id": "j.ObjectId",
+    "result_status": "j.ResultStatus",
+    "mailbox_owner": "lower(j.MailboxOwnerUPN)",
+    "app_id": "coalesce(j.AppId, j.ClientAppId, j.ApplicationId, j.AppAccessContext.ClientAppId)",
+    "logon_type": "try_cast(j.LogonType AS INTEGER)",
+    "error_number": "coalesce(j.ErrorNumber, j.LogonError)",
+    "parameters": "rc_kvs(j.Parameters)",
+    "extended_properties": "rc_kvs(j.ExtendedProperties)",
+    "modified_properties": "rc_mods(j.ModifiedProperties)",
+    "item_subject": "j.Item.Subject",
+    "item_folder": "coalesce(j.Item.ParentFolder.Path, j.Folder.Path)",
+    "affected_count": "len(j.AffectedItems)",
+    "affected_subjects": "list_transform(j.AffectedItems, lambda x: x.Subject)",
+    "target_ids": "list_transform(j.Target, lambda x: x.ID)",
+}
+
+UAL = Mapping("ual", "audit", UAL_SCHEMA, UAL_COLUMNS)
+# Search-UnifiedAuditLog objects and Graph auditLogRecord carry the UAL record inside.
+UAL_IN_AUDITDATA = Mapping(
+    "ual", "audit", UAL_SCHEMA, UAL_COLUMNS, source="rc_obj(json_extract(rec, '$.AuditData'))"
+)
+UAL_IN_GRAPH = Mapping(
+    "ual", "audit", UAL_SCHEMA, UAL_COLUMNS, source="rc_obj(json_extract(rec, '$.auditData'))"
+)
+
+# -- Sentinel / Log Analytics OfficeActivity -------------------------------------------
+OFFICE_ACTIVITY = Mapping(
+    "office-activity",
+    "audit",
+    {
+        "TimeGenerated": V, "Start_Time": V, "OfficeId": V, "SourceRecordId": V, "RecordType": V,
+        "OfficeWorkload": V, "Operation": V, "UserId": V, "ClientIP": V, "Client_IPAddress": V,
+        "ActorIpAddress": V, "UserAgent": V, "ClientInfoString": V, "SessionId": V,
+        "OfficeObjectId": V, "ResultStatus": V, "MailboxOwnerUPN": V, "AppId": V,
+        "Logon_Type": V, "Parameters": J, "ExtendedProperties": J, "ModifiedProperties": J,
+        "Item": J, "Folder": J, "AffectedItems": J,
+    },  # fmt: skip
+    {
+        "time": "coalesce({time}(j.TimeGenerated), {time}(j.Start_Time))",
+        "record_id": "coalesce(rc_nz(j.OfficeId), rc_nz(j.SourceRecordId))",
+        "record_type": "rc_record_type(rc_nz(j.RecordType))",
+        "workload": "rc_nz(j.OfficeWorkload)",
+        "operation": "rc_nz(j.Operation)",
+        "user_id": "lower(rc_nz(j.UserId))",
+        "client_ip": "rc_ip(coalesce(rc_nz(j.ClientIP), rc_nz(j.Client_IPAddress), "
+        "rc_nz(j.ActorIpAddress)))",
+        "user_agent": "coalesce(rc_nz(j.UserAgent), rc_kv(j.ExtendedProperties, 'UserAgent'))",
+        "client_info": "rc_nz(j.ClientInfoString)",
+        "session_id": "rc_nz(j.SessionId)",
+        "object_id": "rc_nz(j.OfficeObjectId)",
+        "result_status": "rc_nz(j.ResultStatus)",
+        "mailbox_owner": "lower(rc_nz(j.MailboxOwnerUPN))",
+        "app_id": "rc_nz(j.AppId)",
+        "logon_type": "CASE rc_nz(j.Logon_Type) WHEN 'Owner' THEN 0 WHEN 'Admin' THEN 1 "
+        "WHEN 'Delegated' THEN 2 ELSE try_cast(j.Logon_Type AS INTEGER) END",
+        "error_number": "NULL",
+        "parameters": "rc_kvs(j.Parameters)",
+        "extended_properties": "rc_kvs(j.ExtendedProperties)",
+        "modified_properties": "rc_mods(j.ModifiedProperties)",
+        "item_subject": "rc_obj(j.Item)->>'$.Subject'",
+        "item_folder": "coalesce(rc_obj(j.Item)->>'$.ParentFolder.Path', rc_obj(j.Folder)->>'$.Path')",
+        "affected_count": "CAST(json_array_length(rc_obj(j.AffectedItems)) AS INTEGER)",
+        "affected_subjects": "list_transform(json_transform(rc_obj(j.AffectedItems), "
+        "'[{\"Subject\":\"VARCHAR\"}]'), lambda x: x.Subject)",
+        "target_ids": "NULL",
+    },
+    time_fields=("j.TimeGenerated", "j.Start_Time"),
+)
+
+# -- sign-ins ----------------------------------------------------------------------------
+_LOCATION = {
+    "city": V, "state": V, "countryOrRegion": V,
+    "geoCoordinates": {"latitude": "DOUBLE", "longitude": "DOUBLE"},
+}  # fmt: skip
+_DEVICE = {"operatingSystem": V, "browser": V}
+_STATUS = {"errorCode": "INTEGER", "failureReason": V}
+
+GRAPH_SIGNIN = Mapping(
+    "graph-signin",
+    "signins",
+    {
+        "createdDateTime": V, "id": V, "userPrincipalName": V, "userId": V, "userDisplayName": V,
+        "appDisplayName": V, "appId": V, "clientAppUsed": V, "isInteractive": V, "ipAddress": V,
+        "location": _LOCATION, "status": _STATUS, "authenticationRequirement": V,
+        "conditionalAccessStatus": V, "riskLevelDuringSignIn": V, "riskState": V, "userAgent": V,
+        "deviceDetail": _DEVICE, "resourceDisplayName": V, "correlationId": V,
+        "signInEventTypes": [V],
+    },  # fmt: skip
+    {
+        "time": "{time}(j.createdDateTime)",
+        "signin_id": "j.id",
+        "signin_kind": "CASE WHEN list_contains(j.signInEventTypes, 'nonInteractiveUser') "
+        "OR rc_bool(j.isInteractive) = false THEN 'non-interactive' ELSE 'interactive' END",
+        "user_principal_name": "lower(j.userPrincipalName)",
+        "user_id": "j.userId",
+        "user_display_name": "j.userDisplayName",
+        "app_display_name": "j.appDisplayName",
+        "app_id": "j.appId",
+        "client_app_used": "j.clientAppUsed",
+        "is_interactive": "rc_bool(j.isInteractive)",
+        "ip_address": "rc_ip(j.ipAddress)",
+        "country": "rc_nz(j.location.countryOrRegion)",
+        "state": "rc_nz(j.location.state)",
+        "city": "rc_nz(j.location.city)",
+        "latitude": "j.location.geoCoordinates.latitude",
+        "longitude": "j.location.geoCoordinates.longitude",
+        "error_code": "j.status.errorCode",
+        "failure_reason": "rc_nz(j.status.failureReason)",
+        "success": "j.status.errorCode = 0",
+        "authentication_requirement": "j.authenticationRequirement",
+        "conditional_access_status": "j.conditionalAccessStatus",
+        "risk_level": "j.riskLevelDuringSignIn",
+        "risk_state": "j.riskState",
+        "user_agent": "j.userAgent",
+        "device_os": "rc_nz(j.deviceDetail.operatingSystem)",
+        "device_browser": "rc_nz(j.deviceDetail.browser)",
+        "resource_display_name": "j.resourceDisplayName",
+        "correlation_id": "j.correlationId",
+    },
+)
+
+_SENTINEL_LOCATION = f"(json_transform(rc_obj(j.LocationDetails), '{json.dumps(_LOCATION)}'))"
+_SENTINEL_STATUS = f"(json_transform(rc_obj(j.Status), '{json.dumps(_STATUS)}'))"
+_SENTINEL_DEVICE = f"(json_transform(rc_obj(j.DeviceDetail), '{json.dumps(_DEVICE)}'))"
+_SENTINEL_ERROR = f"coalesce(try_cast(j.ResultType AS INTEGER), {_SENTINEL_STATUS}.errorCode)"
+
+SENTINEL_SIGNIN = Mapping(
+    "sentinel-signin",
+    "signins",
+    {
+        "TimeGenerated": V, "CreatedDateTime": V, "Id": V, "UserPrincipalName": V, "UserId": V,
+        "UserDisplayName": V, "AppDisplayName": V, "AppId": V, "ClientAppUsed": V,
+        "IsInteractive": V, "IPAddress": V, "LocationDetails": J, "Location": V, "ResultType": V,
+        "ResultDescription": V, "Status": J, "AuthenticationRequirement": V,
+        "ConditionalAccessStatus": V, "RiskLevelDuringSignIn": V, "RiskState": V, "UserAgent": V,
+        "DeviceDetail": J, "ResourceDisplayName": V, "CorrelationId": V, "Type": V, "Category": V,
+        "AuthenticationDetails": J,
+    },  # fmt: skip
+    {
+        "time": "coalesce({time}(j.TimeGenerated), {time}(j.CreatedDateTime), "
+        "{time}(rc_obj(j.AuthenticationDetails)->>'$[0].authenticationStepDateTime'))",
+        "signin_id": "rc_nz(j.Id)",
+        "signin_kind": "CASE WHEN j.Type = 'AADNonInteractiveUserSignInLogs' "
+        "OR j.Category = 'NonInteractiveUserSignInLogs' OR rc_bool(j.IsInteractive) = false "
+        "THEN 'non-interactive' ELSE 'interactive' END",
+        "user_principal_name": "lower(rc_nz(j.UserPrincipalName))",
+        "user_id": "rc_nz(j.UserId)",
+        "user_display_name": "rc_nz(j.UserDisplayName)",
+        "app_display_name": "rc_nz(j.AppDisplayName)",
+        "app_id": "rc_nz(j.AppId)",
+        "client_app_used": "rc_nz(j.ClientAppUsed)",
+        "is_interactive": "rc_bool(j.IsInteractive)",
+        "ip_address": "rc_ip(j.IPAddress)",
+        "country": f"coalesce(rc_nz({_SENTINEL_LOCATION}.countryOrRegion), rc_nz(j.Location))",
+        "state": f"rc_nz({_SENTINEL_LOCATION}.state)",
+        "city": f"rc_nz({_SENTINEL_LOCATION}.city)",
+        "latitude": f"{_SENTINEL_LOCATION}.geoCoordinates.latitude",
+        "longitude": f"{_SENTINEL_LOCATION}.geoCoordinates.longitude",
+        "error_code": _SENTINEL_ERROR,
+        "failure_reason": f"coalesce(rc_nz({_SENTINEL_STATUS}.failureReason), "
+        "rc_nz(j.ResultDescription))",
+        "success": f"{_SENTINEL_ERROR} = 0",
+        "authentication_requirement": "rc_nz(j.AuthenticationRequirement)",
+        "conditional_access_status": "rc_nz(j.ConditionalAccessStatus)",
+        "risk_level": "rc_nz(j.RiskLevelDuringSignIn)",
+        "risk_state": "rc_nz(j.RiskState)",
+        "user_agent": "rc_nz(j.UserAgent)",
+        "device_os": f"rc_nz({_SENTINEL_DEVICE}.operatingSystem)",
+        "device_browser": f"rc_nz({_SENTINEL_DEVICE}.browser)",
+        "resource_display_name": "rc_nz(j.ResourceDisplayName)",
+        "correlation_id": "rc_nz(j.CorrelationId)",
+    },
+    time_fields=("j.TimeGenerated", "j.CreatedDateTime"),
+)
+
+# The Entra admin center's "Download CSV": "Location" is "City, State, CC".
+_ENTRA_CSV_ERROR = "try_cast(j.\"Sign-in error code\" AS INTEGER)"
+ENTRA_SIGNIN_CSV = Mapping(
+    "entra-signin-csv",
+    "signins",
+    {
+        "Date (UTC)": V, "Request ID": V, "Username": V, "User ID": V, "User": V,
+        "Application": V, "Application ID": V, "Client app": V, "IP address": V, "Location": V,
+        "Status": V, "Sign-in error code": V, "Failure reason": V, "Authentication requirement": V,
+        "Conditional Access": V, "User agent": V, "Operating System": V, "Browser": V,
+        "Resource": V, "Correlation ID": V,
+    },  # fmt: skip
+    {
+        "time": "{time}(j.\"Date (UTC)\")",
+        "signin_id": "rc_nz(j.\"Request ID\")",
+        "signin_kind": "NULL",
+        "user_principal_name": "lower(rc_nz(j.Username))",
+        "user_id": "rc_nz(j.\"User ID\")",
+        "user_display_name": "rc_nz(j.\"User\")",
+        "app_display_name": "rc_nz(j.Application)",
+        "app_id": "rc_nz(j.\"Application ID\")",
+        "client_app_used": "rc_nz(j.\"Client app\")",
+        "is_interactive": "NULL",
+        "ip_address": "rc_ip(j.\"IP address\")",
+        "country": "rc_nz(trim(string_split(j.Location, ',')[-1]))",
+        "state": "CASE WHEN len(string_split(j.Location, ',')) >= 3 "
+        "THEN rc_nz(trim(string_split(j.Location, ',')[2])) END",
+        "city": "CASE WHEN len(string_split(j.Location, ',')) >= 2 "
+        "THEN rc_nz(trim(string_split(j.Location, ',')[1])) END",
+        "latitude": "NULL",
+        "longitude": "NULL",
+        "error_code": _ENTRA_CSV_ERROR,
+        "failure_reason": "rc_nz(j.\"Failure reason\")",
+        "success": f"coalesce({_ENTRA_CSV_ERROR} = 0, lower(j.Status) = 'success')",
+        "authentication_requirement": "rc_nz(j.\"Authentication requirement\")",
+        "conditional_access_status": "rc_nz(j.\"Conditional Access\")",
+        "risk_level": "NULL",
+        "risk_state": "NULL",
+        "user_agent": "rc_nz(j.\"User agent\")",
+        "device_os": "rc_nz(j.\"Operating System\")",
+        "device_browser": "rc_nz(j.Browser)",
+        "resource_display_name": "rc_nz(j.Resource)",
+        "correlation_id": "rc_nz(j.\"Correlation ID\")",
+    },
+    time_fields=('j."Date (UTC)"',),
+)
+
+# -- directory audits --------------------------------------------------------------------
+_INITIATOR = {
+    "user": {"id": V, "userPrincipalName": V, "ipAddress": V},
+    "app": {"displayName": V, "appId": V, "servicePrincipalId": V},
+}
+GRAPH_DIRECTORY_AUDIT = Mapping(
+    "graph-directory-audit",
+    "directory_audits",
+    {
+        "activityDateTime": V, "id": V, "category": V, "activityDisplayName": V,
+        "operationType": V, "result": V, "resultReason": V, "loggedByService": V,
+        "correlationId": V, "initiatedBy": _INITIATOR, "targetResources": J,
+    },  # fmt: skip
+    {
+        "time": "{time}(j.activityDateTime)",
+        "audit_id": "j.id",
+        "category": "j.category",
+        "activity": "trim(j.activityDisplayName)",
+        "operation_type": "j.operationType",
+        "result": "j.result",
+        "result_reason": "rc_nz(j.resultReason)",
+        "logged_by_service": "j.loggedByService",
+        "correlation_id": "j.correlationId",
+        "initiated_by_upn": "lower(j.initiatedBy.user.userPrincipalName)",
+        "initiated_by_id": "coalesce(j.initiatedBy.user.id, j.initiatedBy.app.servicePrincipalId)",
+        "initiated_by_app": "j.initiatedBy.app.displayName",
+        "initiated_by_ip": "rc_ip(j.initiatedBy.user.ipAddress)",
+        "targets": "rc_targets(j.targetResources)",
+        "target_upn": "rc_first_upn(rc_targets(j.targetResources))",
+    },
+)
+
+_SENTINEL_INITIATOR = f"(json_transform(rc_obj(j.InitiatedBy), '{json.dumps(_INITIATOR)}'))"
+SENTINEL_AUDIT = Mapping(
+    "sentinel-audit",
+    "directory_audits",
+    {
+        "TimeGenerated": V, "ActivityDateTime": V, "Id": V, "Category": V, "OperationName": V,
+        "ActivityDisplayName": V, "AADOperationType": V, "Result": V, "ResultReason": V,
+        "ResultDescription": V, "LoggedByService": V, "CorrelationId": V, "InitiatedBy": J,
+        "TargetResources": J,
+    },  # fmt: skip
+    {
+        "time": "coalesce({time}(j.TimeGenerated), {time}(j.ActivityDateTime))",
+        "audit_id": "rc_nz(j.Id)",
+        "category": "rc_nz(j.Category)",
+        "activity": "trim(coalesce(rc_nz(j.ActivityDisplayName), rc_nz(j.OperationName)))",
+        "operation_type": "rc_nz(j.AADOperationType)",
+        "result": "rc_nz(j.Result)",
+        "result_reason": "coalesce(rc_nz(j.ResultReason), rc_nz(j.ResultDescription))",
+        "logged_by_service": "rc_nz(j.LoggedByService)",
+        "correlation_id": "rc_nz(j.CorrelationId)",
+        "initiated_by_upn": f"lower(rc_nz({_SENTINEL_INITIATOR}.user.userPrincipalName))",
+        "initiated_by_id": f"coalesce(rc_nz({_SENTINEL_INITIATOR}.user.id), "
+        f"rc_nz({_SENTINEL_INITIATOR}.app.servicePrincipalId))",
+        "initiated_by_app": f"rc_nz({_SENTINEL_INITIATOR}.app.displayName)",
+        "initiated_by_ip": f"rc_ip({_SENTINEL_INITIATOR}.user.ipAddress)",
+        "targets": "rc_targets(j.TargetResources)",
+        "target_upn": "rc_first_upn(rc_targets(j.TargetResources))",
+    },
+    time_fields=("j.TimeGenerated", "j.ActivityDateTime"),
+)
+
+
+def _entra_audit_targets() -> str:
+    """Targets of the admin center's audit CSV, flattened as Target1..3 and Property1..5."""
+    targets = []
+    for t in range(1, 4):
+        mods = ", ".join(
+            f"{{'name': rc_nz(j.\"Target{t}ModifiedProperty{m}Name\"), "
+            f"'old_value': rc_nz(j.\"Target{t}ModifiedProperty{m}OldValue\"), "
+            f"'new_value': rc_nz(j.\"Target{t}ModifiedProperty{m}NewValue\")}}"
+            for m in range(1, 6)
+        )
+        targets.append(
+            f"CASE WHEN rc_nz(j.\"Target{t}ObjectId\") IS NOT NULL "
+            f"OR rc_nz(j.\"Target{t}DisplayName\") IS NOT NULL THEN "
+            f"{{'id': rc_nz(j.\"Target{t}ObjectId\"), "
+            f"'display_name': rc_nz(j.\"Target{t}DisplayName\"), "
+            f"'type': rc_nz(j.\"Target{t}Type\"), "
+            f"'upn': lower(rc_nz(j.\"Target{t}UserPrincipalName\")), "
+            f"'modified': list_filter([{mods}], lambda m: m.name IS NOT NULL)}} END"
+        )
+    return f"list_filter([{', '.join(targets)}], lambda t: t IS NOT NULL)"
+
+
+_ENTRA_AUDIT_SCHEMA: dict[str, Any] = {
+    k: V
+    for k in [
+        "Date (UTC)", "CorrelationId", "Service", "Category", "Activity", "Result",
+        "ResultReason", "ActorType", "ActorDisplayName", "ActorObjectId",
+        "ActorUserPrincipalName", "IPAddress", "ActorServicePrincipalId",
+        "ActorServicePrincipalName",
+    ]
+}  # fmt: skip
+for _t in range(1, 4):
+    for _f in ("Type", "DisplayName", "ObjectId", "UserPrincipalName"):
+        _ENTRA_AUDIT_SCHEMA[f"Target{_t}{_f}"] = V
+    for _m in range(1, 6):
+        for _f in ("Name", "OldValue", "NewValue"):
+            _ENTRA_AUDIT_SCHEMA[f"Target{_t}ModifiedProperty{_m}{_f}"] = V
+
+ENTRA_AUDIT_CSV = Mapping(
+    "entra-audit-csv",
+    "directory_audits",
+    _ENTRA_AUDIT_SCHEMA,
+    {
+        "time": "{time}(j.\"Date (UTC)\")",
+        "audit_id": "NULL",
+        "category": "rc_nz(j.Category)",
+        "activity": "trim(j.Activity)",
+        "operation_type": "NULL",
+        "result": "rc_nz(j.Result)",
+        "result_reason": "rc_nz(j.ResultReason)",
+        "logged_by_service": "rc_nz(j.Service)",
+        "correlation_id": "rc_nz(j.CorrelationId)",
+        "initiated_by_upn": "lower(rc_nz(j.ActorUserPrincipalName))",
+        "initiated_by_id": "coalesce(rc_nz(j.ActorObjectId), rc_nz(j.ActorServicePrincipalId))",
+        "initiated_by_app": "rc_nz(j.ActorServicePrincipalName)",
+        "initiated_by_ip": "rc_ip(j.IPAddress)",
+        "targets": _entra_audit_targets(),
+        "target_upn": f"rc_first_upn({_entra_audit_targets()})",
+    },
+    time_fields=('j."Date (UTC)"',),
+)
+
+# -- Entra diagnostic settings: {"category": ..., "properties": {Graph shape}} -------------
+_SIGNIN_CATEGORIES = (
+    "'SignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', "
+    "'ManagedIdentitySignInLogs'"
+)
+_DIAG_SIGNIN_COLUMNS = dict(GRAPH_SIGNIN.columns)
+_DIAG_SIGNIN_COLUMNS["signin_kind"] = (
+    "CASE WHEN json_extract_string(rec, '$.category') = 'NonInteractiveUserSignInLogs' "
+    "OR rc_bool(j.isInteractive) = false THEN 'non-interactive' ELSE 'interactive' END"
+)
+DIAG_SIGNIN = Mapping(
+    "diag-signin",
+    "signins",
+    GRAPH_SIGNIN.schema,
+    _DIAG_SIGNIN_COLUMNS,
+    source="json_extract(rec, '$.properties')",
+    where=f"json_extract_string(rec, '$.category') IN ({_SIGNIN_CATEGORIES})",
+)
+DIAG_AUDIT = Mapping(
+    "diag-audit",
+    "directory_audits",
+    GRAPH_DIRECTORY_AUDIT.schema,
+    GRAPH_DIRECTORY_AUDIT.columns,
+    source="json_extract(rec, '$.properties')",
+    where="json_extract_string(rec, '$.category') = 'AuditLogs'",
+)
+
+
+# -- Exchange Online mailbox state (Get-* | ConvertTo-Json or Export-Csv) -------------------
+def _state_mapping(name: str, table: str, columns: dict[str, tuple[str, str]]) -> Mapping:
+    """A mapping from PowerShell object properties; kinds: text, lower, bool, int, list, time."""
+    wrap = {
+        "text": "rc_nz(j.\"{key}\"->>'$')",
+        "lower": "lower(rc_nz(j.\"{key}\"->>'$'))",
+        "bool": "rc_bool(j.\"{key}\"->>'$')",
+        "int": "try_cast(j.\"{key}\"->>'$' AS INTEGER)",
+        "list": "rc_list(j.\"{key}\")",
+        "time": "TIME(j.\"{key}\"->>'$')",
+    }
+    schema = {key: J for key, _ in columns.values()}
+    exprs = {
+        col: wrap[kind].format(key=key).replace("TIME(", "{time}(")
+        for col, (key, kind) in columns.items()
+    }
+    times = tuple(f"j.\"{key}\"->>'$'" for key, kind in columns.values() if kind == "time")
+    return Mapping(name, table, schema, exprs, time_fields=times)
+
+
+INBOX_RULE = _state_mapping(
+    "exo-inbox-rule",
+    "inbox_rules",
+    {
+        "mailbox": ("MailboxOwnerId", "lower"),
+        "identity": ("Identity", "text"),
+        "rule_identity": ("RuleIdentity", "text"),
+        "name": ("Name", "text"),
+        "enabled": ("Enabled", "bool"),
+        "priority": ("Priority", "int"),
+        "description": ("Description", "text"),
+        "from_addresses": ("From", "list"),
+        "subject_contains_words": ("SubjectContainsWords", "list"),
+        "body_contains_words": ("BodyContainsWords", "list"),
+        "subject_or_body_contains_words": ("SubjectOrBodyContainsWords", "list"),
+        "from_address_contains_words": ("FromAddressContainsWords", "list"),
+        "move_to_folder": ("MoveToFolder", "text"),
+        "copy_to_folder": ("CopyToFolder", "text"),
+        "delete_message": ("DeleteMessage", "bool"),
+        "soft_delete_message": ("SoftDeleteMessage", "bool"),
+        "mark_as_read": ("MarkAsRead", "bool"),
+        "stop_processing_rules": ("StopProcessingRules", "bool"),
+        "forward_to": ("ForwardTo", "list"),
+        "forward_as_attachment_to": ("ForwardAsAttachmentTo", "list"),
+        "redirect_to": ("RedirectTo", "list"),
+        "supported_by_task": ("SupportedByTask", "bool"),
+    },
+)
+MAILBOX = _state_mapping(
+    "exo-mailbox",
+    "mailboxes",
+    {
+        "identity": ("Identity", "text"),
+        "user_principal_name": ("UserPrincipalName", "lower"),
+        "primary_smtp_address": ("PrimarySmtpAddress", "lower"),
+        "display_name": ("DisplayName", "text"),
+        "recipient_type_details": ("RecipientTypeDetails", "text"),
+        "forwarding_smtp_address": ("ForwardingSmtpAddress", "text"),
+        "forwarding_address": ("ForwardingAddress", "text"),
+        "deliver_to_mailbox_and_forward": ("DeliverToMailboxAndForward", "bool"),
+        "grant_send_on_behalf_to": ("GrantSendOnBehalfTo", "list"),
+        "hidden_from_address_lists": ("HiddenFromAddressListsEnabled", "bool"),
+        "when_changed": ("WhenChanged", "time"),
+    },
+)
+CAS_MAILBOX = _state_mapping(
+    "exo-cas-mailbox",
+    "cas_mailboxes",
+    {
+        "identity": ("Identity", "text"),
+        "primary_smtp_address": ("PrimarySmtpAddress", "lower"),
+        "pop_enabled": ("PopEnabled", "bool"),
+        "imap_enabled": ("ImapEnabled", "bool"),
+        "mapi_enabled": ("MAPIEnabled", "bool"),
+        "ews_enabled": ("EwsEnabled", "bool"),
+        "activesync_enabled": ("ActiveSyncEnabled", "bool"),
+        "owa_enabled": ("OWAEnabled", "bool"),
+        "smtp_client_auth_disabled": ("SmtpClientAuthenticationDisabled", "bool"),
+    },
+)
+MAILBOX_PERMISSION = _state_mapping(
+    "exo-mailbox-permission",
+    "mailbox_permissions",
+    {
+        "identity": ("Identity", "text"),
+        "user": ("User", "lower"),
+        "access_rights": ("AccessRights", "list"),
+        "is_inherited": ("IsInherited", "bool"),
+        "deny": ("Deny", "bool"),
+    },
+)

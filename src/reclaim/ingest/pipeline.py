@@ -1,0 +1,460 @@
+"""Ingestion: inputs -> evidence (byte-for-byte, hashed) -> frames -> normalized tables.
+
+Each file is loaded in its own transaction: a failure leaves no half-loaded file behind,
+is recorded in the manifest, and the other files go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from reclaim.case.store import Case, safe_name
+from reclaim.errors import DateOrderError, FormatError
+from reclaim.ingest import decode, frame, sniff, sql
+from reclaim.ingest.formats import Format
+from reclaim.ingest.mappings import Mapping
+from reclaim.ingest.sources import Source, expand
+
+_COPY_CHUNK = 8 << 20
+REJECTS_REPORTED = 20  # per file, in the report; the manifest and store keep more
+
+# A row without these is not a record of the table at all (a foreign or empty object).
+_KEY_COLUMNS = {
+    "audit": "operation IS NOT NULL",
+    "signins": "coalesce(user_principal_name, user_id, ip_address) IS NOT NULL",
+    "directory_audits": "activity IS NOT NULL",
+    "mailboxes": "coalesce(identity, user_principal_name, primary_smtp_address) IS NOT NULL",
+    "cas_mailboxes": "coalesce(identity, primary_smtp_address) IS NOT NULL",
+    "inbox_rules": "coalesce(identity, rule_identity, name) IS NOT NULL",
+    "mailbox_permissions": "identity IS NOT NULL AND \"user\" IS NOT NULL",
+}
+
+Progress = Callable[[str, int, int], None]  # (source name, bytes done, bytes total)
+
+
+@dataclass
+class FileResult:
+    source: str
+    status: str  # ingested, partial, duplicate, unknown-format, failed
+    evidence_id: int | None = None
+    stored_as: str | None = None
+    format: str | None = None
+    records: int = 0
+    rejected: int = 0
+    message: str | None = None
+    rejects: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ingested", "duplicate")
+
+
+@dataclass
+class IngestReport:
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def records(self) -> int:
+        return sum(f.records for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def complete(self) -> bool:
+        return all(f.ok for f in self.files)
+
+    @property
+    def exit_code(self) -> int:
+        """0: everything read; 3: some records or files were not; 1: nothing was read."""
+        if self.complete:
+            return 0
+        return 3 if any(f.records for f in self.files) else 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "rejected": self.rejected,
+            "complete": self.complete,
+            "files": [f.__dict__ for f in self.files],
+        }
+
+
+def ingest_paths(
+    case: Case,
+    paths: list[Path],
+    date_order: str | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    sql.install_macros(case.con)
+    report = IngestReport()
+    for source in expand(paths):
+        report.files.append(_ingest_source(case, source, date_order, progress))
+    case.write_manifest()
+    return report
+
+
+def _ingest_source(
+    case: Case, source: Source, date_order: str | None, progress: Progress | None
+) -> FileResult:
+    if source.error:
+        return FileResult(source.name, "failed", message=source.error)
+    try:
+        stored, sha, size = _store(case, source)
+    except OSError as exc:
+        return FileResult(source.name, "failed", message=f"cannot read: {exc}")
+    known = case.evidence_by_sha(sha)
+    if known is not None:
+        stored.unlink()
+        return FileResult(
+            source.name,
+            "duplicate",
+            evidence_id=known["evidence_id"],
+            stored_as=known["stored_as"],
+            format=known["format"],
+            message=f"already ingested as evidence {known['evidence_id']} ({known['stored_as']})",
+        )
+    final = case.evidence_dir / f"{sha[:12]}-{safe_name(source.name.split('!')[-1])}"
+    stored.replace(final)
+    evidence_id = case.next_evidence_id()
+    result = FileResult(source.name, "failed", evidence_id=evidence_id, stored_as=final.name)
+    loader = _Loader(case, evidence_id, final, date_order, progress, source.name)
+    encoding = "unknown"
+    container = None
+    try:
+        with case.transaction():
+            _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
+            encoding, container, fmt = loader.run()
+            result.format = fmt.name
+            result.records, result.rejected = loader.finish(fmt)
+        result.status = "partial" if result.rejected else "ingested"
+    except (FormatError, duckdb.Error, OSError, ValueError, pa.ArrowException) as exc:
+        result.status = "unknown-format" if isinstance(exc, _UnknownFormat) else "failed"
+        result.message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        encoding = loader.encoding or encoding
+        with case.transaction():
+            _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
+    with case.transaction():
+        case.con.execute(
+            "UPDATE evidence SET format = ?, container = ?, encoding = ?, records = ?, "
+            "rejected = ?, status = ?, message = ? WHERE evidence_id = ?",
+            [
+                result.format, container, encoding, result.records, result.rejected,
+                result.status, result.message, evidence_id,
+            ],
+        )  # fmt: skip
+    result.rejects = [
+        f"{source.name}:{line if line is not None else '?'}: {reason}"
+        + (f" (record {rec})" if rec is not None and line is None else "")
+        for rec, line, reason in case.con.execute(
+            "SELECT record_no, line_no, reason FROM rejects WHERE evidence_id = ? "
+            "ORDER BY record_no NULLS LAST LIMIT ?",
+            [evidence_id, REJECTS_REPORTED],
+        ).fetchall()
+    ]
+    return result
+
+
+def _store(case: Case, source: Source) -> tuple[Path, str, int]:
+    """Copy the input into the evidence folder while hashing it: one read of the input."""
+    tmp = case.evidence_dir / f".incoming-{uuid.uuid4().hex}"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with source.open() as fin, tmp.open("wb") as fout:
+            while chunk := fin.read(_COPY_CHUNK):
+                digest.update(chunk)
+                fout.write(chunk)
+                size += len(chunk)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.chmod(tmp, 0o444)  # evidence is read-only
+    return tmp, digest.hexdigest(), size
+
+
+def _insert_evidence(
+    case: Case, evidence_id: int, sha: str, stored_as: str, source: str, size: int
+) -> None:
+    case.con.execute(
+        "INSERT INTO evidence (evidence_id, sha256, stored_as, source, size, status, ingested_at) "
+        "VALUES (?, ?, ?, ?, ?, 'loading', ?)",
+        [evidence_id, sha, stored_as, source, size, datetime.now(UTC).replace(tzinfo=None)],
+    )
+
+
+class _UnknownFormat(FormatError):
+    code = "unknown-format"
+
+
+class _Loader:
+    """Loads one evidence file into the store (inside the caller's transaction)."""
+
+    def __init__(
+        self,
+        case: Case,
+        evidence_id: int,
+        path: Path,
+        date_order: str | None,
+        progress: Progress | None,
+        display: str,
+    ) -> None:
+        self.con = case.con
+        self.tmp_dir = case.root / "tmp"
+        self.evidence_id = evidence_id
+        self.path = path
+        self.date_order = date_order
+        self.progress = progress
+        self.display = display
+        self.encoding: str | None = None
+        self.size = path.stat().st_size
+        self.done_bytes = 0
+        self.staged = False
+
+    # -- orchestration -----------------------------------------------------------------
+    def run(self) -> tuple[str, str, Format]:
+        with self.path.open("rb") as fh:
+            head_bytes = fh.read(sniff.HEAD_BYTES)
+        self.encoding = decode.detect_encoding(head_bytes)
+        text_path = self.path
+        if decode.needs_transcoding(self.encoding):
+            self.tmp_dir.mkdir(exist_ok=True)
+            text_path = self.tmp_dir / f"{self.evidence_id}.utf8"
+            decode.transcode_to_utf8(self.path, text_path, self.encoding)
+        try:
+            container, fmt = self._load(text_path)
+        finally:
+            if text_path != self.path:
+                text_path.unlink(missing_ok=True)
+        return self.encoding, container, fmt
+
+    def _load(self, text_path: Path) -> tuple[str, Format]:
+        skip = decode.bom_length(self.encoding or "")
+        with text_path.open("rb") as fh:
+            fh.read(skip)
+            head = fh.read(sniff.HEAD_BYTES).decode("utf-8", errors="replace")
+        sniffed = sniff.sniff_head(head)
+        if sniffed is None:
+            raise _UnknownFormat("not CSV or JSON: no delimiter or JSON structure in the first line")
+        if sniffed.container == "json":
+            return "json", self._load_document(text_path)
+        if sniffed.container == "ndjson":
+            fmt = self._identify(sniffed)
+            for fr in frame.ndjson_frames(text_path, skip):
+                self._load_frame(fmt, fr.table, fr.rejects)
+            return "ndjson", fmt
+        layout = sniffed.layout
+        assert layout is not None
+        fmt = self._identify(sniff.Sniffed("csv", sniffed.keys, _csv_type(head, layout)))
+        self._load_csv(text_path, fmt, layout)
+        return "csv", fmt
+
+    def _identify(self, sniffed: sniff.Sniffed) -> Format:
+        fmt = sniff.format_for(sniffed)
+        if fmt is None:
+            raise _UnknownFormat(sniff.unknown_message(sniffed))
+        return fmt
+
+    def _load_document(self, text_path: Path) -> Format:
+        text = text_path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
+        records, rejects = frame.json_document_records(text)
+        keys, kind = sniff.sniff_records([r[2] for r in records])
+        fmt = self._identify(sniff.Sniffed("json", keys, kind))
+        self._add_rejects(rejects)
+        for fr in frame.json_document_frames(records):
+            self._load_frame(fmt, fr.table, fr.rejects)
+        return fmt
+
+    def _load_csv(self, text_path: Path, fmt: Format, layout: frame.CsvLayout) -> None:
+        # CSV times may be locale slash dates, whose order is known only from all the data:
+        # stage the file, decide the order, then normalize in one statement.
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE staging (record_no BIGINT, line_no BIGINT, rec VARCHAR)"
+        )
+        self.staged = True
+        try:
+            record_no = 0
+            for table in frame.csv_frames_fast(text_path, layout, fmt.payload):
+                record_no = self._stage_fast(table, fmt.payload, record_no)
+        except pa.ArrowInvalid:
+            self.con.execute("DELETE FROM staging")
+            self.done_bytes = 0
+            for fr in frame.csv_frames_exact(text_path, layout, fmt.payload):
+                self._add_rejects(fr.rejects)
+                self._stage(fr.table)
+        order = self._date_order(fmt.routes[0])
+        self._normalize(fmt, "staging", order)
+
+    # -- frames ------------------------------------------------------------------------
+    def _stage_fast(self, table: pa.Table, payload: str | None, record_no: int) -> int:
+        n = table.num_rows
+        numbers = pa.array(range(record_no + 1, record_no + n + 1), pa.int64())
+        if payload:
+            rec = table.column(payload)
+            staged = pa.table(
+                {"record_no": numbers, "line_no": pa.nulls(n, pa.int64()), "rec": rec}
+            )
+            self._stage(staged)
+        else:
+            self.con.register("csv_batch", table)
+            self.con.register("csv_numbers", pa.table({"record_no": numbers}))
+            # Arrow keeps row order, and so does DuckDB's positional join.
+            self.con.execute(
+                "INSERT INTO staging SELECT n.record_no, NULL, to_json(b) "
+                "FROM csv_batch b POSITIONAL JOIN csv_numbers n"
+            )
+            self.con.unregister("csv_batch")
+            self.con.unregister("csv_numbers")
+            self._advance(table)
+        return record_no + n
+
+    def _stage(self, table: pa.Table) -> None:
+        self.con.register("frame_in", table)
+        self.con.execute("INSERT INTO staging SELECT record_no, line_no, rec FROM frame_in")
+        self.con.unregister("frame_in")
+        self._advance(table)
+
+    def _advance(self, table: pa.Table) -> None:
+        if self.progress is None:
+            return
+        self.done_bytes += table.nbytes
+        self.progress(self.display, min(self.done_bytes, self.size), self.size)
+
+    def _load_frame(self, fmt: Format, table: pa.Table | None, rejects: list[frame.Reject]) -> None:
+        self._add_rejects(rejects)
+        if table is None or table.num_rows == 0:
+            return
+        self.con.register("frame_in", table)
+        try:
+            self._normalize(fmt, "frame_in", "mdy")
+        finally:
+            self.con.unregister("frame_in")
+        self._advance(table)
+
+    def _normalize(self, fmt: Format, relation: str, order: str) -> None:
+        checked = (
+            f"(SELECT record_no, line_no, rec, "
+            f"json_valid(rec) AND starts_with(ltrim(rec), '{{') AS ok FROM {relation} "
+            f"WHERE length(trim(rec)) > 0)"
+        )
+        macro = sql.time_macro(order)
+        for route in fmt.routes:
+            cols = ", ".join(f'"{c}"' for c in route.columns)
+            self.con.execute(
+                f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) "
+                f"SELECT {self.evidence_id}, * FROM ({route.select(macro).replace('{relation}', checked)})"
+            )
+        self.con.execute(
+            f"INSERT INTO rejects SELECT {self.evidence_id}, record_no, line_no, "
+            f"CASE WHEN json_valid(rec) THEN 'a JSON ' || lower(json_type(rec)) || ' is not a record' "
+            f"ELSE 'not valid JSON' END FROM {checked} WHERE NOT ok"
+        )
+        if len(fmt.routes) > 1:
+            routed = " OR ".join(f"({r.where})" for r in fmt.routes if r.where)
+            self.con.execute(
+                f"INSERT INTO rejects SELECT {self.evidence_id}, record_no, line_no, "
+                f"'category ' || coalesce(json_extract_string(rec, '$.category'), 'null') "
+                f"|| ' is not one Reclaim reads' FROM {checked} WHERE ok AND NOT ({routed})"
+            )
+
+    def _add_rejects(self, rejects: list[frame.Reject]) -> None:
+        if rejects:
+            self.con.executemany(
+                "INSERT INTO rejects VALUES (?, ?, ?, ?)",
+                [[self.evidence_id, r.record_no, r.line_no, r.reason] for r in rejects],
+            )
+
+    # -- after loading -----------------------------------------------------------------
+    def finish(self, fmt: Format) -> tuple[int, int]:
+        """Move rows that are no record of their table to the rejects; count both."""
+        loaded = 0
+        for table in fmt.tables:
+            moved = self.con.execute(
+                f"SELECT record_no, line_no FROM {table} "
+                f"WHERE evidence_id = ? AND NOT ({_KEY_COLUMNS[table]})",
+                [self.evidence_id],
+            ).fetchall()
+            if moved:
+                self._add_rejects(
+                    [frame.Reject(r, ln, f"no {table} fields in the record") for r, ln in moved]
+                )
+                self.con.execute(
+                    f"DELETE FROM {table} WHERE evidence_id = ? AND NOT ({_KEY_COLUMNS[table]})",
+                    [self.evidence_id],
+                )
+            row = self.con.execute(
+                f"SELECT count(*) FROM {table} WHERE evidence_id = ?", [self.evidence_id]
+            ).fetchone()
+            loaded += int(row[0]) if row else 0
+        row = self.con.execute(
+            "SELECT count(*) FROM rejects WHERE evidence_id = ?", [self.evidence_id]
+        ).fetchone()
+        if self.staged:
+            self.con.execute("DROP TABLE IF EXISTS staging")
+        return loaded, int(row[0]) if row else 0
+
+    def _date_order(self, mapping: Mapping) -> str:
+        """Month/day order of slash dates, from the data; --date-order when it cannot tell."""
+        if not mapping.time_fields:
+            return self.date_order or "mdy"
+        transform = mapping.transform()
+        values = " UNION ALL ".join(
+            f"SELECT {f} AS t FROM (SELECT {transform} AS j FROM staging "
+            f"WHERE json_valid(rec))"
+            for f in mapping.time_fields
+        )
+        row = self.con.execute(
+            "SELECT max(try_cast(regexp_extract(t, '^\\s*(\\d{1,2})/(\\d{1,2})/', 1) AS INT)), "
+            "max(try_cast(regexp_extract(t, '^\\s*(\\d{1,2})/(\\d{1,2})/', 2) AS INT)), "
+            "count(*) FILTER (WHERE regexp_matches(t, '^\\s*\\d{1,2}/\\d{1,2}/')), "
+            "any_value(t) FILTER (WHERE regexp_matches(t, '^\\s*\\d{1,2}/\\d{1,2}/')) "
+            f"FROM ({values})"
+        ).fetchone()
+        first, second, count, example = row if row else (None, None, 0, None)
+        if not count:
+            return self.date_order or "mdy"
+        if first and second and first > 12 and second > 12:
+            raise DateOrderError(f"{self.display}: dates such as '{example}' mix day/month orders")
+        found = "dmy" if first and first > 12 else "mdy" if second and second > 12 else None
+        if found and self.date_order and found != self.date_order:
+            raise DateOrderError(
+                f"{self.display}: --date-order {self.date_order} contradicts the data "
+                f"(dates such as '{example}' are {found})"
+            )
+        order = found or self.date_order
+        if order is None:
+            raise DateOrderError(
+                f"{self.display}: cannot tell whether dates such as '{example}' are month/day "
+                "or day/month",
+                hint="rerun with --date-order mdy (US) or --date-order dmy",
+            )
+        return order
+
+
+def _csv_type(head: str, layout: frame.CsvLayout) -> str | None:
+    """Sentinel's table name from the 'Type' column of the first record, if there is one."""
+    if "Type" not in layout.columns:
+        return None
+    lines = io.StringIO(head.lstrip("\ufeff"))
+    reader = csv.reader(lines, delimiter=layout.delimiter)
+    try:
+        for _ in range(layout.header_line):
+            next(reader)
+        row = next(reader)
+    except (StopIteration, csv.Error):
+        return None
+    index = layout.columns.index("Type")
+    return row[index] if index < len(row) else None

@@ -1,0 +1,83 @@
+"""Recognise a file's container (CSV, NDJSON, JSON document) and format from its content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from reclaim.ingest import frame
+from reclaim.ingest.formats import Format, closest, identify
+
+HEAD_BYTES = 256 << 10
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    container: str  # "csv", "ndjson" or "json"
+    keys: set[str]
+    sentinel_type: str | None
+    layout: frame.CsvLayout | None = None
+
+
+def sniff_head(head: str) -> Sniffed | None:
+    """Decide the container from the first bytes; None when it is no structure we know."""
+    stripped = head.lstrip()
+    if stripped.startswith("["):
+        return Sniffed("json", set(), None)
+    if stripped.startswith("{"):
+        lines = [line for line in stripped.splitlines() if line.strip()]
+        parsed = [_try_object(line) for line in lines[:-1] or lines]
+        objects = [p for p in parsed if p is not None]
+        # NDJSON: most complete lines are objects on their own (a bad line may be among them).
+        if objects and len(objects) * 2 >= len(parsed):
+            return Sniffed("ndjson", _keys(objects), _type_of(objects))
+        return Sniffed("json", set(), None)
+    layout = frame.csv_layout(head)
+    if layout is None:
+        return None
+    return Sniffed("csv", set(layout.columns), None, layout)
+
+
+def sniff_records(records: list[Any]) -> tuple[set[str], str | None]:
+    objects = [r for r in records[:5] if isinstance(r, dict)]
+    return _keys(objects), _type_of(objects)
+
+
+def _try_object(line: str) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _keys(objects: list[dict[str, Any]]) -> set[str]:
+    keys: set[str] = set()
+    for obj in objects[:5]:
+        keys.update(obj)
+    return keys
+
+
+def _type_of(objects: list[dict[str, Any]]) -> str | None:
+    for obj in objects:
+        value = obj.get("Type")
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def format_for(sniffed: Sniffed) -> Format | None:
+    container = "csv" if sniffed.container == "csv" else "json"
+    return identify(sniffed.keys, container, sniffed.sentinel_type)
+
+
+def unknown_message(sniffed: Sniffed) -> str:
+    container = "csv" if sniffed.container == "csv" else "json"
+    kind = {"csv": "CSV", "ndjson": "JSON lines", "json": "JSON"}[sniffed.container]
+    near = "; ".join(
+        f"{f.name} ({f.title}) lacks {', '.join(missing) or 'nothing'}"
+        for f, missing in closest(sniffed.keys, container)
+    )
+    return f"unknown {kind} format; closest known formats: {near}"
