@@ -303,3 +303,30 @@ def write_purview_csv(path: Path, records: Iterator[dict[str, Any]]) -> int:
             writer.writerow(purview_row(rec))
             n += 1
     return n
+
+
+def graph_signin_page(count: int, tenant: Tenant | None = None) -> dict[str, Any]:
+    """Sign-ins as one Graph response page (``{"value": [...]}``)."""
+    tenant = tenant or Tenant()
+    return {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns",
+        "value": [signin_record(tenant) for _ in range(count)],
+    }
+
+
+def write_example(folder: Path) -> list[Path]:
+    """The small example export shipped in ``examples/``: a UAL export and a sign-in page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tenant = Tenant(users=12, seed=2026)
+    ual = folder / "ual-management-api.ndjson"
+    write_ndjson(ual, ual_records(1500, tenant))
+    signins = folder / "graph-signins.json"
+    signins.write_bytes(orjson.dumps(graph_signin_page(300, tenant), option=orjson.OPT_INDENT_2))
+    return [ual, signins]
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written in write_example(Path(sys.argv[1] if len(sys.argv) > 1 else "examples")):
+        print(written)

@@ -1,0 +1,289 @@
+"""The ``reclaim`` command. The only place that prints, prompts or exits."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reclaim import __version__
+from reclaim.case.store import Case, RowRef
+from reclaim.errors import ReclaimError
+from reclaim.ingest.formats import FORMATS
+from reclaim.ingest.original import read_original
+from reclaim.ingest.pipeline import IngestReport, ingest_paths
+from reclaim.timeline import timeline, user_overview
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DEFAULT_CASE = "reclaim-case"
+_FORMATS_HELP = ", ".join(f.name for f in FORMATS)
+
+
+def _fail(exc: ReclaimError) -> NoReturn:
+    err.print(f"[bold red]error[/]: {escape(exc.message)}")
+    if exc.hint:
+        err.print(f"[yellow]hint[/]: {escape(exc.hint)}")
+    sys.exit(exc.exit_code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ReclaimError as exc:
+            _fail(exc)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reclaim")
+def cli() -> None:
+    """Detect, investigate and recover compromised Microsoft 365 mail accounts.
+
+    \b
+    Example:
+      reclaim investigate exports/ --case acme-2026-11
+      reclaim timeline acme-2026-11 --user adele@contoso.com
+    """
+
+
+# -- case ----------------------------------------------------------------------------------
+@cli.group("case")
+def case_group() -> None:
+    """Create and inspect case folders.
+
+    \b
+    Example:
+      reclaim case new acme-2026-11
+    """
+
+
+@case_group.command("new")
+@click.argument("directory", type=click.Path(path_type=Path))
+def case_new(directory: Path) -> None:
+    """Create an empty case folder (evidence/ and case.duckdb).
+
+    \b
+    Example:
+      reclaim case new acme-2026-11
+    """
+    if (directory / "case.duckdb").exists():
+        raise ReclaimError(f"{directory} is already a case folder")
+    with Case.open(directory):
+        pass
+    out.print(f"created case [bold]{escape(str(directory))}[/]")
+
+
+# -- ingest --------------------------------------------------------------------------------
+_date_order = click.option(
+    "--date-order",
+    type=click.Choice(["mdy", "dmy"]),
+    help="Order of slash dates such as 03/04/2021 when the data cannot tell (mdy = US).",
+)
+
+
+@cli.command()
+@click.argument("case_dir", metavar="CASE", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_date_order
+@click.option("--json", "as_json", is_flag=True, help="Print the ingest report as JSON.")
+def ingest(case_dir: Path, paths: tuple[Path, ...], date_order: str | None, as_json: bool) -> None:
+    """Add exports (files, folders, .zip, .gz) to a case; the format is read from the content.
+
+    Exit code 0: everything read; 3: some records or files were not (see the report and
+    evidence/manifest.json); 1: nothing was read.
+
+    \b
+    Example:
+      reclaim ingest acme-2026-11 AuditLog.csv SigninLogs.json mailbox-state.zip
+    """
+    with Case.open(case_dir) as case:
+        report = _ingest(case, list(paths), date_order, quiet=as_json)
+    if as_json:
+        out.print_json(json.dumps(report.as_dict(), default=str))
+    else:
+        _print_report(report)
+    sys.exit(report.exit_code)
+
+
+def _ingest(case: Case, paths: list[Path], date_order: str | None, quiet: bool) -> IngestReport:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(escape(Path(name).name[-40:]), total=total)
+            bar.update(tasks[name], completed=done)
+
+        return ingest_paths(case, paths, date_order=date_order, progress=progress)
+
+
+def _print_report(report: IngestReport) -> None:
+    table = Table(title="Ingested", title_justify="left")
+    for col in ("file", "format", "records", "rejected", "status"):
+        table.add_column(col, justify="right" if col in ("records", "rejected") else "left")
+    for f in report.files:
+        style = {"ingested": "green", "duplicate": "dim", "partial": "yellow"}.get(f.status, "red")
+        table.add_row(
+            escape(f.source), f.format or "-", str(f.records), str(f.rejected),
+            f"[{style}]{f.status}[/]",
+        )  # fmt: skip
+    out.print(table)
+    for f in report.files:
+        if f.message and f.status != "duplicate":
+            out.print(f"[red]{escape(f.source)}[/]: {escape(f.message)}")
+        for line in f.rejects:
+            out.print(f"  [yellow]rejected[/] {escape(line)}")
+        if f.rejected > len(f.rejects):
+            out.print(f"  … {f.rejected - len(f.rejects)} more in evidence/manifest.json")
+
+
+# -- investigate ---------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--case", "case_dir", type=click.Path(path_type=Path), default=DEFAULT_CASE,
+    show_default=True, help="Case folder to create or add to.",
+)  # fmt: skip
+@click.option("--user", "upn", help="Show this user's timeline after ingesting.")
+@_date_order
+def investigate(paths: tuple[Path, ...], case_dir: Path, upn: str | None, date_order: str | None) -> None:
+    """Ingest exports into a case and show who has evidence, busiest users first.
+
+    Detection rules and per-user verdicts build on this (see docs/architecture.md).
+
+    \b
+    Example:
+      reclaim investigate exports/ --case acme-2026-11 --user adele@contoso.com
+    """
+    with Case.open(case_dir) as case:
+        report = _ingest(case, list(paths), date_order, quiet=False)
+        _print_report(report)
+        users = user_overview(case)
+        table = Table(title=f"Users in {case_dir}", title_justify="left")
+        table.add_column("user", overflow="fold")
+        for col in ("audit", "IPs", "sign-ins", "failed", "countries", "changes", "last seen"):
+            table.add_column(col, justify="right")
+        for u in users[:25]:
+            table.add_row(
+                escape(str(u["upn"])), str(u["audit_events"]), str(u["audit_ips"]),
+                str(u["signins"]), str(u["failed_signins"]), str(u["countries"]),
+                str(u["directory_changes"]), _fmt_time(u["last_seen"]),
+            )  # fmt: skip
+        out.print(table)
+        if len(users) > 25:
+            out.print(f"… and {len(users) - 25} more users")
+        if upn:
+            _print_timeline(case, upn, None, None)
+        elif users:
+            out.print(
+                f"Next: reclaim timeline {escape(str(case_dir))} --user {escape(str(users[0]['upn']))}"
+            )
+    sys.exit(report.exit_code)
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+# -- show ----------------------------------------------------------------------------------
+@cli.command()
+@click.argument("case_dir", metavar="CASE", type=click.Path(path_type=Path))
+@click.argument("row_id")
+def show(case_dir: Path, row_id: str) -> None:
+    """Print the original record behind a row id (E<evidence>.<record>), and its normalized row.
+
+    \b
+    Example:
+      reclaim show acme-2026-11 E3.1042
+    """
+    ref = RowRef.parse(row_id)
+    with Case.open(case_dir, create=False) as case:
+        evidence = case.evidence(ref.evidence_id)
+        if evidence is None:
+            raise ReclaimError(f"no evidence {ref.evidence_id} in {case_dir}")
+        path = case.evidence_dir / evidence["stored_as"]
+        original = read_original(
+            path, evidence["container"], evidence["encoding"], ref.record_no
+        )
+        found = case.find_row(ref)
+    out.print(
+        f"[bold]{ref}[/]  {escape(evidence['source'])}  record {ref.record_no}  "
+        f"({escape(str(evidence['format']))})"
+    )
+    out.print_json(json.dumps(original, default=str, ensure_ascii=False))
+    if found:
+        table_name, row = found
+        out.print(f"[bold]normalized[/] ({table_name})")
+        out.print_json(json.dumps(row, default=str, ensure_ascii=False))
+
+
+# -- timeline ------------------------------------------------------------------------------
+def _parse_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"'{value}' is not a date such as 2026-11-01 or 2026-11-01T08:00") from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+@cli.command("timeline")
+@click.argument("case_dir", metavar="CASE", type=click.Path(path_type=Path))
+@click.option("--user", "upn", required=True, help="User principal name.")
+@click.option("--since", callback=_parse_time, help="Start (UTC unless an offset is given).")
+@click.option("--until", callback=_parse_time, help="End (UTC unless an offset is given).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for machines.")
+def timeline_cmd(
+    case_dir: Path, upn: str, since: datetime | None, until: datetime | None, as_json: bool
+) -> None:
+    """Everything a user did, and what others did to the user, in time order (I1).
+
+    \b
+    Example:
+      reclaim timeline acme-2026-11 --user adele@contoso.com --since 2026-11-01
+    """
+    with Case.open(case_dir, create=False) as case:
+        if as_json:
+            entries = timeline(case, upn, since, until)
+            sys.stdout.write(json.dumps([e.as_dict() for e in entries], indent=2) + "\n")
+        else:
+            _print_timeline(case, upn, since, until)
+
+
+def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetime | None) -> None:
+    entries = timeline(case, upn, since, until)
+    table = Table(title=f"Timeline of {escape(upn)} ({len(entries)} entries, UTC)", title_justify="left")
+    for col in ("time", "source", "row", "actor", "action", "ip", "detail"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        actor = escape(e.actor or "-")
+        table.add_row(
+            _fmt_time(e.time), e.source, e.row, f"[magenta]{actor}[/]" if e.by_other else actor,
+            escape(e.action or ""), escape(e.ip or ""), escape(e.detail or ""),
+        )  # fmt: skip
+    out.print(table)
+
+
+def main() -> None:
+    cli()

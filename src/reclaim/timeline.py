@@ -1,0 +1,91 @@
+"""I1: one chronological view of what a user did, and what was done to them.
+
+Audit records, sign-ins and directory audits in one list, each entry pointing back to
+its original record (``E<evidence>.<record>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from reclaim.case.store import Case
+
+
+@dataclass(frozen=True)
+class Entry:
+    time: datetime | None
+    source: str  # audit, signin, directory
+    row: str
+    actor: str | None
+    action: str | None
+    ip: str | None
+    detail: str | None
+    by_other: bool  # done by someone else to this user
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["time"] = self.time.isoformat() + "Z" if self.time else None
+        return data
+
+
+_QUERY = """
+SELECT time, 'audit' AS source, 'E' || evidence_id || '.' || record_no AS row, user_id AS actor,
+       operation AS action, client_ip AS ip,
+       concat_ws(' ', workload, nullif(object_id, ''), item_subject) AS detail,
+       user_id IS DISTINCT FROM $upn AS by_other
+FROM audit
+WHERE user_id = $upn OR mailbox_owner = $upn OR lower(object_id) = $upn
+   OR list_contains(list_transform(parameters, lambda p: lower(p.value)), $upn)
+UNION ALL
+SELECT time, 'signin', 'E' || evidence_id || '.' || record_no, user_principal_name,
+       CASE WHEN success THEN 'sign-in' ELSE 'failed sign-in (' || error_code || ')' END,
+       ip_address, concat_ws(' ', app_display_name, country, city, signin_kind), false
+FROM signins WHERE user_principal_name = $upn
+UNION ALL
+SELECT time, 'directory', 'E' || evidence_id || '.' || record_no, initiated_by_upn, activity,
+       initiated_by_ip, concat_ws(' ', category, result, initiated_by_app),
+       initiated_by_upn IS DISTINCT FROM $upn
+FROM directory_audits
+WHERE initiated_by_upn = $upn OR target_upn = $upn
+   OR list_contains(list_transform(targets, lambda t: t.upn), $upn)
+"""
+
+
+def timeline(
+    case: Case, upn: str, since: datetime | None = None, until: datetime | None = None
+) -> list[Entry]:
+    rows = case.con.execute(
+        f"SELECT * FROM ({_QUERY}) WHERE ($since IS NULL OR time >= $since) "
+        "AND ($until IS NULL OR time <= $until) ORDER BY time NULLS FIRST, row",
+        {"upn": upn.lower(), "since": since, "until": until},
+    ).fetchall()
+    return [Entry(*row) for row in rows]
+
+
+def user_overview(case: Case) -> list[dict[str, Any]]:
+    """Per user: how much evidence the case holds, busiest first."""
+    cur = case.con.execute(
+        """
+        WITH a AS (SELECT user_id AS upn, count(*) AS audit, count(DISTINCT client_ip) AS ips,
+                          min(time) AS first, max(time) AS last
+                   FROM audit WHERE user_id LIKE '%@%' GROUP BY ALL),
+             s AS (SELECT user_principal_name AS upn, count(*) AS signins,
+                          count(*) FILTER (WHERE NOT success) AS failed,
+                          count(DISTINCT country) AS countries,
+                          min(time) AS first, max(time) AS last
+                   FROM signins GROUP BY ALL),
+             d AS (SELECT target_upn AS upn, count(*) AS changes FROM directory_audits
+                   WHERE target_upn IS NOT NULL GROUP BY ALL)
+        SELECT coalesce(a.upn, s.upn, d.upn) AS upn, coalesce(a.audit, 0) AS audit_events,
+               coalesce(a.ips, 0) AS audit_ips, coalesce(s.signins, 0) AS signins,
+               coalesce(s.failed, 0) AS failed_signins, coalesce(s.countries, 0) AS countries,
+               coalesce(d.changes, 0) AS directory_changes,
+               least(a.first, s.first) AS first_seen, greatest(a.last, s.last) AS last_seen
+        FROM a FULL JOIN s ON a.upn = s.upn FULL JOIN d ON coalesce(a.upn, s.upn) = d.upn
+        ORDER BY audit_events + signins + directory_changes DESC, upn
+        """
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
