@@ -49,7 +49,7 @@ def test_sentinel_quirks_survive(tmp_path: Path) -> None:
             case,
             "SELECT count(*) FROM audit a JOIN evidence e USING (evidence_id) "
             "WHERE e.stored_as LIKE '%office_activity.csv' AND client_ip = '175.45.176.99'",
-        ) == [(173,)]
+        ) == [(176,)]
         rule2 = rows(
             case,
             "SELECT client_ip, time, parameters FROM audit "
