@@ -99,7 +99,7 @@ def _ndjson_frame_slow(lines: list[bytes], line_base: int) -> Frame:
 
 
 # -- JSON documents ------------------------------------------------------------------------
-_WRAPPERS = ("value", "records", "Records")
+WRAPPERS = ("value", "records", "Records")
 
 
 def json_document_records(text: str) -> tuple[list[tuple[int, int | None, Any]], list[Reject]]:
@@ -113,7 +113,7 @@ def json_document_records(text: str) -> tuple[list[tuple[int, int | None, Any]],
     except orjson.JSONDecodeError:
         return _salvage(text)
     if isinstance(doc, dict):
-        for key in _WRAPPERS:
+        for key in WRAPPERS:
             if isinstance(doc.get(key), list):
                 doc = doc[key]
                 break

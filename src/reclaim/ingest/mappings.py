@@ -32,7 +32,7 @@ class Mapping:
         )
         return (
             f"SELECT record_no, line_no,\n    {exprs}\n"
-            f"FROM (SELECT record_no, line_no, {self.transform()} AS j "
+            f"FROM (SELECT record_no, line_no, rec, {self.transform()} AS j "
             f"FROM {{relation}} WHERE ok{'' if self.where is None else ' AND ' + self.where})"
         )
 

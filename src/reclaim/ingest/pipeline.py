@@ -143,7 +143,10 @@ def _ingest_source(
         result.status = "partial" if result.rejected else "ingested"
     except (FormatError, duckdb.Error, OSError, ValueError, pa.ArrowException) as exc:
         result.status = "unknown-format" if isinstance(exc, _UnknownFormat) else "failed"
-        result.message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, FormatError):
+            result.message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        else:
+            result.message = f"{type(exc).__name__}: {exc}"
         encoding = loader.encoding or encoding
         with case.transaction():
             _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
@@ -338,10 +341,8 @@ class _Loader:
         if table is None or table.num_rows == 0:
             return
         self.con.register("frame_in", table)
-        try:
-            self._normalize(fmt, "frame_in", "mdy")
-        finally:
-            self.con.unregister("frame_in")
+        self._normalize(fmt, "frame_in", "mdy")
+        self.con.unregister("frame_in")  # not in a finally: it would mask the real error
         self._advance(table)
 
     def _normalize(self, fmt: Format, relation: str, order: str) -> None:

@@ -30,6 +30,8 @@ def sniff_head(head: str) -> Sniffed | None:
         lines = [line for line in stripped.splitlines() if line.strip()]
         parsed = [_try_object(line) for line in lines[:-1] or lines]
         objects = [p for p in parsed if p is not None]
+        if any(isinstance(o.get(k), list) for o in objects for k in frame.WRAPPERS):
+            return Sniffed("json", set(), None)  # a Graph page or a diagnostic-settings blob
         # NDJSON: most complete lines are objects on their own (a bad line may be among them).
         if objects and len(objects) * 2 >= len(parsed):
             return Sniffed("ndjson", _keys(objects), _type_of(objects))
