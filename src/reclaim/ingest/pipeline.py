@@ -11,6 +11,8 @@ import hashlib
 import io
 import os
 import uuid
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,7 +116,8 @@ def _ingest_source(
         return FileResult(source.name, "failed", message=source.error)
     try:
         stored, sha, size = _store(case, source)
-    except OSError as exc:
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        # a damaged archive or a truncated .gz: nothing of it can be trusted as evidence
         return FileResult(source.name, "failed", message=f"cannot read: {exc}")
     known = case.evidence_by_sha(sha)
     if known is not None:

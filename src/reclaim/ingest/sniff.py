@@ -32,8 +32,9 @@ def sniff_head(head: str) -> Sniffed | None:
         objects = [p for p in parsed if p is not None]
         if any(isinstance(o.get(k), list) for o in objects for k in frame.WRAPPERS):
             return Sniffed("json", set(), None)  # a Graph page or a diagnostic-settings blob
-        # NDJSON: most complete lines are objects on their own (a bad line may be among them).
-        if objects and len(objects) * 2 >= len(parsed):
+        # NDJSON: the first line is an object on its own, or (when the first record is the
+        # bad one) most complete lines are.
+        if objects and (parsed[0] is not None or len(objects) * 2 >= len(parsed)):
             return Sniffed("ndjson", _keys(objects), _type_of(objects))
         return Sniffed("json", set(), None)
     layout = frame.csv_layout(head)
