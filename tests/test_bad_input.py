@@ -23,7 +23,7 @@ def _lines(n: int) -> list[str]:
 def test_bad_line_in_the_middle_is_reported_and_the_rest_kept(ingest_bytes: Ingest) -> None:
     lines = _lines(5)
     lines[2] = '{"CreationTime": "2026-11-02T08:15:00", "Operation": '
-    case, report = ingest_bytes("ual.ndjson", "\r\n".join(lines) + "\r\n")
+    _case, report = ingest_bytes("ual.ndjson", "\r\n".join(lines) + "\r\n")
     (result,) = report.files
     assert (result.status, result.records, result.rejected) == ("partial", 4, 1)
     assert result.rejects == [f"{result.source}:3: not valid JSON"]
@@ -32,7 +32,7 @@ def test_bad_line_in_the_middle_is_reported_and_the_rest_kept(ingest_bytes: Inge
 
 def test_truncated_json_array_keeps_the_records_before(ingest_bytes: Ingest) -> None:
     text = json.dumps([dict(GOOD, Id=f"r{i}") for i in range(3)], indent=2)
-    case, report = ingest_bytes("cut.json", text[: len(text) - 40])
+    _case, report = ingest_bytes("cut.json", text[: len(text) - 40])
     (result,) = report.files
     assert result.records == 2 and result.rejected == 1
     assert "truncated" in result.rejects[0] and ":" in result.rejects[0]
@@ -46,7 +46,7 @@ def test_truncated_csv_and_wrong_field_counts(ingest_bytes: Ingest) -> None:
         "c,u3@c.example,FullAccess,False,False\n"
         'd,"u4@c.example,FullAcc'
     )
-    case, report = ingest_bytes("perms.csv", text)
+    _case, report = ingest_bytes("perms.csv", text)
     (result,) = report.files
     assert (result.records, result.rejected) == (2, 2)
     assert any(":3: expected 5 fields, found 3" in r for r in result.rejects)
@@ -54,7 +54,9 @@ def test_truncated_csv_and_wrong_field_counts(ingest_bytes: Ingest) -> None:
 
 
 def test_unknown_format_names_the_closest(ingest_bytes: Ingest) -> None:
-    case, report = ingest_bytes("foreign.csv", "Timestamp,UserPrincipalName,IPAddress,Outcome\n1,2,3,4\n")
+    _case, report = ingest_bytes(
+        "foreign.csv", "Timestamp,UserPrincipalName,IPAddress,Outcome\n1,2,3,4\n"
+    )
     (result,) = report.files
     assert result.status == "unknown-format"
     assert "closest known formats" in (result.message or "")
@@ -63,7 +65,7 @@ def test_unknown_format_names_the_closest(ingest_bytes: Ingest) -> None:
 
 
 def test_reingest_is_a_noop(ingest_bytes: Ingest, tmp_path: Path) -> None:
-    case, first = ingest_bytes("ual.ndjson", "\n".join(_lines(3)))
+    case, _first = ingest_bytes("ual.ndjson", "\n".join(_lines(3)))
     again = ingest_paths(case, [tmp_path / "inputs" / "ual.ndjson"])
     assert again.files[0].status == "duplicate" and again.exit_code == 0
     assert rows(case, "SELECT count(*) FROM audit") == [(3,)]
@@ -112,7 +114,9 @@ def test_arbitrary_bytes_never_crash(tmp_path_factory, data: bytes) -> None:
         max_size=40,
     ),
 )
-def test_good_records_next_to_bad_ones_are_never_dropped(tmp_path_factory, pattern: list[bool], junk: str) -> None:
+def test_good_records_next_to_bad_ones_are_never_dropped(
+    tmp_path_factory, pattern: list[bool], junk: str
+) -> None:
     tmp = tmp_path_factory.mktemp("mix")
     lines = [json.dumps(dict(GOOD, Id=f"g{i}")) for i in range(3)]  # the format is known
     for i, good in enumerate(pattern):

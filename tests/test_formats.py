@@ -52,7 +52,9 @@ def test_purview_csv_legacy_columns(ingest_bytes: Ingest) -> None:
 def test_ual_json_array_ndjson_and_single_object(ingest_bytes: Ingest) -> None:
     second = dict(UAL, Id="a2")
     case, _ = ingest_bytes("array.json", json.dumps([UAL, second], indent=2))
-    case, _ = ingest_bytes("lines.ndjson", "\n".join(json.dumps(dict(UAL, Id=f"n{i}")) for i in range(3)))
+    case, _ = ingest_bytes(
+        "lines.ndjson", "\n".join(json.dumps(dict(UAL, Id=f"n{i}")) for i in range(3))
+    )
     case, report = ingest_bytes("one.json", json.dumps(dict(UAL, Id="single"), indent=4))
     assert _one(report).format == "ual-json"
     assert rows(case, "SELECT count(*) FROM audit") == [(6,)]
@@ -73,7 +75,9 @@ def test_graph_audit_log_records_page(ingest_bytes: Ingest) -> None:
                        "userPrincipalName": "eve@contoso.example", "auditData": UAL}]}  # fmt: skip
     case, report = ingest_bytes("records.json", json.dumps(page))
     assert _one(report).format == "graph-audit-record"
-    assert rows(case, "SELECT operation, client_ip FROM audit") == [("New-InboxRule", "2001:db8::7")]
+    assert rows(case, "SELECT operation, client_ip FROM audit") == [
+        ("New-InboxRule", "2001:db8::7")
+    ]
 
 
 def test_graph_signin_page_and_offsets_to_utc(ingest_bytes: Ingest) -> None:
@@ -82,7 +86,9 @@ def test_graph_signin_page_and_offsets_to_utc(ingest_bytes: Ingest) -> None:
     page["value"][0]["createdDateTime"] = "2026-11-02T10:00:00+02:00"
     case, report = ingest_bytes("signins.json", json.dumps(page))
     assert _one(report).format == "graph-signin"
-    assert rows(case, "SELECT count(*) FROM signins WHERE time = TIMESTAMP '2026-11-02 08:00:00'") == [(1,)]
+    assert rows(
+        case, "SELECT count(*) FROM signins WHERE time = TIMESTAMP '2026-11-02 08:00:00'"
+    ) == [(1,)]
 
 
 def test_graph_directory_audit(ingest_bytes: Ingest) -> None:
@@ -94,9 +100,10 @@ def test_graph_directory_audit(ingest_bytes: Ingest) -> None:
                                                         "oldValue": "[\"Eve\"]", "newValue": "[\"CEO\"]"}]}]}  # fmt: skip
     case, report = ingest_bytes("audits.ndjson", json.dumps(rec))
     assert _one(report).format == "graph-directory-audit"
-    assert rows(case, "SELECT target_upn, initiated_by_upn, targets[1].modified[1].new_value FROM directory_audits") == [
-        ("eve@contoso.example", "admin@contoso.example", '["CEO"]')
-    ]
+    assert rows(
+        case,
+        "SELECT target_upn, initiated_by_upn, targets[1].modified[1].new_value FROM directory_audits",
+    ) == [("eve@contoso.example", "admin@contoso.example", '["CEO"]')]
 
 
 def test_diagnostic_settings_route_by_category(ingest_bytes: Ingest) -> None:
@@ -137,7 +144,7 @@ def test_entra_admin_center_audit_csv(ingest_bytes: Ingest) -> None:
         "Target1ModifiedProperty1OldValue,Target1ModifiedProperty1NewValue\n"
         "2026-11-02T08:00:00Z,c1,Core Directory,UserManagement,Update user,success,,User,Admin,a1,"
         "admin@contoso.example,203.0.113.9,User,Eve,u1,eve@contoso.example,TelephoneNumber,"
-        "\"[]\",\"[\"\"+234 1\"\"]\"\n"
+        '"[]","[""+234 1""]"\n'
     )
     case, report = ingest_bytes("AuditLogs.csv", text)
     assert _one(report).format == "entra-audit-csv"
@@ -152,11 +159,12 @@ def test_mailbox_state_exports(ingest_bytes: Ingest) -> None:
               "RedirectTo": ["\"x\" [SMTP:x@evil.example]"], "MarkAsRead": True,
               "SubjectOrBodyContainsWords": ["invoice", "payment"]}]  # fmt: skip
     case, _ = ingest_bytes("rules.json", json.dumps(rules))
-    assert rows(case, "SELECT name, enabled, redirect_to, subject_or_body_contains_words, mark_as_read FROM inbox_rules") == [
-        ("..", True, ['"x" [SMTP:x@evil.example]'], ["invoice", "payment"], True)
-    ]
+    assert rows(
+        case,
+        "SELECT name, enabled, redirect_to, subject_or_body_contains_words, mark_as_read FROM inbox_rules",
+    ) == [("..", True, ['"x" [SMTP:x@evil.example]'], ["invoice", "payment"], True)]
     csv_text = (
-        '#TYPE Deserialized.Microsoft.Exchange.Data.Directory.Management.Mailbox\r\n'
+        "#TYPE Deserialized.Microsoft.Exchange.Data.Directory.Management.Mailbox\r\n"
         '"Identity","UserPrincipalName","PrimarySmtpAddress","ForwardingSmtpAddress",'
         '"ForwardingAddress","DeliverToMailboxAndForward","WhenChanged"\r\n'
         '"eve","eve@contoso.example","eve@contoso.example","smtp:out@evil.example","","True",'
@@ -164,24 +172,25 @@ def test_mailbox_state_exports(ingest_bytes: Ingest) -> None:
     )
     case, report = ingest_bytes("mailboxes.csv", csv_text)
     assert _one(report).format == "exo-mailbox"
-    assert rows(case, "SELECT forwarding_smtp_address, deliver_to_mailbox_and_forward, when_changed FROM mailboxes")[0][:2] == (
-        "smtp:out@evil.example", True
-    )
+    assert rows(
+        case,
+        "SELECT forwarding_smtp_address, deliver_to_mailbox_and_forward, when_changed FROM mailboxes",
+    )[0][:2] == ("smtp:out@evil.example", True)
     cas = [{"Identity": "eve", "PrimarySmtpAddress": "eve@contoso.example", "PopEnabled": True,
             "ImapEnabled": False, "OWAEnabled": True, "MAPIEnabled": True, "EwsEnabled": True,
             "ActiveSyncEnabled": True, "SmtpClientAuthenticationDisabled": None}]  # fmt: skip
     case, _ = ingest_bytes("cas.json", json.dumps(cas))
     assert rows(case, "SELECT pop_enabled, imap_enabled FROM cas_mailboxes") == [(True, False)]
-    perms = 'Identity,User,AccessRights,IsInherited,Deny\neve,attacker@contoso.example,FullAccess,False,False\n'
+    perms = "Identity,User,AccessRights,IsInherited,Deny\neve,attacker@contoso.example,FullAccess,False,False\n"
     case, _ = ingest_bytes("perms.csv", perms)
-    assert rows(case, "SELECT \"user\", access_rights FROM mailbox_permissions") == [
+    assert rows(case, 'SELECT "user", access_rights FROM mailbox_permissions') == [
         ("attacker@contoso.example", ["FullAccess"])
     ]
 
 
 def test_utf16_from_windows_powershell(ingest_bytes: Ingest) -> None:
     data = ("\ufeff" + json.dumps([UAL], indent=2).replace("\n", "\r\n")).encode("utf-16-le")
-    case, report = ingest_bytes("ual-utf16.json", data)
+    _case, report = ingest_bytes("ual-utf16.json", data)
     assert (_one(report).status, _one(report).records) == ("ingested", 1)
 
 
@@ -189,11 +198,24 @@ def test_zip_and_gzip_inputs_by_content(ingest_bytes: Ingest, tmp_path) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("a/ual.ndjson", json.dumps(UAL))
-        zf.writestr("b/rules.json", json.dumps([{"Name": "x", "Priority": 1, "MoveToFolder": None, "ForwardTo": None, "Identity": "i"}]))
-    case, report = ingest_bytes("export.bin", buf.getvalue())
+        zf.writestr(
+            "b/rules.json",
+            json.dumps(
+                [
+                    {
+                        "Name": "x",
+                        "Priority": 1,
+                        "MoveToFolder": None,
+                        "ForwardTo": None,
+                        "Identity": "i",
+                    }
+                ]
+            ),
+        )
+    _case, report = ingest_bytes("export.bin", buf.getvalue())
     assert sorted(f.format for f in report.files) == ["exo-inbox-rule", "ual-json"]
     assert report.files[0].source.endswith("!a/ual.ndjson")
-    case, report = ingest_bytes("more.dat", gzip.compress(orjson.dumps(dict(UAL, Id="gz"))))
+    _case, report = ingest_bytes("more.dat", gzip.compress(orjson.dumps(dict(UAL, Id="gz"))))
     assert _one(report).records == 1
 
 
@@ -208,4 +230,9 @@ def test_day_first_dates_detected_or_asked(ingest_bytes: Ingest) -> None:
     assert result.status == "failed"
     assert "03/04/2021" in (result.message or "") and "--date-order" in (result.message or "")
     case, report = ingest_bytes("ambiguous2.csv", ambiguous + "\n", date_order="dmy")
-    assert rows(case, "SELECT time FROM audit WHERE evidence_id = ?", [report.files[0].evidence_id])[0][0].isoformat() == "2021-04-03T14:08:45"
+    assert (
+        rows(case, "SELECT time FROM audit WHERE evidence_id = ?", [report.files[0].evidence_id])[
+            0
+        ][0].isoformat()
+        == "2021-04-03T14:08:45"
+    )

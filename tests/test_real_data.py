@@ -12,7 +12,11 @@ from tests.conftest import REAL, rows
 
 EXPECTED = {
     "sentinel_training_lab/office_activity.csv": ("sentinel-office-activity", "audit", 266),
-    "sentinel_training_lab/office_activity_inbox_rule.csv": ("sentinel-office-activity", "audit", 2),
+    "sentinel_training_lab/office_activity_inbox_rule.csv": (
+        "sentinel-office-activity",
+        "audit",
+        2,
+    ),
     "sentinel_training_lab/sign-in_adelete.csv": ("sentinel-signin", "signins", 56),
     "sentinel_training_lab/disable_accounts.csv": ("sentinel-signin", "signins", 4),
     "sentinel_training_lab/AuditLogs_Hunting.csv": ("sentinel-audit", "directory_audits", 5),
@@ -30,7 +34,10 @@ def test_real_file_ingests_exactly(tmp_path: Path, name: str) -> None:
         report = ingest_paths(case, [REAL / name])
         (result,) = report.files
         assert (result.status, result.format, result.records, result.rejected) == (
-            "ingested", fmt, count, 0,
+            "ingested",
+            fmt,
+            count,
+            0,
         )
         assert rows(case, f"SELECT count(*) FROM {table}") == [(count,)]
 
@@ -60,9 +67,13 @@ def test_sentinel_quirks_survive(tmp_path: Path) -> None:
         assert str(time) == "2021-04-26 07:17:10"
         assert {"name": "MoveToFolder", "value": "Junk Email"} in params
         # 4/28/2021, 2:08:45.221 PM in CreatedDateTime [UTC]; TimeGenerated absent
-        assert rows(
-            case, "SELECT min(time) FROM signins WHERE user_principal_name LIKE 'adelev@%'"
-        )[0][0].isoformat().startswith("2021-04-28T14:08:45")
+        assert (
+            rows(case, "SELECT min(time) FROM signins WHERE user_principal_name LIKE 'adelev@%'")[
+                0
+            ][0]
+            .isoformat()
+            .startswith("2021-04-28T14:08:45")
+        )
         assert rows(
             case,
             "SELECT count(*) FILTER (WHERE success), count(*) FILTER (WHERE error_code = 16000), "

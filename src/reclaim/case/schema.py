@@ -14,7 +14,9 @@ SCHEMA_VERSION = 1
 
 KV = "STRUCT(name VARCHAR, value VARCHAR)[]"
 MODIFIED = "STRUCT(name VARCHAR, old_value VARCHAR, new_value VARCHAR)[]"
-TARGET = f"STRUCT(id VARCHAR, display_name VARCHAR, type VARCHAR, upn VARCHAR, modified {MODIFIED})[]"
+TARGET = (
+    f"STRUCT(id VARCHAR, display_name VARCHAR, type VARCHAR, upn VARCHAR, modified {MODIFIED})[]"
+)
 
 _SOURCE = "evidence_id INTEGER NOT NULL, record_no BIGINT NOT NULL, line_no BIGINT"
 
@@ -217,9 +219,7 @@ def migrate(
     try:
         for version in range(found + 1, target + 1):
             steps[version](con)
-        con.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)]
-        )
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

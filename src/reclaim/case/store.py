@@ -43,7 +43,8 @@ class RowRef:
         match = _ROW_ID.match(text.strip())
         if not match:
             raise UsageError(
-                f"'{text}' is not a row id", hint="row ids look like E3.1042 (evidence 3, record 1042)"
+                f"'{text}' is not a row id",
+                hint="row ids look like E3.1042 (evidence 3, record 1042)",
             )
         return cls(int(match.group(1)), int(match.group(2)))
 
@@ -78,7 +79,9 @@ class Case:
         try:
             con = duckdb.connect(str(db))
         except duckdb.Error as exc:
-            raise CaseError(f"cannot open {db}: {exc}", hint="is another reclaim using it?") from exc
+            raise CaseError(
+                f"cannot open {db}: {exc}", hint="is another reclaim using it?"
+            ) from exc
         con.execute("SET TimeZone = 'UTC'")
         try:
             schema.migrate(con)

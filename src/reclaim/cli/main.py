@@ -164,7 +164,9 @@ def _print_report(report: IngestReport) -> None:
 )  # fmt: skip
 @click.option("--user", "upn", help="Show this user's timeline after ingesting.")
 @_date_order
-def investigate(paths: tuple[Path, ...], case_dir: Path, upn: str | None, date_order: str | None) -> None:
+def investigate(
+    paths: tuple[Path, ...], case_dir: Path, upn: str | None, date_order: str | None
+) -> None:
     """Ingest exports into a case and show who has evidence, busiest users first.
 
     Detection rules and per-user verdicts build on this (see docs/architecture.md).
@@ -220,9 +222,7 @@ def show(case_dir: Path, row_id: str) -> None:
         if evidence is None:
             raise ReclaimError(f"no evidence {ref.evidence_id} in {case_dir}")
         path = case.evidence_dir / evidence["stored_as"]
-        original = read_original(
-            path, evidence["container"], evidence["encoding"], ref.record_no
-        )
+        original = read_original(path, evidence["container"], evidence["encoding"], ref.record_no)
         found = case.find_row(ref)
     out.print(
         f"[bold]{ref}[/]  {escape(evidence['source'])}  record {ref.record_no}  "
@@ -242,7 +242,9 @@ def _parse_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise click.BadParameter(f"'{value}' is not a date such as 2026-11-01 or 2026-11-01T08:00") from exc
+        raise click.BadParameter(
+            f"'{value}' is not a date such as 2026-11-01 or 2026-11-01T08:00"
+        ) from exc
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
@@ -273,7 +275,9 @@ def timeline_cmd(
 
 def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetime | None) -> None:
     entries = timeline(case, upn, since, until)
-    table = Table(title=f"Timeline of {escape(upn)} ({len(entries)} entries, UTC)", title_justify="left")
+    table = Table(
+        title=f"Timeline of {escape(upn)} ({len(entries)} entries, UTC)", title_justify="left"
+    )
     for col in ("time", "source", "row", "actor", "action", "ip", "detail"):
         table.add_column(col, overflow="fold")
     for e in entries:

@@ -124,7 +124,9 @@ def json_document_records(text: str) -> tuple[list[tuple[int, int | None, Any]],
     return [(i, None, rec) for i, rec in enumerate(doc, start=1)], []
 
 
-_ARRAY_START = re.compile(r'\s*(?:\{\s*(?:"[^"]*"\s*:\s*(?:"[^"]*"|[^,{\[]*)\s*,\s*)*"(?:value|records|Records)"\s*:\s*)?\[')
+_ARRAY_START = re.compile(
+    r'\s*(?:\{\s*(?:"[^"]*"\s*:\s*(?:"[^"]*"|[^,{\[]*)\s*,\s*)*"(?:value|records|Records)"\s*:\s*)?\['
+)
 
 
 def _salvage(text: str) -> tuple[list[tuple[int, int | None, Any]], list[Reject]]:

@@ -27,8 +27,7 @@ class Mapping:
 
     def select(self, time_macro: str) -> str:
         exprs = ",\n    ".join(
-            f'{expr.replace("{time}", time_macro)} AS "{col}"'
-            for col, expr in self.columns.items()
+            f'{expr.replace("{time}", time_macro)} AS "{col}"' for col, expr in self.columns.items()
         )
         return (
             f"SELECT record_no, line_no,\n    {exprs}\n"
@@ -95,13 +94,32 @@ OFFICE_ACTIVITY = Mapping(
     "office-activity",
     "audit",
     {
-        "TimeGenerated": V, "Start_Time": V, "OfficeId": V, "SourceRecordId": V, "RecordType": V,
-        "OfficeWorkload": V, "Operation": V, "UserId": V, "ClientIP": V, "Client_IPAddress": V,
-        "ActorIpAddress": V, "UserAgent": V, "ClientInfoString": V, "SessionId": V,
-        "OfficeObjectId": V, "ResultStatus": V, "MailboxOwnerUPN": V, "AppId": V,
-        "Logon_Type": V, "Parameters": J, "ExtendedProperties": J, "ModifiedProperties": J,
-        "Item": J, "Folder": J, "AffectedItems": J,
-    },  # fmt: skip
+        "TimeGenerated": V,
+        "Start_Time": V,
+        "OfficeId": V,
+        "SourceRecordId": V,
+        "RecordType": V,
+        "OfficeWorkload": V,
+        "Operation": V,
+        "UserId": V,
+        "ClientIP": V,
+        "Client_IPAddress": V,
+        "ActorIpAddress": V,
+        "UserAgent": V,
+        "ClientInfoString": V,
+        "SessionId": V,
+        "OfficeObjectId": V,
+        "ResultStatus": V,
+        "MailboxOwnerUPN": V,
+        "AppId": V,
+        "Logon_Type": V,
+        "Parameters": J,
+        "ExtendedProperties": J,
+        "ModifiedProperties": J,
+        "Item": J,
+        "Folder": J,
+        "AffectedItems": J,
+    },
     {
         "time": "coalesce({time}(j.TimeGenerated), {time}(j.Start_Time))",
         "record_id": "coalesce(rc_nz(j.OfficeId), rc_nz(j.SourceRecordId))",
@@ -128,7 +146,7 @@ OFFICE_ACTIVITY = Mapping(
         "item_folder": "coalesce(rc_obj(j.Item)->>'$.ParentFolder.Path', rc_obj(j.Folder)->>'$.Path')",
         "affected_count": "CAST(json_array_length(rc_obj(j.AffectedItems)) AS INTEGER)",
         "affected_subjects": "list_transform(json_transform(rc_obj(j.AffectedItems), "
-        "'[{\"Subject\":\"VARCHAR\"}]'), lambda x: x.Subject)",
+        '\'[{"Subject":"VARCHAR"}]\'), lambda x: x.Subject)',
         "target_ids": "NULL",
     },
     time_fields=("j.TimeGenerated", "j.Start_Time"),
@@ -146,13 +164,28 @@ GRAPH_SIGNIN = Mapping(
     "graph-signin",
     "signins",
     {
-        "createdDateTime": V, "id": V, "userPrincipalName": V, "userId": V, "userDisplayName": V,
-        "appDisplayName": V, "appId": V, "clientAppUsed": V, "isInteractive": V, "ipAddress": V,
-        "location": _LOCATION, "status": _STATUS, "authenticationRequirement": V,
-        "conditionalAccessStatus": V, "riskLevelDuringSignIn": V, "riskState": V, "userAgent": V,
-        "deviceDetail": _DEVICE, "resourceDisplayName": V, "correlationId": V,
+        "createdDateTime": V,
+        "id": V,
+        "userPrincipalName": V,
+        "userId": V,
+        "userDisplayName": V,
+        "appDisplayName": V,
+        "appId": V,
+        "clientAppUsed": V,
+        "isInteractive": V,
+        "ipAddress": V,
+        "location": _LOCATION,
+        "status": _STATUS,
+        "authenticationRequirement": V,
+        "conditionalAccessStatus": V,
+        "riskLevelDuringSignIn": V,
+        "riskState": V,
+        "userAgent": V,
+        "deviceDetail": _DEVICE,
+        "resourceDisplayName": V,
+        "correlationId": V,
         "signInEventTypes": [V],
-    },  # fmt: skip
+    },
     {
         "time": "{time}(j.createdDateTime)",
         "signin_id": "j.id",
@@ -195,14 +228,34 @@ SENTINEL_SIGNIN = Mapping(
     "sentinel-signin",
     "signins",
     {
-        "TimeGenerated": V, "CreatedDateTime": V, "Id": V, "UserPrincipalName": V, "UserId": V,
-        "UserDisplayName": V, "AppDisplayName": V, "AppId": V, "ClientAppUsed": V,
-        "IsInteractive": V, "IPAddress": V, "LocationDetails": J, "Location": V, "ResultType": V,
-        "ResultDescription": V, "Status": J, "AuthenticationRequirement": V,
-        "ConditionalAccessStatus": V, "RiskLevelDuringSignIn": V, "RiskState": V, "UserAgent": V,
-        "DeviceDetail": J, "ResourceDisplayName": V, "CorrelationId": V, "Type": V, "Category": V,
+        "TimeGenerated": V,
+        "CreatedDateTime": V,
+        "Id": V,
+        "UserPrincipalName": V,
+        "UserId": V,
+        "UserDisplayName": V,
+        "AppDisplayName": V,
+        "AppId": V,
+        "ClientAppUsed": V,
+        "IsInteractive": V,
+        "IPAddress": V,
+        "LocationDetails": J,
+        "Location": V,
+        "ResultType": V,
+        "ResultDescription": V,
+        "Status": J,
+        "AuthenticationRequirement": V,
+        "ConditionalAccessStatus": V,
+        "RiskLevelDuringSignIn": V,
+        "RiskState": V,
+        "UserAgent": V,
+        "DeviceDetail": J,
+        "ResourceDisplayName": V,
+        "CorrelationId": V,
+        "Type": V,
+        "Category": V,
         "AuthenticationDetails": J,
-    },  # fmt: skip
+    },
     {
         "time": "coalesce({time}(j.TimeGenerated), {time}(j.CreatedDateTime), "
         "{time}(rc_obj(j.AuthenticationDetails)->>'$[0].authenticationStepDateTime'))",
@@ -241,29 +294,44 @@ SENTINEL_SIGNIN = Mapping(
 )
 
 # The Entra admin center's "Download CSV": "Location" is "City, State, CC".
-_ENTRA_CSV_ERROR = "try_cast(j.\"Sign-in error code\" AS INTEGER)"
+_ENTRA_CSV_ERROR = 'try_cast(j."Sign-in error code" AS INTEGER)'
 ENTRA_SIGNIN_CSV = Mapping(
     "entra-signin-csv",
     "signins",
     {
-        "Date (UTC)": V, "Request ID": V, "Username": V, "User ID": V, "User": V,
-        "Application": V, "Application ID": V, "Client app": V, "IP address": V, "Location": V,
-        "Status": V, "Sign-in error code": V, "Failure reason": V, "Authentication requirement": V,
-        "Conditional Access": V, "User agent": V, "Operating System": V, "Browser": V,
-        "Resource": V, "Correlation ID": V,
-    },  # fmt: skip
+        "Date (UTC)": V,
+        "Request ID": V,
+        "Username": V,
+        "User ID": V,
+        "User": V,
+        "Application": V,
+        "Application ID": V,
+        "Client app": V,
+        "IP address": V,
+        "Location": V,
+        "Status": V,
+        "Sign-in error code": V,
+        "Failure reason": V,
+        "Authentication requirement": V,
+        "Conditional Access": V,
+        "User agent": V,
+        "Operating System": V,
+        "Browser": V,
+        "Resource": V,
+        "Correlation ID": V,
+    },
     {
-        "time": "{time}(j.\"Date (UTC)\")",
-        "signin_id": "rc_nz(j.\"Request ID\")",
+        "time": '{time}(j."Date (UTC)")',
+        "signin_id": 'rc_nz(j."Request ID")',
         "signin_kind": "NULL",
         "user_principal_name": "lower(rc_nz(j.Username))",
-        "user_id": "rc_nz(j.\"User ID\")",
-        "user_display_name": "rc_nz(j.\"User\")",
+        "user_id": 'rc_nz(j."User ID")',
+        "user_display_name": 'rc_nz(j."User")',
         "app_display_name": "rc_nz(j.Application)",
-        "app_id": "rc_nz(j.\"Application ID\")",
-        "client_app_used": "rc_nz(j.\"Client app\")",
+        "app_id": 'rc_nz(j."Application ID")',
+        "client_app_used": 'rc_nz(j."Client app")',
         "is_interactive": "NULL",
-        "ip_address": "rc_ip(j.\"IP address\")",
+        "ip_address": 'rc_ip(j."IP address")',
         "country": "rc_nz(trim(string_split(j.Location, ',')[-1]))",
         "state": "CASE WHEN len(string_split(j.Location, ',')) >= 3 "
         "THEN rc_nz(trim(string_split(j.Location, ',')[2])) END",
@@ -272,17 +340,17 @@ ENTRA_SIGNIN_CSV = Mapping(
         "latitude": "NULL",
         "longitude": "NULL",
         "error_code": _ENTRA_CSV_ERROR,
-        "failure_reason": "rc_nz(j.\"Failure reason\")",
+        "failure_reason": 'rc_nz(j."Failure reason")',
         "success": f"coalesce({_ENTRA_CSV_ERROR} = 0, lower(j.Status) = 'success')",
-        "authentication_requirement": "rc_nz(j.\"Authentication requirement\")",
-        "conditional_access_status": "rc_nz(j.\"Conditional Access\")",
+        "authentication_requirement": 'rc_nz(j."Authentication requirement")',
+        "conditional_access_status": 'rc_nz(j."Conditional Access")',
         "risk_level": "NULL",
         "risk_state": "NULL",
-        "user_agent": "rc_nz(j.\"User agent\")",
-        "device_os": "rc_nz(j.\"Operating System\")",
+        "user_agent": 'rc_nz(j."User agent")',
+        "device_os": 'rc_nz(j."Operating System")',
         "device_browser": "rc_nz(j.Browser)",
         "resource_display_name": "rc_nz(j.Resource)",
-        "correlation_id": "rc_nz(j.\"Correlation ID\")",
+        "correlation_id": 'rc_nz(j."Correlation ID")',
     },
     time_fields=('j."Date (UTC)"',),
 )
@@ -296,10 +364,18 @@ GRAPH_DIRECTORY_AUDIT = Mapping(
     "graph-directory-audit",
     "directory_audits",
     {
-        "activityDateTime": V, "id": V, "category": V, "activityDisplayName": V,
-        "operationType": V, "result": V, "resultReason": V, "loggedByService": V,
-        "correlationId": V, "initiatedBy": _INITIATOR, "targetResources": J,
-    },  # fmt: skip
+        "activityDateTime": V,
+        "id": V,
+        "category": V,
+        "activityDisplayName": V,
+        "operationType": V,
+        "result": V,
+        "resultReason": V,
+        "loggedByService": V,
+        "correlationId": V,
+        "initiatedBy": _INITIATOR,
+        "targetResources": J,
+    },
     {
         "time": "{time}(j.activityDateTime)",
         "audit_id": "j.id",
@@ -324,11 +400,21 @@ SENTINEL_AUDIT = Mapping(
     "sentinel-audit",
     "directory_audits",
     {
-        "TimeGenerated": V, "ActivityDateTime": V, "Id": V, "Category": V, "OperationName": V,
-        "ActivityDisplayName": V, "AADOperationType": V, "Result": V, "ResultReason": V,
-        "ResultDescription": V, "LoggedByService": V, "CorrelationId": V, "InitiatedBy": J,
+        "TimeGenerated": V,
+        "ActivityDateTime": V,
+        "Id": V,
+        "Category": V,
+        "OperationName": V,
+        "ActivityDisplayName": V,
+        "AADOperationType": V,
+        "Result": V,
+        "ResultReason": V,
+        "ResultDescription": V,
+        "LoggedByService": V,
+        "CorrelationId": V,
+        "InitiatedBy": J,
         "TargetResources": J,
-    },  # fmt: skip
+    },
     {
         "time": "coalesce({time}(j.TimeGenerated), {time}(j.ActivityDateTime))",
         "audit_id": "rc_nz(j.Id)",
@@ -362,8 +448,8 @@ def _entra_audit_targets() -> str:
             for m in range(1, 6)
         )
         targets.append(
-            f"CASE WHEN rc_nz(j.\"Target{t}ObjectId\") IS NOT NULL "
-            f"OR rc_nz(j.\"Target{t}DisplayName\") IS NOT NULL THEN "
+            f'CASE WHEN rc_nz(j."Target{t}ObjectId") IS NOT NULL '
+            f'OR rc_nz(j."Target{t}DisplayName") IS NOT NULL THEN '
             f"{{'id': rc_nz(j.\"Target{t}ObjectId\"), "
             f"'display_name': rc_nz(j.\"Target{t}DisplayName\"), "
             f"'type': rc_nz(j.\"Target{t}Type\"), "
@@ -394,7 +480,7 @@ ENTRA_AUDIT_CSV = Mapping(
     "directory_audits",
     _ENTRA_AUDIT_SCHEMA,
     {
-        "time": "{time}(j.\"Date (UTC)\")",
+        "time": '{time}(j."Date (UTC)")',
         "audit_id": "NULL",
         "category": "rc_nz(j.Category)",
         "activity": "trim(j.Activity)",
@@ -449,7 +535,7 @@ def _state_mapping(name: str, table: str, columns: dict[str, tuple[str, str]]) -
         "lower": "lower(rc_nz(j.\"{key}\"->>'$'))",
         "bool": "rc_bool(j.\"{key}\"->>'$')",
         "int": "try_cast(j.\"{key}\"->>'$' AS INTEGER)",
-        "list": "rc_list(j.\"{key}\")",
+        "list": 'rc_list(j."{key}")',
         "time": "TIME(j.\"{key}\"->>'$')",
     }
     schema = {key: J for key, _ in columns.values()}

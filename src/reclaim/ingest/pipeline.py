@@ -40,7 +40,7 @@ _KEY_COLUMNS = {
     "mailboxes": "coalesce(identity, user_principal_name, primary_smtp_address) IS NOT NULL",
     "cas_mailboxes": "coalesce(identity, primary_smtp_address) IS NOT NULL",
     "inbox_rules": "coalesce(identity, rule_identity, name) IS NOT NULL",
-    "mailbox_permissions": "identity IS NOT NULL AND \"user\" IS NOT NULL",
+    "mailbox_permissions": 'identity IS NOT NULL AND "user" IS NOT NULL',
 }
 
 Progress = Callable[[str, int, int], None]  # (source name, bytes done, bytes total)
@@ -254,7 +254,9 @@ class _Loader:
             head = fh.read(sniff.HEAD_BYTES).decode("utf-8", errors="replace")
         sniffed = sniff.sniff_head(head)
         if sniffed is None:
-            raise _UnknownFormat("not CSV or JSON: no delimiter or JSON structure in the first line")
+            raise _UnknownFormat(
+                "not CSV or JSON: no delimiter or JSON structure in the first line"
+            )
         if sniffed.container == "json":
             return "json", self._load_document(text_path)
         if sniffed.container == "ndjson":
@@ -325,7 +327,7 @@ class _Loader:
             self.con.unregister("csv_batch")
             self.con.unregister("csv_numbers")
             self._advance(table)
-        return record_no + n
+        return record_no + int(n)
 
     def _stage(self, table: pa.Table) -> None:
         self.con.register("frame_in", table)
@@ -416,8 +418,7 @@ class _Loader:
             return self.date_order or "mdy"
         transform = mapping.transform()
         values = " UNION ALL ".join(
-            f"SELECT {f} AS t FROM (SELECT {transform} AS j FROM staging "
-            f"WHERE json_valid(rec))"
+            f"SELECT {f} AS t FROM (SELECT {transform} AS j FROM staging WHERE json_valid(rec))"
             for f in mapping.time_fields
         )
         row = self.con.execute(

@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 _ZIP = b"PK\x03\x04"
 _GZIP = b"\x1f\x8b"
@@ -20,7 +20,7 @@ _GZIP = b"\x1f\x8b"
 @dataclass(frozen=True)
 class Source:
     name: str  # what the user will recognise: a path, or archive!member
-    open: Callable[[], BinaryIO]
+    open: Callable[[], IO[bytes]]
     error: str | None = None  # set when the input cannot be read at all
 
 
@@ -40,7 +40,7 @@ def expand(paths: list[Path]) -> Iterator[Source]:
             yield from _file(path)
 
 
-def _unreadable() -> BinaryIO:
+def _unreadable() -> IO[bytes]:
     raise OSError("unreadable")
 
 
@@ -53,7 +53,7 @@ def _file(path: Path) -> Iterator[Source]:
     if magic.startswith(_ZIP):
         yield from _zip_members(path)
     elif magic.startswith(_GZIP):
-        yield Source(str(path), lambda: gzip.open(path, "rb"))  # type: ignore[return-value]
+        yield Source(str(path), lambda: gzip.open(path, "rb"))  # type: ignore[arg-type,return-value]  # noqa: SIM115
     else:
         yield Source(str(path), lambda: path.open("rb"))
 
@@ -68,7 +68,7 @@ def _zip_members(path: Path) -> Iterator[Source]:
     for info in members:
         name = f"{path}!{info.filename}"
 
-        def opener(info: zipfile.ZipInfo = info) -> BinaryIO:
+        def opener(info: zipfile.ZipInfo = info) -> IO[bytes]:
             return archive.open(info)
 
         yield Source(name, opener)

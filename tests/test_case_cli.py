@@ -1,0 +1,106 @@
+"""The case folder, the manifest, show, timeline, and the CLI's promises."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from reclaim import synth
+from reclaim.case import schema
+from reclaim.case.store import Case
+from reclaim.cli.main import cli
+from reclaim.errors import CaseError
+from tests.conftest import REAL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
+    commands = [[], ["case"], ["case", "new"], ["ingest"], ["investigate"], ["show"], ["timeline"]]
+    for words in commands:
+        result = runner.invoke(cli, [*words, "--help"])
+        assert result.exit_code == 0, words
+        assert "Example" in result.output, words
+    assert "0.1.0" in runner.invoke(cli, ["--version"]).output
+
+
+def test_evidence_is_kept_byte_for_byte_with_a_manifest(tmp_path: Path) -> None:
+    src = tmp_path / "ual.ndjson"
+    synth.write_ndjson(src, synth.ual_records(50))
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "case"), str(src)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "case" / "evidence" / "manifest.json").read_text())
+    (entry,) = manifest["evidence"]
+    stored = tmp_path / "case" / "evidence" / entry["stored_as"]
+    assert stored.read_bytes() == src.read_bytes()
+    assert not stored.stat().st_mode & stat.S_IWUSR
+    assert {"sha256", "size", "format", "records", "rejected", "ingested_at"} <= entry.keys()
+    assert (entry["format"], entry["records"], entry["rejected"]) == ("ual-json", 50, 0)
+
+
+def test_show_prints_the_original_record(tmp_path: Path) -> None:
+    if not REAL.exists():
+        pytest.skip("shared data not beside the project")
+    runner = CliRunner()
+    case = str(tmp_path / "case")
+    runner.invoke(
+        cli, ["ingest", case, str(REAL / "sentinel_training_lab/office_activity_inbox_rule.csv")]
+    )
+    result = runner.invoke(cli, ["show", case, "E1.2"])
+    assert result.exit_code == 0, result.output
+    assert "my_rule1" in result.output and "covid-19" in result.output
+    assert "normalized" in result.output
+    bad = runner.invoke(cli, ["show", case, "row-7"])
+    assert bad.exit_code == 2 and "E3.1042" in bad.output
+
+
+def test_timeline_orders_and_marks_actions_by_others(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    own = {"CreationTime": "2026-11-02T09:00:00", "Id": "1", "Operation": "Send", "RecordType": 2,
+           "UserId": "eve@contoso.example"}  # fmt: skip
+    admin = {"CreationTime": "2026-11-02T08:00:00", "Id": "2", "Operation": "Set-Mailbox",
+             "RecordType": 1, "UserId": "admin@contoso.example",
+             "ObjectId": "eve@contoso.example",
+             "Parameters": [{"Name": "Identity", "Value": "eve@contoso.example"}]}  # fmt: skip
+    (inputs / "ual.ndjson").write_text(json.dumps(own) + "\n" + json.dumps(admin) + "\n")
+    runner = CliRunner()
+    case = str(tmp_path / "case")
+    runner.invoke(cli, ["ingest", case, str(inputs)])
+    result = runner.invoke(cli, ["timeline", case, "--user", "Eve@contoso.example", "--json"])
+    entries = json.loads(result.output)
+    assert [(e["action"], e["by_other"]) for e in entries] == [
+        ("Set-Mailbox", True),
+        ("Send", False),
+    ]
+    later = runner.invoke(cli, ["timeline", case, "--user", "eve@contoso.example", "--json",
+                                "--since", "2026-11-02T08:30:00Z"])  # fmt: skip
+    assert [e["action"] for e in json.loads(later.output)] == ["Send"]
+
+
+def test_newer_schema_is_refused_and_migrations_run_in_order(tmp_path: Path) -> None:
+    with Case.open(tmp_path / "case") as case:
+        case.con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(CaseError, match="newer"):
+        Case.open(tmp_path / "case")
+    con = duckdb.connect()
+    calls: list[int] = []
+    steps = {1: lambda c: calls.append(1) or schema.MIGRATIONS[1](c), 2: lambda c: calls.append(2)}
+    assert schema.migrate(con, target=2, migrations=steps) == 0
+    assert calls == [1, 2] and schema.current_version(con) == 2
+
+
+def test_shipped_example_is_what_the_generator_makes(tmp_path: Path) -> None:
+    for made in synth.write_example(tmp_path):
+        assert made.read_bytes() == (ROOT / "examples" / made.name).read_bytes()
+
+
+def test_missing_case_gives_a_hint(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["timeline", str(tmp_path / "nope"), "--user", "a@b.c"])
+    assert result.exit_code == 1 and "reclaim case new" in result.output
