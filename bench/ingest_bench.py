@@ -1,0 +1,67 @@
+"""Ingest throughput: records/s and peak RSS for UAL as NDJSON and as a Purview CSV.
+
+Each ingest runs in its own process so that its peak RSS is its own.
+    python bench/ingest_bench.py --records 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from reclaim import synth
+
+DATA = Path(__file__).parent / "data"
+
+
+def _make(kind: str, records: int) -> Path:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"ual-{records}.{kind}"
+    if not path.exists():
+        tenant = synth.Tenant(users=500, seed=1)
+        writer = synth.write_ndjson if kind == "ndjson" else synth.write_purview_csv
+        writer(path, synth.ual_records(records, tenant))
+    return path
+
+
+def _child(path: str, case: str) -> None:
+    from reclaim.case.store import Case
+    from reclaim.ingest.pipeline import ingest_paths
+
+    start = time.perf_counter()
+    with Case.open(case) as opened:
+        report = ingest_paths(opened, [Path(path)])
+    elapsed = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{report.records} {report.rejected} {elapsed:.3f} {rss_mb:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    args = parser.parse_args()
+    for kind in ("ndjson", "csv"):
+        path = _make(kind, args.records)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(path), str(Path(tmp) / "case")],
+                check=True, capture_output=True, text=True,
+            ).stdout.split()  # fmt: skip
+        records, rejected, elapsed, rss = int(out[0]), int(out[1]), float(out[2]), out[3]
+        size_mb = path.stat().st_size / 1e6
+        print(
+            f"{kind:6} {records:>10,} records ({size_mb:,.0f} MB, {rejected} rejected) "
+            f"in {elapsed:6.2f} s = {records / elapsed:>9,.0f} records/s, peak RSS {rss} MB"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3])
+    else:
+        main()
