@@ -23,9 +23,7 @@ def case(tmp_path: Path) -> Iterator[Case]:
 
 @pytest.fixture
 def ingest_bytes(tmp_path: Path, case: Case) -> Ingest:
-    def run(
-        name: str, data: bytes | str, date_order: str | None = None
-    ) -> tuple[Case, IngestReport]:
+    def run(name: str, data: bytes | str, date_order: str | None = None) -> tuple[Case, IngestReport]:
         path = tmp_path / "inputs" / name
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)

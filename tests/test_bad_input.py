@@ -54,9 +54,7 @@ def test_truncated_csv_and_wrong_field_counts(ingest_bytes: Ingest) -> None:
 
 
 def test_unknown_format_names_the_closest(ingest_bytes: Ingest) -> None:
-    _case, report = ingest_bytes(
-        "foreign.csv", "Timestamp,UserPrincipalName,IPAddress,Outcome\n1,2,3,4\n"
-    )
+    _case, report = ingest_bytes("foreign.csv", "Timestamp,UserPrincipalName,IPAddress,Outcome\n1,2,3,4\n")
     (result,) = report.files
     assert result.status == "unknown-format"
     assert "closest known formats" in (result.message or "")

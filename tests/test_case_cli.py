@@ -49,9 +49,7 @@ def test_show_prints_the_original_record(tmp_path: Path) -> None:
         pytest.skip("shared data not beside the project")
     runner = CliRunner()
     case = str(tmp_path / "case")
-    runner.invoke(
-        cli, ["ingest", case, str(REAL / "sentinel_training_lab/office_activity_inbox_rule.csv")]
-    )
+    runner.invoke(cli, ["ingest", case, str(REAL / "sentinel_training_lab/office_activity_inbox_rule.csv")])
     result = runner.invoke(cli, ["show", case, "E1.2"])
     assert result.exit_code == 0, result.output
     assert "my_rule1" in result.output and "covid-19" in result.output

@@ -52,9 +52,7 @@ def test_purview_csv_legacy_columns(ingest_bytes: Ingest) -> None:
 def test_ual_json_array_ndjson_and_single_object(ingest_bytes: Ingest) -> None:
     second = dict(UAL, Id="a2")
     case, _ = ingest_bytes("array.json", json.dumps([UAL, second], indent=2))
-    case, _ = ingest_bytes(
-        "lines.ndjson", "\n".join(json.dumps(dict(UAL, Id=f"n{i}")) for i in range(3))
-    )
+    case, _ = ingest_bytes("lines.ndjson", "\n".join(json.dumps(dict(UAL, Id=f"n{i}")) for i in range(3)))
     case, report = ingest_bytes("one.json", json.dumps(dict(UAL, Id="single"), indent=4))
     assert _one(report).format == "ual-json"
     assert rows(case, "SELECT count(*) FROM audit") == [(6,)]
@@ -75,9 +73,7 @@ def test_graph_audit_log_records_page(ingest_bytes: Ingest) -> None:
                        "userPrincipalName": "eve@contoso.example", "auditData": UAL}]}  # fmt: skip
     case, report = ingest_bytes("records.json", json.dumps(page))
     assert _one(report).format == "graph-audit-record"
-    assert rows(case, "SELECT operation, client_ip FROM audit") == [
-        ("New-InboxRule", "2001:db8::7")
-    ]
+    assert rows(case, "SELECT operation, client_ip FROM audit") == [("New-InboxRule", "2001:db8::7")]
 
 
 def test_graph_signin_page_and_offsets_to_utc(ingest_bytes: Ingest) -> None:
@@ -86,9 +82,7 @@ def test_graph_signin_page_and_offsets_to_utc(ingest_bytes: Ingest) -> None:
     page["value"][0]["createdDateTime"] = "2026-11-02T10:00:00+02:00"
     case, report = ingest_bytes("signins.json", json.dumps(page))
     assert _one(report).format == "graph-signin"
-    assert rows(
-        case, "SELECT count(*) FROM signins WHERE time = TIMESTAMP '2026-11-02 08:00:00'"
-    ) == [(1,)]
+    assert rows(case, "SELECT count(*) FROM signins WHERE time = TIMESTAMP '2026-11-02 08:00:00'") == [(1,)]
 
 
 def test_graph_directory_audit(ingest_bytes: Ingest) -> None:
@@ -181,7 +175,9 @@ def test_mailbox_state_exports(ingest_bytes: Ingest) -> None:
             "ActiveSyncEnabled": True, "SmtpClientAuthenticationDisabled": None}]  # fmt: skip
     case, _ = ingest_bytes("cas.json", json.dumps(cas))
     assert rows(case, "SELECT pop_enabled, imap_enabled FROM cas_mailboxes") == [(True, False)]
-    perms = "Identity,User,AccessRights,IsInherited,Deny\neve,attacker@contoso.example,FullAccess,False,False\n"
+    perms = (
+        "Identity,User,AccessRights,IsInherited,Deny\neve,attacker@contoso.example,FullAccess,False,False\n"
+    )
     case, _ = ingest_bytes("perms.csv", perms)
     assert rows(case, 'SELECT "user", access_rights FROM mailbox_permissions') == [
         ("attacker@contoso.example", ["FullAccess"])
@@ -231,8 +227,8 @@ def test_day_first_dates_detected_or_asked(ingest_bytes: Ingest) -> None:
     assert "03/04/2021" in (result.message or "") and "--date-order" in (result.message or "")
     case, report = ingest_bytes("ambiguous2.csv", ambiguous + "\n", date_order="dmy")
     assert (
-        rows(case, "SELECT time FROM audit WHERE evidence_id = ?", [report.files[0].evidence_id])[
+        rows(case, "SELECT time FROM audit WHERE evidence_id = ?", [report.files[0].evidence_id])[0][
             0
-        ][0].isoformat()
+        ].isoformat()
         == "2021-04-03T14:08:45"
     )

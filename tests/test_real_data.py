@@ -68,9 +68,7 @@ def test_sentinel_quirks_survive(tmp_path: Path) -> None:
         assert {"name": "MoveToFolder", "value": "Junk Email"} in params
         # 4/28/2021, 2:08:45.221 PM in CreatedDateTime [UTC]; TimeGenerated absent
         assert (
-            rows(case, "SELECT min(time) FROM signins WHERE user_principal_name LIKE 'adelev@%'")[
-                0
-            ][0]
+            rows(case, "SELECT min(time) FROM signins WHERE user_principal_name LIKE 'adelev@%'")[0][0]
             .isoformat()
             .startswith("2021-04-28T14:08:45")
         )

@@ -14,9 +14,7 @@ SCHEMA_VERSION = 1
 
 KV = "STRUCT(name VARCHAR, value VARCHAR)[]"
 MODIFIED = "STRUCT(name VARCHAR, old_value VARCHAR, new_value VARCHAR)[]"
-TARGET = (
-    f"STRUCT(id VARCHAR, display_name VARCHAR, type VARCHAR, upn VARCHAR, modified {MODIFIED})[]"
-)
+TARGET = f"STRUCT(id VARCHAR, display_name VARCHAR, type VARCHAR, upn VARCHAR, modified {MODIFIED})[]"
 
 _SOURCE = "evidence_id INTEGER NOT NULL, record_no BIGINT NOT NULL, line_no BIGINT"
 

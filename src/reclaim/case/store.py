@@ -79,9 +79,7 @@ class Case:
         try:
             con = duckdb.connect(str(db))
         except duckdb.Error as exc:
-            raise CaseError(
-                f"cannot open {db}: {exc}", hint="is another reclaim using it?"
-            ) from exc
+            raise CaseError(f"cannot open {db}: {exc}", hint="is another reclaim using it?") from exc
         con.execute("SET TimeZone = 'UTC'")
         try:
             schema.migrate(con)
@@ -120,9 +118,6 @@ class Case:
     def evidence(self, evidence_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM evidence WHERE evidence_id = ?", [evidence_id])
 
-    def sizes_seen(self) -> set[int]:
-        return {row[0] for row in self.con.execute("SELECT size FROM evidence").fetchall()}
-
     def next_evidence_id(self) -> int:
         row = self.con.execute("SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchone()
         return int(row[0]) if row else 1
@@ -143,22 +138,24 @@ class Case:
         for row in cur.fetchall():
             entry = dict(zip(names, row, strict=True))
             entry["ingested_at"] = _iso(entry["ingested_at"])
-            entry["rejects"] = [
-                _reject_text(entry["stored_as"], rec, line, reason)
-                for rec, line, reason in self.con.execute(
-                    "SELECT record_no, line_no, reason FROM rejects WHERE evidence_id = ? "
-                    "ORDER BY record_no NULLS LAST LIMIT ?",
-                    [entry["evidence_id"], MANIFEST_REJECTS_SHOWN],
-                ).fetchall()
-            ]
+            entry["rejects"] = self.rejects(entry["evidence_id"], entry["stored_as"], MANIFEST_REJECTS_SHOWN)
             entries.append(entry)
         path = self.evidence_dir / "manifest.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"schema_version": schema.SCHEMA_VERSION, "evidence": entries}, indent=2)
-        )
+        tmp.write_text(json.dumps({"schema_version": schema.SCHEMA_VERSION, "evidence": entries}, indent=2))
         tmp.replace(path)
         return path
+
+    def rejects(self, evidence_id: int, name: str, limit: int) -> list[str]:
+        """The first rejects of a file as ``name:line: reason``."""
+        return [
+            reject_text(name, rec, line, reason)
+            for rec, line, reason in self.con.execute(
+                "SELECT record_no, line_no, reason FROM rejects WHERE evidence_id = ? "
+                "ORDER BY record_no NULLS LAST LIMIT ?",
+                [evidence_id, limit],
+            ).fetchall()
+        ]
 
     # -- rows --------------------------------------------------------------------------
     def find_row(self, ref: RowRef) -> tuple[str, dict[str, Any]] | None:
@@ -177,8 +174,9 @@ def _iso(value: datetime) -> str:
     return value.isoformat(timespec="seconds") + "Z"
 
 
-def _reject_text(stored_as: str, record_no: int | None, line_no: int | None, reason: str) -> str:
-    where = f"{stored_as}:{line_no}" if line_no is not None else f"{stored_as}"
-    if record_no is not None:
-        where += f" (record {record_no})"
-    return f"{where}: {reason}"
+def reject_text(name: str, record_no: int | None, line_no: int | None, reason: str) -> str:
+    """``file:line: reason``; the record number where the format has no lines (CSV, JSON)."""
+    if line_no is not None:
+        return f"{name}:{line_no}: {reason}"
+    where = f" (record {record_no})" if record_no is not None else ""
+    return f"{name}:?: {reason}{where}"

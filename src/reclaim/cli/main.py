@@ -17,7 +17,6 @@ from rich.table import Table
 from reclaim import __version__
 from reclaim.case.store import Case, RowRef
 from reclaim.errors import ReclaimError
-from reclaim.ingest.formats import FORMATS
 from reclaim.ingest.original import read_original
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
 from reclaim.timeline import timeline, user_overview
@@ -26,7 +25,6 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 DEFAULT_CASE = "reclaim-case"
-_FORMATS_HELP = ", ".join(f.name for f in FORMATS)
 
 
 def _fail(exc: ReclaimError) -> NoReturn:
@@ -164,9 +162,7 @@ def _print_report(report: IngestReport) -> None:
 )  # fmt: skip
 @click.option("--user", "upn", help="Show this user's timeline after ingesting.")
 @_date_order
-def investigate(
-    paths: tuple[Path, ...], case_dir: Path, upn: str | None, date_order: str | None
-) -> None:
+def investigate(paths: tuple[Path, ...], case_dir: Path, upn: str | None, date_order: str | None) -> None:
     """Ingest exports into a case and show who has evidence, busiest users first.
 
     Detection rules and per-user verdicts build on this (see docs/architecture.md).
@@ -195,9 +191,7 @@ def investigate(
         if upn:
             _print_timeline(case, upn, None, None)
         elif users:
-            out.print(
-                f"Next: reclaim timeline {escape(str(case_dir))} --user {escape(str(users[0]['upn']))}"
-            )
+            out.print(f"Next: reclaim timeline {escape(str(case_dir))} --user {escape(str(users[0]['upn']))}")
     sys.exit(report.exit_code)
 
 
@@ -242,9 +236,7 @@ def _parse_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise click.BadParameter(
-            f"'{value}' is not a date such as 2026-11-01 or 2026-11-01T08:00"
-        ) from exc
+        raise click.BadParameter(f"'{value}' is not a date such as 2026-11-01 or 2026-11-01T08:00") from exc
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
@@ -275,9 +267,7 @@ def timeline_cmd(
 
 def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetime | None) -> None:
     entries = timeline(case, upn, since, until)
-    table = Table(
-        title=f"Timeline of {escape(upn)} ({len(entries)} entries, UTC)", title_justify="left"
-    )
+    table = Table(title=f"Timeline of {escape(upn)} ({len(entries)} entries, UTC)", title_justify="left")
     for col in ("time", "source", "row", "actor", "action", "ip", "detail"):
         table.add_column(col, overflow="fold")
     for e in entries:

@@ -203,7 +203,5 @@ def closest(keys: set[str], container: str, limit: int = 3) -> list[tuple[Format
         vocab = f.vocabulary
         return len(keys & vocab) / len(keys | vocab) + len(keys & f.required) / len(f.required)
 
-    ranked = sorted(
-        (f for f in FORMATS if f.container in (container, "any")), key=score, reverse=True
-    )
+    ranked = sorted((f for f in FORMATS if f.container in (container, "any")), key=score, reverse=True)
     return [(f, sorted(f.required - keys)) for f in ranked[:limit]]

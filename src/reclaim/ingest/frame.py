@@ -163,9 +163,7 @@ def _salvage(text: str) -> tuple[list[tuple[int, int | None, Any]], list[Reject]
     return records, []
 
 
-def json_document_frames(
-    records: list[tuple[int, int | None, Any]], payload: str | None = None
-) -> Iterator[Frame]:
+def json_document_frames(records: list[tuple[int, int | None, Any]]) -> Iterator[Frame]:
     for start in range(0, len(records), BATCH_ROWS):
         part = records[start : start + BATCH_ROWS]
         yield Frame(
@@ -275,9 +273,7 @@ def csv_frames_exact(path: Path, layout: CsvLayout, payload: str | None) -> Iter
                 continue
             record_no += 1
             if len(row) != width:
-                rejects.append(
-                    Reject(record_no, start_line, f"expected {width} fields, found {len(row)}")
-                )
+                rejects.append(Reject(record_no, start_line, f"expected {width} fields, found {len(row)}"))
                 continue
             nos.append(record_no)
             lines.append(start_line)

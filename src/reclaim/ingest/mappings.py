@@ -2,13 +2,14 @@
 
 A mapping has an explicit ``json_transform`` schema for the record and one SQL expression
 per normalized column over the resulting struct ``j``. ``{time}`` in an expression is the
-time-parsing macro chosen for the file's date order.
+time-parsing macro chosen for the file's date order. ``lets`` are values over ``j`` that
+several columns need (a nested JSON cell parsed once, not once per column).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 V = "VARCHAR"
@@ -24,15 +25,20 @@ class Mapping:
     time_fields: tuple[str, ...] = ()
     source: str = "rec"  # SQL over the record text giving the JSON to transform
     where: str | None = None  # SQL over ``rec``: which records this mapping takes
+    lets: dict[str, str] = field(default_factory=dict)
 
-    def select(self, time_macro: str) -> str:
+    def select(self, time_macro: str, relation: str) -> str:
+        """Normalized rows from ``relation`` (record_no, line_no, rec, ok)."""
         exprs = ",\n    ".join(
             f'{expr.replace("{time}", time_macro)} AS "{col}"' for col, expr in self.columns.items()
         )
+        lets = "".join(f", {expr} AS {name}" for name, expr in self.lets.items())
+        where = "" if self.where is None else f" AND {self.where}"
         return (
             f"SELECT record_no, line_no,\n    {exprs}\n"
-            f"FROM (SELECT record_no, line_no, rec, {self.transform()} AS j "
-            f"FROM {{relation}} WHERE ok{'' if self.where is None else ' AND ' + self.where})"
+            f"FROM (SELECT record_no, line_no, rec, j{lets} FROM ("
+            f"SELECT record_no, line_no, rec, {self.transform()} AS j "
+            f"FROM {relation} WHERE ok{where}))"
         )
 
     def transform(self) -> str:
@@ -127,8 +133,7 @@ OFFICE_ACTIVITY = Mapping(
         "workload": "rc_nz(j.OfficeWorkload)",
         "operation": "rc_nz(j.Operation)",
         "user_id": "lower(rc_nz(j.UserId))",
-        "client_ip": "rc_ip(coalesce(rc_nz(j.ClientIP), rc_nz(j.Client_IPAddress), "
-        "rc_nz(j.ActorIpAddress)))",
+        "client_ip": "rc_ip(coalesce(rc_nz(j.ClientIP), rc_nz(j.Client_IPAddress), rc_nz(j.ActorIpAddress)))",
         "user_agent": "coalesce(rc_nz(j.UserAgent), rc_kv(j.ExtendedProperties, 'UserAgent'))",
         "client_info": "rc_nz(j.ClientInfoString)",
         "session_id": "rc_nz(j.SessionId)",
@@ -219,10 +224,12 @@ GRAPH_SIGNIN = Mapping(
     },
 )
 
-_SENTINEL_LOCATION = f"(json_transform(rc_obj(j.LocationDetails), '{json.dumps(_LOCATION)}'))"
-_SENTINEL_STATUS = f"(json_transform(rc_obj(j.Status), '{json.dumps(_STATUS)}'))"
-_SENTINEL_DEVICE = f"(json_transform(rc_obj(j.DeviceDetail), '{json.dumps(_DEVICE)}'))"
-_SENTINEL_ERROR = f"coalesce(try_cast(j.ResultType AS INTEGER), {_SENTINEL_STATUS}.errorCode)"
+_SENTINEL_SIGNIN_LETS = {
+    "loc": f"json_transform(rc_obj(j.LocationDetails), '{json.dumps(_LOCATION)}')",
+    "status": f"json_transform(rc_obj(j.Status), '{json.dumps(_STATUS)}')",
+    "device": f"json_transform(rc_obj(j.DeviceDetail), '{json.dumps(_DEVICE)}')",
+}
+_SENTINEL_ERROR = "coalesce(try_cast(j.ResultType AS INTEGER), status.errorCode)"
 
 SENTINEL_SIGNIN = Mapping(
     "sentinel-signin",
@@ -271,26 +278,26 @@ SENTINEL_SIGNIN = Mapping(
         "client_app_used": "rc_nz(j.ClientAppUsed)",
         "is_interactive": "rc_bool(j.IsInteractive)",
         "ip_address": "rc_ip(j.IPAddress)",
-        "country": f"coalesce(rc_nz({_SENTINEL_LOCATION}.countryOrRegion), rc_nz(j.Location))",
-        "state": f"rc_nz({_SENTINEL_LOCATION}.state)",
-        "city": f"rc_nz({_SENTINEL_LOCATION}.city)",
-        "latitude": f"{_SENTINEL_LOCATION}.geoCoordinates.latitude",
-        "longitude": f"{_SENTINEL_LOCATION}.geoCoordinates.longitude",
+        "country": "coalesce(rc_nz(loc.countryOrRegion), rc_nz(j.Location))",
+        "state": "rc_nz(loc.state)",
+        "city": "rc_nz(loc.city)",
+        "latitude": "loc.geoCoordinates.latitude",
+        "longitude": "loc.geoCoordinates.longitude",
         "error_code": _SENTINEL_ERROR,
-        "failure_reason": f"coalesce(rc_nz({_SENTINEL_STATUS}.failureReason), "
-        "rc_nz(j.ResultDescription))",
+        "failure_reason": "coalesce(rc_nz(status.failureReason), rc_nz(j.ResultDescription))",
         "success": f"{_SENTINEL_ERROR} = 0",
         "authentication_requirement": "rc_nz(j.AuthenticationRequirement)",
         "conditional_access_status": "rc_nz(j.ConditionalAccessStatus)",
         "risk_level": "rc_nz(j.RiskLevelDuringSignIn)",
         "risk_state": "rc_nz(j.RiskState)",
         "user_agent": "rc_nz(j.UserAgent)",
-        "device_os": f"rc_nz({_SENTINEL_DEVICE}.operatingSystem)",
-        "device_browser": f"rc_nz({_SENTINEL_DEVICE}.browser)",
+        "device_os": "rc_nz(device.operatingSystem)",
+        "device_browser": "rc_nz(device.browser)",
         "resource_display_name": "rc_nz(j.ResourceDisplayName)",
         "correlation_id": "rc_nz(j.CorrelationId)",
     },
     time_fields=("j.TimeGenerated", "j.CreatedDateTime"),
+    lets=_SENTINEL_SIGNIN_LETS,
 )
 
 # The Entra admin center's "Download CSV": "Location" is "City, State, CC".
@@ -390,12 +397,13 @@ GRAPH_DIRECTORY_AUDIT = Mapping(
         "initiated_by_id": "coalesce(j.initiatedBy.user.id, j.initiatedBy.app.servicePrincipalId)",
         "initiated_by_app": "j.initiatedBy.app.displayName",
         "initiated_by_ip": "rc_ip(j.initiatedBy.user.ipAddress)",
-        "targets": "rc_targets(j.targetResources)",
-        "target_upn": "rc_first_upn(rc_targets(j.targetResources))",
+        "targets": "targets",
+        "target_upn": "rc_first_upn(targets)",
     },
+    lets={"targets": "rc_targets(j.targetResources)"},
 )
 
-_SENTINEL_INITIATOR = f"(json_transform(rc_obj(j.InitiatedBy), '{json.dumps(_INITIATOR)}'))"
+_SENTINEL_INITIATOR = f"json_transform(rc_obj(j.InitiatedBy), '{json.dumps(_INITIATOR)}')"
 SENTINEL_AUDIT = Mapping(
     "sentinel-audit",
     "directory_audits",
@@ -425,15 +433,18 @@ SENTINEL_AUDIT = Mapping(
         "result_reason": "coalesce(rc_nz(j.ResultReason), rc_nz(j.ResultDescription))",
         "logged_by_service": "rc_nz(j.LoggedByService)",
         "correlation_id": "rc_nz(j.CorrelationId)",
-        "initiated_by_upn": f"lower(rc_nz({_SENTINEL_INITIATOR}.user.userPrincipalName))",
-        "initiated_by_id": f"coalesce(rc_nz({_SENTINEL_INITIATOR}.user.id), "
-        f"rc_nz({_SENTINEL_INITIATOR}.app.servicePrincipalId))",
-        "initiated_by_app": f"rc_nz({_SENTINEL_INITIATOR}.app.displayName)",
-        "initiated_by_ip": f"rc_ip({_SENTINEL_INITIATOR}.user.ipAddress)",
-        "targets": "rc_targets(j.TargetResources)",
-        "target_upn": "rc_first_upn(rc_targets(j.TargetResources))",
+        "initiated_by_upn": "lower(rc_nz(initiator.user.userPrincipalName))",
+        "initiated_by_id": "coalesce(rc_nz(initiator.user.id), rc_nz(initiator.app.servicePrincipalId))",
+        "initiated_by_app": "rc_nz(initiator.app.displayName)",
+        "initiated_by_ip": "rc_ip(initiator.user.ipAddress)",
+        "targets": "targets",
+        "target_upn": "rc_first_upn(targets)",
     },
     time_fields=("j.TimeGenerated", "j.ActivityDateTime"),
+    lets={
+        "targets": "rc_targets(j.TargetResources)",
+        "initiator": _SENTINEL_INITIATOR,
+    },
 )
 
 
@@ -493,16 +504,16 @@ ENTRA_AUDIT_CSV = Mapping(
         "initiated_by_id": "coalesce(rc_nz(j.ActorObjectId), rc_nz(j.ActorServicePrincipalId))",
         "initiated_by_app": "rc_nz(j.ActorServicePrincipalName)",
         "initiated_by_ip": "rc_ip(j.IPAddress)",
-        "targets": _entra_audit_targets(),
-        "target_upn": f"rc_first_upn({_entra_audit_targets()})",
+        "targets": "targets",
+        "target_upn": "rc_first_upn(targets)",
     },
     time_fields=('j."Date (UTC)"',),
+    lets={"targets": _entra_audit_targets()},
 )
 
 # -- Entra diagnostic settings: {"category": ..., "properties": {Graph shape}} -------------
 _SIGNIN_CATEGORIES = (
-    "'SignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', "
-    "'ManagedIdentitySignInLogs'"
+    "'SignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', 'ManagedIdentitySignInLogs'"
 )
 _DIAG_SIGNIN_COLUMNS = dict(GRAPH_SIGNIN.columns)
 _DIAG_SIGNIN_COLUMNS["signin_kind"] = (
@@ -524,6 +535,7 @@ DIAG_AUDIT = Mapping(
     GRAPH_DIRECTORY_AUDIT.columns,
     source="json_extract(rec, '$.properties')",
     where="json_extract_string(rec, '$.category') = 'AuditLogs'",
+    lets=GRAPH_DIRECTORY_AUDIT.lets,
 )
 
 
@@ -536,13 +548,10 @@ def _state_mapping(name: str, table: str, columns: dict[str, tuple[str, str]]) -
         "bool": "rc_bool(j.\"{key}\"->>'$')",
         "int": "try_cast(j.\"{key}\"->>'$' AS INTEGER)",
         "list": 'rc_list(j."{key}")',
-        "time": "TIME(j.\"{key}\"->>'$')",
+        "time": "{{time}}(j.\"{key}\"->>'$')",
     }
     schema = {key: J for key, _ in columns.values()}
-    exprs = {
-        col: wrap[kind].format(key=key).replace("TIME(", "{time}(")
-        for col, (key, kind) in columns.items()
-    }
+    exprs = {col: wrap[kind].format(key=key) for col, (key, kind) in columns.items()}
     times = tuple(f"j.\"{key}\"->>'$'" for key, kind in columns.values() if kind == "time")
     return Mapping(name, table, schema, exprs, time_fields=times)
 

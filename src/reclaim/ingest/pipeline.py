@@ -6,9 +6,7 @@ is recorded in the manifest, and the other files go on.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import uuid
 import zipfile
@@ -133,44 +131,33 @@ def _ingest_source(
     final = case.evidence_dir / f"{sha[:12]}-{safe_name(source.name.split('!')[-1])}"
     stored.replace(final)
     evidence_id = case.next_evidence_id()
+    with case.transaction():
+        _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
     result = FileResult(source.name, "failed", evidence_id=evidence_id, stored_as=final.name)
     loader = _Loader(case, evidence_id, final, date_order, progress, source.name)
-    encoding = "unknown"
-    container = None
     try:
-        with case.transaction():
-            _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
-            encoding, container, fmt = loader.run()
-            result.format = fmt.name
+        with case.transaction():  # all of the file's rows and rejects, or none
+            container, fmt = loader.run()
             result.records, result.rejected = loader.finish(fmt)
+        result.format = fmt.name
         result.status = "partial" if result.rejected else "ingested"
     except (FormatError, duckdb.Error, OSError, ValueError, pa.ArrowException) as exc:
+        container = None
         result.status = "unknown-format" if isinstance(exc, _UnknownFormat) else "failed"
         if isinstance(exc, FormatError):
             result.message = exc.message + (f" ({exc.hint})" if exc.hint else "")
         else:
             result.message = f"{type(exc).__name__}: {exc}"
-        encoding = loader.encoding or encoding
-        with case.transaction():
-            _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
     with case.transaction():
         case.con.execute(
             "UPDATE evidence SET format = ?, container = ?, encoding = ?, records = ?, "
             "rejected = ?, status = ?, message = ? WHERE evidence_id = ?",
             [
-                result.format, container, encoding, result.records, result.rejected,
+                result.format, container, loader.encoding, result.records, result.rejected,
                 result.status, result.message, evidence_id,
             ],
         )  # fmt: skip
-    result.rejects = [
-        f"{source.name}:{line if line is not None else '?'}: {reason}"
-        + (f" (record {rec})" if rec is not None and line is None else "")
-        for rec, line, reason in case.con.execute(
-            "SELECT record_no, line_no, reason FROM rejects WHERE evidence_id = ? "
-            "ORDER BY record_no NULLS LAST LIMIT ?",
-            [evidence_id, REJECTS_REPORTED],
-        ).fetchall()
-    ]
+    result.rejects = case.rejects(evidence_id, source.name, REJECTS_REPORTED)
     return result
 
 
@@ -192,9 +179,7 @@ def _store(case: Case, source: Source) -> tuple[Path, str, int]:
     return tmp, digest.hexdigest(), size
 
 
-def _insert_evidence(
-    case: Case, evidence_id: int, sha: str, stored_as: str, source: str, size: int
-) -> None:
+def _insert_evidence(case: Case, evidence_id: int, sha: str, stored_as: str, source: str, size: int) -> None:
     case.con.execute(
         "INSERT INTO evidence (evidence_id, sha256, stored_as, source, size, status, ingested_at) "
         "VALUES (?, ?, ?, ?, ?, 'loading', ?)",
@@ -231,7 +216,7 @@ class _Loader:
         self.staged = False
 
     # -- orchestration -----------------------------------------------------------------
-    def run(self) -> tuple[str, str, Format]:
+    def run(self) -> tuple[str, Format]:
         with self.path.open("rb") as fh:
             head_bytes = fh.read(sniff.HEAD_BYTES)
         self.encoding = decode.detect_encoding(head_bytes)
@@ -241,11 +226,10 @@ class _Loader:
             text_path = self.tmp_dir / f"{self.evidence_id}.utf8"
             decode.transcode_to_utf8(self.path, text_path, self.encoding)
         try:
-            container, fmt = self._load(text_path)
+            return self._load(text_path)
         finally:
             if text_path != self.path:
                 text_path.unlink(missing_ok=True)
-        return self.encoding, container, fmt
 
     def _load(self, text_path: Path) -> tuple[str, Format]:
         skip = decode.bom_length(self.encoding or "")
@@ -254,9 +238,7 @@ class _Loader:
             head = fh.read(sniff.HEAD_BYTES).decode("utf-8", errors="replace")
         sniffed = sniff.sniff_head(head)
         if sniffed is None:
-            raise _UnknownFormat(
-                "not CSV or JSON: no delimiter or JSON structure in the first line"
-            )
+            raise _UnknownFormat("not CSV or JSON: no delimiter or JSON structure in the first line")
         if sniffed.container == "json":
             return "json", self._load_document(text_path)
         if sniffed.container == "ndjson":
@@ -264,10 +246,9 @@ class _Loader:
             for fr in frame.ndjson_frames(text_path, skip):
                 self._load_frame(fmt, fr.table, fr.rejects)
             return "ndjson", fmt
-        layout = sniffed.layout
-        assert layout is not None
-        fmt = self._identify(sniff.Sniffed("csv", sniffed.keys, _csv_type(head, layout)))
-        self._load_csv(text_path, fmt, layout)
+        assert sniffed.layout is not None
+        fmt = self._identify(sniffed)
+        self._load_csv(text_path, fmt, sniffed.layout)
         return "csv", fmt
 
     def _identify(self, sniffed: sniff.Sniffed) -> Format:
@@ -312,9 +293,7 @@ class _Loader:
         numbers = pa.array(range(record_no + 1, record_no + n + 1), pa.int64())
         if payload:
             rec = table.column(payload)
-            staged = pa.table(
-                {"record_no": numbers, "line_no": pa.nulls(n, pa.int64()), "rec": rec}
-            )
+            staged = pa.table({"record_no": numbers, "line_no": pa.nulls(n, pa.int64()), "rec": rec})
             self._stage(staged)
         else:
             self.con.register("csv_batch", table)
@@ -361,20 +340,19 @@ class _Loader:
             cols = ", ".join(f'"{c}"' for c in route.columns)
             self.con.execute(
                 f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) "
-                f"SELECT {self.evidence_id}, * FROM ({route.select(macro).replace('{relation}', checked)})"
+                f"SELECT {self.evidence_id}, * FROM ({route.select(macro, checked)})"
             )
-        self.con.execute(
-            f"INSERT INTO rejects SELECT {self.evidence_id}, record_no, line_no, "
-            f"CASE WHEN json_valid(rec) THEN 'a JSON ' || lower(json_type(rec)) || ' is not a record' "
-            f"ELSE 'not valid JSON' END FROM {checked} WHERE NOT ok"
-        )
+        unrouted = "false"
         if len(fmt.routes) > 1:
-            routed = " OR ".join(f"({r.where})" for r in fmt.routes if r.where)
-            self.con.execute(
-                f"INSERT INTO rejects SELECT {self.evidence_id}, record_no, line_no, "
-                f"'category ' || coalesce(json_extract_string(rec, '$.category'), 'null') "
-                f"|| ' is not one Reclaim reads' FROM {checked} WHERE ok AND NOT ({routed})"
-            )
+            unrouted = "NOT (" + " OR ".join(f"({r.where})" for r in fmt.routes if r.where) + ")"
+        self.con.execute(
+            f"INSERT INTO rejects SELECT {self.evidence_id}, record_no, line_no, CASE "
+            "WHEN NOT json_valid(rec) THEN 'not valid JSON' "
+            "WHEN NOT ok THEN 'a JSON ' || lower(json_type(rec)) || ' is not a record' "
+            "ELSE 'category ' || coalesce(json_extract_string(rec, '$.category'), 'null') "
+            "|| ' is not one Reclaim reads' END "
+            f"FROM {checked} WHERE NOT ok OR {unrouted}"
+        )
 
     def _add_rejects(self, rejects: list[frame.Reject]) -> None:
         if rejects:
@@ -388,45 +366,35 @@ class _Loader:
         """Move rows that are no record of their table to the rejects; count both."""
         loaded = 0
         for table in fmt.tables:
-            moved = self.con.execute(
-                f"SELECT record_no, line_no FROM {table} "
-                f"WHERE evidence_id = ? AND NOT ({_KEY_COLUMNS[table]})",
-                [self.evidence_id],
-            ).fetchall()
-            if moved:
-                self._add_rejects(
-                    [frame.Reject(r, ln, f"no {table} fields in the record") for r, ln in moved]
-                )
-                self.con.execute(
-                    f"DELETE FROM {table} WHERE evidence_id = ? AND NOT ({_KEY_COLUMNS[table]})",
-                    [self.evidence_id],
-                )
-            row = self.con.execute(
-                f"SELECT count(*) FROM {table} WHERE evidence_id = ?", [self.evidence_id]
-            ).fetchone()
-            loaded += int(row[0]) if row else 0
-        row = self.con.execute(
-            "SELECT count(*) FROM rejects WHERE evidence_id = ?", [self.evidence_id]
-        ).fetchone()
+            foreign = f"evidence_id = {self.evidence_id} AND NOT ({_KEY_COLUMNS[table]})"
+            self.con.execute(
+                f"INSERT INTO rejects SELECT evidence_id, record_no, line_no, "
+                f"'no {table} fields in the record' FROM {table} WHERE {foreign}"
+            )
+            self.con.execute(f"DELETE FROM {table} WHERE {foreign}")
+            loaded += self._count(table)
         if self.staged:
             self.con.execute("DROP TABLE IF EXISTS staging")
-        return loaded, int(row[0]) if row else 0
+        return loaded, self._count("rejects")
+
+    def _count(self, table: str) -> int:
+        row = self.con.execute(
+            f"SELECT count(*) FROM {table} WHERE evidence_id = ?", [self.evidence_id]
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def _date_order(self, mapping: Mapping) -> str:
         """Month/day order of slash dates, from the data; --date-order when it cannot tell."""
         if not mapping.time_fields:
             return self.date_order or "mdy"
-        transform = mapping.transform()
-        values = " UNION ALL ".join(
-            f"SELECT {f} AS t FROM (SELECT {transform} AS j FROM staging WHERE json_valid(rec))"
-            for f in mapping.time_fields
+        values = (
+            f"SELECT unnest([{', '.join(mapping.time_fields)}]) AS t "
+            f"FROM (SELECT {mapping.transform()} AS j FROM staging WHERE json_valid(rec))"
         )
         row = self.con.execute(
-            "SELECT max(try_cast(regexp_extract(t, '^\\s*(\\d{1,2})/(\\d{1,2})/', 1) AS INT)), "
-            "max(try_cast(regexp_extract(t, '^\\s*(\\d{1,2})/(\\d{1,2})/', 2) AS INT)), "
-            "count(*) FILTER (WHERE regexp_matches(t, '^\\s*\\d{1,2}/\\d{1,2}/')), "
-            "any_value(t) FILTER (WHERE regexp_matches(t, '^\\s*\\d{1,2}/\\d{1,2}/')) "
-            f"FROM ({values})"
+            "SELECT max(try_cast(d.a AS INT)), max(try_cast(d.b AS INT)), count(*), any_value(t) "
+            "FROM (SELECT t, regexp_extract(t, '^\\s*(\\d{1,2})/(\\d{1,2})/', ['a', 'b']) AS d "
+            f"FROM ({values})) WHERE d.a <> ''"
         ).fetchone()
         first, second, count, example = row if row else (None, None, 0, None)
         if not count:
@@ -442,24 +410,7 @@ class _Loader:
         order = found or self.date_order
         if order is None:
             raise DateOrderError(
-                f"{self.display}: cannot tell whether dates such as '{example}' are month/day "
-                "or day/month",
+                f"{self.display}: cannot tell whether dates such as '{example}' are month/day or day/month",
                 hint="rerun with --date-order mdy (US) or --date-order dmy",
             )
         return order
-
-
-def _csv_type(head: str, layout: frame.CsvLayout) -> str | None:
-    """Sentinel's table name from the 'Type' column of the first record, if there is one."""
-    if "Type" not in layout.columns:
-        return None
-    lines = io.StringIO(head.lstrip("\ufeff"))
-    reader = csv.reader(lines, delimiter=layout.delimiter)
-    try:
-        for _ in range(layout.header_line):
-            next(reader)
-        row = next(reader)
-    except (StopIteration, csv.Error):
-        return None
-    index = layout.columns.index("Type")
-    return row[index] if index < len(row) else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +42,22 @@ def sniff_head(head: str) -> Sniffed | None:
     layout = frame.csv_layout(head)
     if layout is None:
         return None
-    return Sniffed("csv", set(layout.columns), None, layout)
+    return Sniffed("csv", set(layout.columns), _csv_type(head, layout), layout)
+
+
+def _csv_type(head: str, layout: frame.CsvLayout) -> str | None:
+    """Sentinel's table name from the 'Type' column of the first record, if there is one."""
+    if "Type" not in layout.columns:
+        return None
+    reader = csv.reader(io.StringIO(head.lstrip("\ufeff")), delimiter=layout.delimiter)
+    try:
+        for _ in range(layout.header_line):
+            next(reader)
+        row = next(reader)
+    except (StopIteration, csv.Error):
+        return None
+    index = layout.columns.index("Type")
+    return row[index] if index < len(row) else None
 
 
 def sniff_records(records: list[Any]) -> tuple[set[str], str | None]:
