@@ -1,12 +1,14 @@
 """Ingest throughput: records/s and peak RSS for UAL as NDJSON and as a Purview CSV.
 
-Each ingest runs in its own process so that its peak RSS is its own.
+Each ingest runs in its own process so that its peak RSS is its own. Beside it, the floor:
+a bare DuckDB scan of the same file that parses every record and keeps nothing.
     python bench/ingest_bench.py --records 1000000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 from reclaim import synth
+from reclaim.ingest.mappings import UAL
 
 DATA = Path(__file__).parent / "data"
 
@@ -54,10 +57,27 @@ def main() -> None:
             ).stdout.split()  # fmt: skip
         records, rejected, elapsed, rss = int(out[0]), int(out[1]), float(out[2]), out[3]
         size_mb = path.stat().st_size / 1e6
+        floor = _bare_scan(path, kind)
         print(
             f"{kind:6} {records:>10,} records ({size_mb:,.0f} MB, {rejected} rejected) "
-            f"in {elapsed:6.2f} s = {records / elapsed:>9,.0f} records/s, peak RSS {rss} MB"
+            f"in {elapsed:6.2f} s = {records / elapsed:>9,.0f} records/s, peak RSS {rss} MB "
+            f"(bare DuckDB scan: {floor:.2f} s)"
         )
+
+
+def _bare_scan(path: Path, kind: str) -> float:
+    import duckdb
+
+    scan = (
+        f"read_json('{path}', format = 'newline_delimited', records = false, "
+        f"columns = {{'j': '{UAL.duckdb_type()}'}})"
+        if kind == "ndjson"
+        else f"(SELECT json_transform(AuditData, '{json.dumps(UAL.schema)}') AS j "
+        f"FROM read_csv('{path}', header = true, all_varchar = true))"
+    )
+    start = time.perf_counter()
+    duckdb.connect().execute(f"SELECT count(j.Operation) FROM {scan}").fetchall()
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

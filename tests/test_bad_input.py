@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reclaim import synth
 from reclaim.case.store import Case
 from reclaim.ingest.pipeline import ingest_paths
 from tests.conftest import Ingest, rows
@@ -125,3 +128,56 @@ def test_good_records_next_to_bad_ones_are_never_dropped(
         ids = {r[0] for r in rows(case, "SELECT record_id FROM audit")}
     assert ids == {f"g{i}" for i in range(3)} | {f"p{i}" for i, g in enumerate(pattern) if g}
     assert report.files[0].rejected == pattern.count(False)
+
+
+def test_record_numbers_are_line_numbers_across_many_chunks(ingest_bytes: Ingest) -> None:
+    # large enough for DuckDB to read it in many parallel pieces
+    lines = _lines(60_000)
+    case, report = ingest_bytes("many.ndjson", "\n".join(lines) + "\n")
+    assert report.files[0].records == 60_000
+    mismatched = rows(
+        case, "SELECT count(*) FROM audit WHERE record_id <> 'r' || (record_no - 1) OR line_no <> record_no"
+    )
+    assert mismatched == [(0,)]
+
+
+def test_blank_lines_keep_line_numbers(ingest_bytes: Ingest) -> None:
+    lines = _lines(3)
+    case, report = ingest_bytes("gaps.ndjson", lines[0] + "\n\n" + lines[1] + "\n   \n" + lines[2])
+    assert (report.files[0].records, report.files[0].rejected) == (3, 0)
+    assert rows(case, "SELECT record_id, line_no FROM audit ORDER BY line_no") == [
+        ("r0", 1),
+        ("r1", 3),
+        ("r2", 5),
+    ]
+
+
+def _purview_csv(count: int, cut: int | None = None) -> str:
+    """A Purview export of ``count`` records; record ``cut`` (0-based) has its AuditData cut short."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(synth.PURVIEW_COLUMNS)
+    for i in range(count):
+        row = synth.purview_row(dict(GOOD, Id=f"r{i}"))
+        if i == cut:
+            row[5] = row[5][:40]
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def test_purview_csv_with_a_bad_row_falls_back_and_keeps_the_rest(ingest_bytes: Ingest) -> None:
+    case, report = ingest_bytes("search.csv", "\ufeff" + _purview_csv(4, cut=1))
+    (result,) = report.files
+    assert (result.records, result.rejected) == (3, 1)
+    assert "record 2" in result.rejects[0] and "not valid JSON" in result.rejects[0]
+    assert rows(case, "SELECT record_no, record_id FROM audit ORDER BY record_no") == [
+        (1, "r0"),
+        (3, "r2"),
+        (4, "r3"),
+    ]
+
+
+def test_clean_purview_csv_is_numbered_by_record(ingest_bytes: Ingest) -> None:
+    case, report = ingest_bytes("big.csv", _purview_csv(20_000))
+    assert report.files[0].records == 20_000
+    assert rows(case, "SELECT count(*) FROM audit WHERE record_id <> 'r' || (record_no - 1)") == [(0,)]

@@ -24,7 +24,6 @@ import pyarrow.csv as pacsv
 
 BATCH_ROWS = 50_000
 _NDJSON_CHUNK = 32 << 20
-_SCAN_BATCH = 8192
 csv.field_size_limit(1 << 30)  # AuditData cells of a few MB are real
 
 
@@ -104,9 +103,7 @@ def _ndjson_frame(data: bytes, line_base: int) -> Frame:
     except pa.ArrowInvalid:
         lines = [data[offsets[i] : offsets[i + 1]] for i in range(count)]
         return _ndjson_frame_slow(lines, line_base)
-    table = pa.table({"record_no": numbers, "line_no": numbers, "rec": text})
-    # Batches of a few thousand rows let DuckDB scan one frame on every core.
-    return Frame(pa.Table.from_batches(table.to_batches(max_chunksize=_SCAN_BATCH)), [], count)
+    return Frame(pa.table({"record_no": numbers, "line_no": numbers, "rec": text}), [], count)
 
 
 def _ndjson_frame_slow(lines: list[bytes], line_base: int) -> Frame:
@@ -250,7 +247,7 @@ def csv_frames_fast(path: Path, layout: CsvLayout, payload: str | None) -> Itera
     reader = pacsv.open_csv(
         str(path),
         read_options=pacsv.ReadOptions(
-            column_names=layout.columns, skip_rows=layout.header_line, block_size=16 << 20
+            column_names=layout.columns, skip_rows=layout.header_line, block_size=64 << 20
         ),
         parse_options=pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(

@@ -29,22 +29,45 @@ class Mapping:
 
     def select(self, time_macro: str, relation: str) -> str:
         """Normalized rows from ``relation`` (record_no, line_no, rec, ok)."""
+        where = "" if self.where is None else f" AND {self.where}"
+        return self.select_parsed(
+            time_macro,
+            f"(SELECT record_no, line_no, rec, {self.transform()} AS j FROM {relation} WHERE ok{where})",
+        )
+
+    def select_parsed(self, time_macro: str, relation: str) -> str:
+        """Normalized rows from ``relation`` (record_no, line_no, rec, j), j already parsed."""
         exprs = ",\n    ".join(
             f'{expr.replace("{time}", time_macro)} AS "{col}"' for col, expr in self.columns.items()
         )
         lets = "".join(f", {expr} AS {name}" for name, expr in self.lets.items())
-        where = "" if self.where is None else f" AND {self.where}"
         return (
             f"SELECT record_no, line_no,\n    {exprs}\n"
-            f"FROM (SELECT record_no, line_no, rec, j{lets} FROM ("
-            f"SELECT record_no, line_no, rec, {self.transform()} AS j "
-            f"FROM {relation} WHERE ok{where}))"
+            f"FROM (SELECT record_no, line_no, rec, j{lets} FROM {relation})"
         )
+
+    @property
+    def reads_whole_records(self) -> bool:
+        """True when every record is this mapping's, as it stands (no wrapper, no routing)."""
+        return self.source == "rec" and self.where is None
+
+    def duckdb_type(self) -> str:
+        """The explicit schema as a DuckDB type, for DuckDB's own JSON reader."""
+        return _duckdb_type(self.schema)
 
     def transform(self) -> str:
         """The record as a struct of the explicit schema."""
         schema = json.dumps(self.schema).replace("'", "''")
         return f"json_transform({self.source}, '{schema}')"
+
+
+def _duckdb_type(schema: Any) -> str:
+    if isinstance(schema, str):
+        return schema
+    if isinstance(schema, list):
+        return _duckdb_type(schema[0]) + "[]"
+    fields = ", ".join(f'"{k}" {_duckdb_type(v)}' for k, v in schema.items())
+    return f"STRUCT({fields})"
 
 
 # -- Unified Audit Log (Management Activity API, Purview CSV AuditData, Graph auditData) ----
@@ -54,7 +77,8 @@ UAL_SCHEMA: dict[str, Any] = {
     "ClientInfoString": V, "SessionId": V, "AppAccessContext": {"AADSessionId": V, "ClientAppId": V},
     "ObjectId": V, "ResultStatus": V, "MailboxOwnerUPN": V, "AppId": V, "ClientAppId": V,
     "ApplicationId": V, "LogonType": V, "ErrorNumber": V, "LogonError": V,
-    "Parameters": J, "ExtendedProperties": J, "ModifiedProperties": J,
+    "Parameters": [{"Name": V, "Value": V}], "ExtendedProperties": [{"Name": V, "Value": V}],
+    "ModifiedProperties": [{"Name": V, "OldValue": V, "NewValue": V}],
     "Item": {"Subject": V, "ParentFolder": {"Path": V}}, "Folder": {"Path": V},
     "AffectedItems": [{"Subject": V}], "Target": [{"ID": V}],
 }  # fmt: skip
@@ -67,7 +91,9 @@ UAL_COLUMNS = {
     "operation": "j.Operation",
     "user_id": "lower(j.UserId)",
     "client_ip": "rc_ip(coalesce(j.ClientIP, j.ClientIPAddress, j.ActorIpAddress))",
-    "user_agent": "coalesce(j.UserAgent, rc_kv(j.ExtendedProperties, 'UserAgent'))",
+    # CASE, not coalesce: the list is searched only for records without a UserAgent field
+    "user_agent": "CASE WHEN j.UserAgent IS NOT NULL THEN j.UserAgent ELSE list_filter("
+    "j.ExtendedProperties, lambda e: lower(e.Name) = 'useragent')[1].Value END",
     "client_info": "j.ClientInfoString",
     "session_id": "coalesce(j.SessionId, j.AppAccessContext.AADSessionId)",
     "object_id": "j.ObjectId",
@@ -76,9 +102,10 @@ UAL_COLUMNS = {
     "app_id": "coalesce(j.AppId, j.ClientAppId, j.ApplicationId, j.AppAccessContext.ClientAppId)",
     "logon_type": "try_cast(j.LogonType AS INTEGER)",
     "error_number": "coalesce(j.ErrorNumber, j.LogonError)",
-    "parameters": "rc_kvs(j.Parameters)",
-    "extended_properties": "rc_kvs(j.ExtendedProperties)",
-    "modified_properties": "rc_mods(j.ModifiedProperties)",
+    "parameters": "rc_kv_list(j.Parameters)",
+    "extended_properties": "rc_kv_list(j.ExtendedProperties)",
+    "modified_properties": "list_transform(j.ModifiedProperties, lambda e: "
+    "{'name': e.Name, 'old_value': e.OldValue, 'new_value': e.NewValue})",
     "item_subject": "j.Item.Subject",
     "item_folder": "coalesce(j.Item.ParentFolder.Path, j.Folder.Path)",
     "affected_count": "len(j.AffectedItems)",

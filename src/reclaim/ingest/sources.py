@@ -22,6 +22,7 @@ class Source:
     name: str  # what the user will recognise: a path, or archive!member
     open: Callable[[], IO[bytes]]
     error: str | None = None  # set when the input cannot be read at all
+    path: Path | None = None  # a plain file on disk, which can be copied by the kernel
 
 
 def _magic(path: Path) -> bytes:
@@ -55,7 +56,7 @@ def _file(path: Path) -> Iterator[Source]:
     elif magic.startswith(_GZIP):
         yield Source(str(path), lambda: gzip.open(path, "rb"))  # type: ignore[arg-type,return-value]  # noqa: SIM115
     else:
-        yield Source(str(path), lambda: path.open("rb"))
+        yield Source(str(path), lambda: path.open("rb"), path=path)
 
 
 def _zip_members(path: Path) -> Iterator[Source]:

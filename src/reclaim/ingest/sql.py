@@ -41,6 +41,8 @@ CREATE OR REPLACE TEMP MACRO rc_bool(x) AS CASE lower(trim(CAST(x AS VARCHAR)))
     WHEN 'false' THEN false WHEN '0' THEN false WHEN 'no' THEN false END;
 -- client IPs arrive as 1.2.3.4, 1.2.3.4:5678, [2001:db8::1]:443 or bare IPv6
 CREATE OR REPLACE TEMP MACRO rc_ip(x) AS CASE
+    WHEN x IS NULL THEN NULL
+    WHEN NOT contains(x, ':') AND NOT contains(x, ' ') THEN nullif(x, '')  -- IPv4, the usual case
     WHEN rc_nz(x) IS NULL THEN NULL
     WHEN starts_with(trim(x), '[') THEN nullif(regexp_extract(trim(x), '^\\[([^\\]]*)\\]', 1), '')
     WHEN regexp_matches(trim(x), '^[0-9.]+:[0-9]+$') THEN split_part(trim(x), ':', 1)
@@ -48,6 +50,9 @@ CREATE OR REPLACE TEMP MACRO rc_ip(x) AS CASE
 CREATE OR REPLACE TEMP MACRO rc_kvs(x) AS list_transform(
     json_transform(rc_obj(x), '[{{"Name":"VARCHAR","Value":"VARCHAR"}}]'),
     lambda e: {{'name': e.Name, 'value': e.Value}});
+-- the same for lists already typed by the schema (UAL records are real JSON arrays)
+CREATE OR REPLACE TEMP MACRO rc_kv_list(l) AS
+    list_transform(l, lambda e: {{'name': e.Name, 'value': e.Value}});
 CREATE OR REPLACE TEMP MACRO rc_kv(x, key) AS
     list_filter(rc_kvs(x), lambda e: lower(e.name) = lower(key))[1].value;
 CREATE OR REPLACE TEMP MACRO rc_mods(x) AS list_transform(
@@ -66,11 +71,11 @@ CREATE OR REPLACE TEMP MACRO rc_list(x) AS CASE
 CREATE OR REPLACE TEMP MACRO rc_msdate(x) AS CASE WHEN starts_with(trim(x), '/Date(')
     THEN make_timestamp(CAST(regexp_extract(x, '/Date\\((-?[0-9]+)', 1) AS BIGINT) * 1000) END;
 CREATE OR REPLACE TEMP MACRO rc_time_mdy(x) AS coalesce(
-    try_cast(try_cast(rc_nz(x) AS TIMESTAMPTZ) AS TIMESTAMP),
+    try_cast(try_cast(x AS TIMESTAMPTZ) AS TIMESTAMP),  -- ISO 8601, the usual case, untrimmed
     try_strptime(rc_nz(x), {_formats("mdy")}),
     rc_msdate(x));
 CREATE OR REPLACE TEMP MACRO rc_time_dmy(x) AS coalesce(
-    try_cast(try_cast(rc_nz(x) AS TIMESTAMPTZ) AS TIMESTAMP),
+    try_cast(try_cast(x AS TIMESTAMPTZ) AS TIMESTAMP),  -- ISO 8601, the usual case, untrimmed
     try_strptime(rc_nz(x), {_formats("dmy")}),
     rc_msdate(x));
 CREATE OR REPLACE TEMP MACRO rc_targets(x) AS list_transform(
