@@ -47,8 +47,9 @@ def _child(path: str, case: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--formats", default="ndjson,csv", help="comma-separated: ndjson, csv")
     args = parser.parse_args()
-    for kind in ("ndjson", "csv"):
+    for kind in args.formats.split(","):
         path = _make(kind, args.records)
         with tempfile.TemporaryDirectory() as tmp:
             out = subprocess.run(
