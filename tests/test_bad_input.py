@@ -181,3 +181,16 @@ def test_clean_purview_csv_is_numbered_by_record(ingest_bytes: Ingest) -> None:
     case, report = ingest_bytes("big.csv", _purview_csv(20_000))
     assert report.files[0].records == 20_000
     assert rows(case, "SELECT count(*) FROM audit WHERE record_id <> 'r' || (record_no - 1)") == [(0,)]
+
+
+def test_unreadable_time_is_kept_and_reported(ingest_bytes: Ingest) -> None:
+    lines = _lines(3)
+    lines[1] = json.dumps(dict(GOOD, Id="odd", CreationTime="yesterday at noon"))
+    case, report = ingest_bytes("times.ndjson", "\n".join(lines))
+    (result,) = report.files
+    assert (result.records, result.rejected) == (3, 0)
+    assert result.warnings == [
+        "1 records have no time Reclaim could read (records 2); timelines and time windows leave them out"
+    ]
+    manifest = case.evidence_dir / "manifest.json"
+    assert "no time Reclaim could read" in manifest.read_text()

@@ -232,3 +232,25 @@ def test_day_first_dates_detected_or_asked(ingest_bytes: Ingest) -> None:
         ].isoformat()
         == "2021-04-03T14:08:45"
     )
+
+
+def test_large_json_array_is_numbered_by_element(ingest_bytes: Ingest) -> None:
+    records = [dict(UAL, Id=f"e{i}") for i in range(30_000)]
+    case, report = ingest_bytes("big.json", json.dumps(records, indent=1))
+    assert (_one(report).records, _one(report).rejected) == (30_000, 0)
+    assert rows(case, "SELECT count(*) FROM audit WHERE record_id <> 'e' || (record_no - 1)") == [(0,)]
+    case, report = ingest_bytes(
+        "rules-array.json",
+        json.dumps(
+            [
+                {
+                    "Name": "r",
+                    "Priority": 1,
+                    "MoveToFolder": "Archive",
+                    "ForwardTo": ["a@b.example"],
+                    "Identity": "x",
+                }
+            ]
+        ),
+    )
+    assert rows(case, "SELECT forward_to, move_to_folder FROM inbox_rules") == [(["a@b.example"], "Archive")]

@@ -165,6 +165,7 @@ CREATE TABLE IF NOT EXISTS evidence (
     rejected BIGINT NOT NULL DEFAULT 0,
     status VARCHAR NOT NULL,
     message VARCHAR,
+    warnings VARCHAR[],
     ingested_at TIMESTAMP NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rejects (

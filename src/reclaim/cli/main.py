@@ -147,6 +147,8 @@ def _print_report(report: IngestReport) -> None:
     for f in report.files:
         if f.message and f.status != "duplicate":
             out.print(f"[red]{escape(f.source)}[/]: {escape(f.message)}")
+        for line in f.warnings:
+            out.print(f"[yellow]{escape(f.source)}[/]: {escape(line)}")
         for line in f.rejects:
             out.print(f"  [yellow]rejected[/] {escape(line)}")
         if f.rejected > len(f.rejects):

@@ -123,6 +123,19 @@ def _ndjson_frame_slow(lines: list[bytes], line_base: int) -> Frame:
 WRAPPERS = ("value", "records", "Records")
 
 
+def first_array_element(head: str) -> Any:
+    """The first element of a top-level JSON array, if the head holds all of it."""
+    text = head.lstrip("\ufeff \t\r\n")
+    if not text.startswith("["):
+        return None
+    start = len(text) - len(text[1:].lstrip())
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, start)
+    except json.JSONDecodeError:
+        return None
+    return value
+
+
 def json_document_records(text: str) -> tuple[list[tuple[int, int | None, Any]], list[Reject]]:
     """Records of a JSON document: an array, one object, or a ``value``/``records`` page.
 

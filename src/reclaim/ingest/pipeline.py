@@ -22,6 +22,7 @@ from typing import IO, Any
 import duckdb
 import pyarrow as pa
 
+from reclaim.case import schema
 from reclaim.case.store import Case, safe_name
 from reclaim.errors import DateOrderError, FormatError
 from reclaim.ingest import decode, frame, sniff, sql
@@ -58,6 +59,7 @@ class FileResult:
     rejected: int = 0
     message: str | None = None
     rejects: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -157,10 +159,10 @@ def _ingest_source(
     with case.transaction():
         case.con.execute(
             "UPDATE evidence SET format = ?, container = ?, encoding = ?, records = ?, "
-            "rejected = ?, status = ?, message = ? WHERE evidence_id = ?",
+            "rejected = ?, status = ?, message = ?, warnings = ? WHERE evidence_id = ?",
             [
                 result.format, container, loader.encoding, result.records, result.rejected,
-                result.status, result.message, evidence_id,
+                result.status, result.message, result.warnings, evidence_id,
             ],
         )  # fmt: skip
     result.rejects = case.rejects(evidence_id, source.name, REJECTS_REPORTED)
@@ -171,6 +173,7 @@ def _load(case: Case, loader: _Loader, result: FileResult) -> tuple[str, Format]
     with case.transaction():  # all of the file's rows and rejects, or none
         container, fmt = loader.run()
         result.records, result.rejected = loader.finish(fmt)
+        result.warnings = loader.warnings(fmt)
     return container, fmt
 
 
@@ -278,7 +281,7 @@ class _Loader:
         if sniffed is None:
             raise _UnknownFormat("not CSV or JSON: no delimiter or JSON structure in the first line")
         if sniffed.container == "json":
-            return "json", self._load_document(text_path)
+            return "json", self._load_document(text_path, head)
         if sniffed.container == "ndjson":
             fmt = self._identify(sniffed)
             if self.native and self._native_fits(fmt, text_path):
@@ -369,7 +372,22 @@ class _Loader:
             raise _UnknownFormat(sniff.unknown_message(sniffed))
         return fmt
 
-    def _load_document(self, text_path: Path) -> Format:
+    def _load_document(self, text_path: Path, head: str) -> Format:
+        first = frame.first_array_element(head)
+        if self.native and isinstance(first, dict):
+            fmt = self._identify(sniff.Sniffed("json", set(first), sniff.type_of([first])))
+            if self._native_fits(fmt, text_path):
+                # DuckDB streams the array: a file larger than memory is no problem
+                route = fmt.routes[0]
+                self._load_native(
+                    route,
+                    f"(SELECT NULL AS rec, j FROM read_json({_sql_text(self.path)}, "
+                    f"format = 'array', records = false, maximum_object_size = {1 << 28}, "
+                    f"columns = {{'j': '{route.duckdb_type()}'}}))",
+                    None,
+                )
+                return fmt
+        # Python reads the whole document; it also salvages what precedes damage.
         text = text_path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
         records, rejects = frame.json_document_records(text)
         keys, kind = sniff.sniff_records([r[2] for r in records])
@@ -494,6 +512,25 @@ class _Loader:
             )
 
     # -- after loading -----------------------------------------------------------------
+    def warnings(self, fmt: Format) -> list[str]:
+        """Records kept without a readable time: the timeline and time windows miss them."""
+        found = []
+        for table in fmt.tables:
+            if "time" not in schema.TABLES[table]:
+                continue
+            row = self.con.execute(
+                f"SELECT count(*), list(record_no ORDER BY record_no)[:5] FROM {table} "
+                "WHERE evidence_id = ? AND time IS NULL",
+                [self.evidence_id],
+            ).fetchone()
+            if row and row[0]:
+                found.append(
+                    f"{row[0]} records have no time Reclaim could read (records "
+                    f"{', '.join(map(str, row[1]))}{', …' if row[0] > 5 else ''}); "
+                    "timelines and time windows leave them out"
+                )
+        return found
+
     def finish(self, fmt: Format) -> tuple[int, int]:
         """Move rows that are no record of their table to the rejects; count both."""
         loaded = 0

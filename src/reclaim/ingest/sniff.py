@@ -37,7 +37,7 @@ def sniff_head(head: str) -> Sniffed | None:
         # NDJSON: the first line is an object on its own, or (when the first record is the
         # bad one) most complete lines are.
         if objects and (parsed[0] is not None or len(objects) * 2 >= len(parsed)):
-            return Sniffed("ndjson", _keys(objects), _type_of(objects))
+            return Sniffed("ndjson", _keys(objects), type_of(objects))
         return Sniffed("json", set(), None)
     layout = frame.csv_layout(head)
     if layout is None:
@@ -62,7 +62,7 @@ def _csv_type(head: str, layout: frame.CsvLayout) -> str | None:
 
 def sniff_records(records: list[Any]) -> tuple[set[str], str | None]:
     objects = [r for r in records[:5] if isinstance(r, dict)]
-    return _keys(objects), _type_of(objects)
+    return _keys(objects), type_of(objects)
 
 
 def _try_object(line: str) -> dict[str, Any] | None:
@@ -80,7 +80,7 @@ def _keys(objects: list[dict[str, Any]]) -> set[str]:
     return keys
 
 
-def _type_of(objects: list[dict[str, Any]]) -> str | None:
+def type_of(objects: list[dict[str, Any]]) -> str | None:
     for obj in objects:
         value = obj.get("Type")
         if isinstance(value, str):
