@@ -102,3 +102,18 @@ def test_shipped_example_is_what_the_generator_makes(tmp_path: Path) -> None:
 def test_missing_case_gives_a_hint(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["timeline", str(tmp_path / "nope"), "--user", "a@b.c"])
     assert result.exit_code == 1 and "reclaim case new" in result.output
+
+
+def test_version_1_case_migrates_to_2_and_keeps_its_rows() -> None:
+    con = duckdb.connect()
+    schema.migrate(con, target=1)
+    con.execute("INSERT INTO audit (evidence_id, record_no, operation) VALUES (1, 1, 'Send')")
+    assert schema.migrate(con) == 1
+    assert con.execute("SELECT operation FROM audit").fetchall() == [("Send",)]
+    assert con.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+def test_schema_doc_matches_the_tables() -> None:
+    assert (ROOT / "docs" / "schema.md").read_text() == schema.markdown(), (
+        "regenerate: python -c \"from reclaim.case import schema; open('docs/schema.md','w').write(schema.markdown())\""
+    )

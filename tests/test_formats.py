@@ -254,3 +254,35 @@ def test_large_json_array_is_numbered_by_element(ingest_bytes: Ingest) -> None:
         ),
     )
     assert rows(case, "SELECT forward_to, move_to_folder FROM inbox_rules") == [(["a@b.example"], "Archive")]
+
+
+def test_schema_v2_state_exports(ingest_bytes: Ingest) -> None:
+    config = [{"Identity": "eve", "MailboxOwnerId": "Eve@contoso.example",
+               "SignatureHtml": "<p>Bank of X</p>", "SignatureText": "Bank of X"}]  # fmt: skip
+    case, report = ingest_bytes("config.json", json.dumps(config))
+    assert _one(report).format == "exo-message-configuration"
+    assert rows(case, "SELECT mailbox, signature_text FROM mailbox_config") == [("eve@contoso.example", "Bank of X")]
+    blocked = 'SenderAddress,Reason,CreatedDatetime,ChangedDatetime\r\neve@contoso.example,"Outbound spam",11/20/2026 8:00:00 PM,\r\n'
+    case, report = ingest_bytes("blocked.csv", blocked)
+    assert _one(report).format == "exo-blocked-sender"
+    assert rows(case, "SELECT sender_address, time FROM blocked_senders")[0][0] == "eve@contoso.example"
+    trace = ("Received,SenderAddress,RecipientAddress,Subject,Status,FromIP,MessageId\r\n"
+             "11/20/2026 8:00:00 PM,Eve@contoso.example,a@other.example,Urgent,Delivered,203.0.113.9,<m1@x>\r\n")  # fmt: skip
+    case, report = ingest_bytes("trace.csv", trace)
+    assert _one(report).format == "exo-message-trace"
+    assert rows(case, "SELECT sender, recipient, message_id FROM message_trace") == [
+        ("eve@contoso.example", "a@other.example", "<m1@x>")
+    ]
+
+
+def test_graph_messages_page(ingest_bytes: Ingest) -> None:
+    page = {"value": [{"id": "AAMk1", "sentDateTime": "2026-11-20T20:00:00Z", "internetMessageId": "<m1@x>",
+                       "parentFolderId": "SentItemsId", "subject": "Stuck in London",
+                       "bodyPreview": "please send money", "isDraft": False,
+                       "from": {"emailAddress": {"name": "Eve", "address": "Eve@contoso.example"}},
+                       "toRecipients": [{"emailAddress": {"address": "A@other.example"}}],
+                       "ccRecipients": [], "bccRecipients": [{"emailAddress": {"address": "b@other.example"}}]}]}  # fmt: skip
+    case, report = ingest_bytes("sent.json", json.dumps(page))
+    assert _one(report).format == "graph-message"
+    assert rows(case, "SELECT sender, recipients, subject, time FROM messages")[0][:3] == (
+        "eve@contoso.example", ["a@other.example", "b@other.example"], "Stuck in London")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 KV = "STRUCT(name VARCHAR, value VARCHAR)[]"
 MODIFIED = "STRUCT(name VARCHAR, old_value VARCHAR, new_value VARCHAR)[]"
@@ -148,7 +148,41 @@ TABLES: dict[str, dict[str, str]] = {
         "is_inherited": "BOOLEAN",
         "deny": "BOOLEAN",
     },
+    # Version 2: what S2, S5, S6 and S10 need beyond the audit trail.
+    "messages": {
+        "time": "TIMESTAMP",
+        "message_id": "VARCHAR",
+        "internet_message_id": "VARCHAR",
+        "folder_id": "VARCHAR",
+        "sender": "VARCHAR",
+        "recipients": "VARCHAR[]",
+        "subject": "VARCHAR",
+        "body_preview": "VARCHAR",
+        "is_draft": "BOOLEAN",
+    },
+    "message_trace": {
+        "time": "TIMESTAMP",
+        "message_id": "VARCHAR",
+        "sender": "VARCHAR",
+        "recipient": "VARCHAR",
+        "subject": "VARCHAR",
+        "status": "VARCHAR",
+        "from_ip": "VARCHAR",
+    },
+    "mailbox_config": {
+        "identity": "VARCHAR",
+        "mailbox": "VARCHAR",
+        "signature_html": "VARCHAR",
+        "signature_text": "VARCHAR",
+    },
+    "blocked_senders": {
+        "time": "TIMESTAMP",
+        "sender_address": "VARCHAR",
+        "reason": "VARCHAR",
+    },
 }
+V1_TABLES = ("audit", "signins", "directory_audits", "mailboxes", "cas_mailboxes", "inbox_rules",
+             "mailbox_permissions")
 
 _META = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -177,16 +211,24 @@ CREATE TABLE IF NOT EXISTS rejects (
 """
 
 
+def _create_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
+    for table in tables:
+        cols = ", ".join(f'"{name}" {kind}' for name, kind in TABLES[table].items())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_SOURCE}, {cols})")
+
+
 def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_META)
-    for table, columns in TABLES.items():
-        cols = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_SOURCE}, {cols})")
+    _create_tables(con, V1_TABLES)
+
+
+def _add_v2(con: duckdb.DuckDBPyConnection) -> None:
+    _create_tables(con, tuple(t for t in TABLES if t not in V1_TABLES))
 
 
 # Migration n turns a schema of version n-1 into version n. Version 0 is an empty database.
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
-MIGRATIONS: dict[int, Migration] = {1: _create_v1}
+MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_v2}
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -224,3 +266,18 @@ def migrate(
         con.execute("ROLLBACK")
         raise
     return found
+
+
+def markdown() -> str:
+    """docs/schema.md, made from TABLES so that the documentation cannot drift."""
+    parts = [
+        f"# Normalized tables (schema version {SCHEMA_VERSION})\n\n"
+        "Every table also has `evidence_id`, `record_no` and `line_no`: the row id\n"
+        "`E<evidence_id>.<record_no>` names the original record (`reclaim show`). Times are UTC.\n"
+        "Version 2 added `messages`, `message_trace`, `mailbox_config` and `blocked_senders`;\n"
+        "a version 1 case is migrated when it is opened.\n"
+    ]
+    for table, columns in TABLES.items():
+        rows = "".join(f"| {name} | `{kind}` |\n" for name, kind in columns.items())
+        parts.append(f"\n## {table}\n\n| column | type |\n|---|---|\n{rows}")
+    return "".join(parts)

@@ -177,6 +177,38 @@ FORMATS: tuple[Format, ...] = (
         (m.MAILBOX_PERMISSION,),
         "MailboxPermissions.csv",
     ),
+    Format(
+        "exo-message-configuration",
+        "Get-MailboxMessageConfiguration (ConvertTo-Json or Export-Csv)",
+        "any",
+        _keys("SignatureHtml", "SignatureText"),
+        (m.MAILBOX_CONFIG,),
+        "MessageConfiguration.json",
+    ),
+    Format(
+        "exo-blocked-sender",
+        "Get-BlockedSenderAddress (ConvertTo-Json or Export-Csv)",
+        "any",
+        _keys("SenderAddress", "Reason", "CreatedDatetime"),
+        (m.BLOCKED_SENDER,),
+        "BlockedSenders.csv",
+    ),
+    Format(
+        "exo-message-trace",
+        "Get-MessageTrace / Get-MessageTraceV2 (ConvertTo-Json or Export-Csv)",
+        "any",
+        _keys("Received", "SenderAddress", "RecipientAddress", "MessageId"),
+        (m.MESSAGE_TRACE,),
+        "MessageTrace.csv",
+    ),
+    Format(
+        "graph-message",
+        "Graph message (Sent Items, Deleted Items; JSON)",
+        "json",
+        _keys("subject", "bodyPreview", "toRecipients", "internetMessageId"),
+        (m.GRAPH_MESSAGE,),
+        "sentItems.json",
+    ),
 )
 
 BY_NAME = {f.name: f for f in FORMATS}

@@ -654,3 +654,64 @@ MAILBOX_PERMISSION = _state_mapping(
         "deny": ("Deny", "bool"),
     },
 )
+# Get-MailboxMessageConfiguration: the signature an attacker may plant (S10).
+MAILBOX_CONFIG = _state_mapping(
+    "exo-message-configuration",
+    "mailbox_config",
+    {
+        "identity": ("Identity", "text"),
+        "mailbox": ("MailboxOwnerId", "lower"),
+        "signature_html": ("SignatureHtml", "text"),
+        "signature_text": ("SignatureText", "text"),
+    },
+)
+# Get-BlockedSenderAddress: mailboxes restricted from sending (S5).
+BLOCKED_SENDER = _state_mapping(
+    "exo-blocked-sender",
+    "blocked_senders",
+    {
+        "time": ("CreatedDatetime", "time"),
+        "sender_address": ("SenderAddress", "lower"),
+        "reason": ("Reason", "text"),
+    },
+)
+# Get-MessageTrace / Get-MessageTraceV2: one row per recipient (S2, S6).
+MESSAGE_TRACE = _state_mapping(
+    "exo-message-trace",
+    "message_trace",
+    {
+        "time": ("Received", "time"),
+        "message_id": ("MessageId", "text"),
+        "sender": ("SenderAddress", "lower"),
+        "recipient": ("RecipientAddress", "lower"),
+        "subject": ("Subject", "text"),
+        "status": ("Status", "text"),
+        "from_ip": ("FromIP", "text"),
+    },
+)
+
+# -- Graph message (Sent Items, Deleted Items) ---------------------------------------------
+_ADDRESSES = [{"emailAddress": {"address": V}}]
+GRAPH_MESSAGE = Mapping(
+    "graph-message",
+    "messages",
+    {
+        "sentDateTime": V, "receivedDateTime": V, "id": V, "internetMessageId": V,
+        "parentFolderId": V, "from": {"emailAddress": {"address": V}},
+        "toRecipients": _ADDRESSES, "ccRecipients": _ADDRESSES, "bccRecipients": _ADDRESSES,
+        "subject": V, "bodyPreview": V, "isDraft": V,
+    },  # fmt: skip
+    {
+        "time": "coalesce({time}(j.sentDateTime), {time}(j.receivedDateTime))",
+        "message_id": "j.id",
+        "internet_message_id": "j.internetMessageId",
+        "folder_id": "j.parentFolderId",
+        "sender": "lower(j.from.emailAddress.address)",
+        "recipients": "list_transform(list_concat(j.toRecipients, j.ccRecipients, j.bccRecipients), "
+        "lambda r: lower(r.emailAddress.address))",
+        "subject": "j.subject",
+        "body_preview": "j.bodyPreview",
+        "is_draft": "rc_bool(j.isDraft)",
+    },
+    time_fields=("j.sentDateTime", "j.receivedDateTime"),
+)

@@ -43,6 +43,10 @@ _KEY_COLUMNS = {
     "cas_mailboxes": "coalesce(identity, primary_smtp_address) IS NOT NULL",
     "inbox_rules": "coalesce(identity, rule_identity, name) IS NOT NULL",
     "mailbox_permissions": 'identity IS NOT NULL AND "user" IS NOT NULL',
+    "messages": "coalesce(message_id, internet_message_id) IS NOT NULL",
+    "message_trace": "coalesce(sender, recipient) IS NOT NULL",
+    "mailbox_config": "coalesce(identity, mailbox) IS NOT NULL",
+    "blocked_senders": "sender_address IS NOT NULL",
 }
 
 Progress = Callable[[str, int, int], None]  # (source name, bytes done, bytes total)
