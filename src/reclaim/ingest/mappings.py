@@ -78,6 +78,7 @@ UAL_SCHEMA: dict[str, Any] = {
     "ObjectId": V, "ResultStatus": V, "MailboxOwnerUPN": V, "AppId": V, "ClientAppId": V,
     "ApplicationId": V, "LogonType": V, "ErrorNumber": V, "LogonError": V,
     "Parameters": [{"Name": V, "Value": V}], "ExtendedProperties": [{"Name": V, "Value": V}],
+    "OperationProperties": [{"Name": V, "Value": V}],
     "ModifiedProperties": [{"Name": V, "OldValue": V, "NewValue": V}],
     "Item": {"Subject": V, "ParentFolder": {"Path": V}}, "Folder": {"Path": V},
     "AffectedItems": [{"Subject": V}], "Target": [{"ID": V}],
@@ -103,7 +104,8 @@ UAL_COLUMNS = {
     "logon_type": "try_cast(j.LogonType AS INTEGER)",
     "error_number": "coalesce(j.ErrorNumber, j.LogonError)",
     "parameters": "rc_kv_list(j.Parameters)",
-    "extended_properties": "rc_kv_list(j.ExtendedProperties)",
+    # UpdateInboxRules (Outlook) describes the rule in OperationProperties
+    "extended_properties": "list_concat(rc_kv_list(j.ExtendedProperties), rc_kv_list(j.OperationProperties))",
     "modified_properties": "list_transform(j.ModifiedProperties, lambda e: "
     "{'name': e.Name, 'old_value': e.OldValue, 'new_value': e.NewValue})",
     "item_subject": "j.Item.Subject",
@@ -700,7 +702,7 @@ GRAPH_MESSAGE = Mapping(
         "parentFolderId": V, "from": {"emailAddress": {"address": V}},
         "toRecipients": _ADDRESSES, "ccRecipients": _ADDRESSES, "bccRecipients": _ADDRESSES,
         "subject": V, "bodyPreview": V, "isDraft": V,
-    },  # fmt: skip
+    },
     {
         "time": "coalesce({time}(j.sentDateTime), {time}(j.receivedDateTime))",
         "message_id": "j.id",

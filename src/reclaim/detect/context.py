@@ -1,0 +1,314 @@
+"""What rules see beyond the normalized tables: shared lists, IP intelligence and two views.
+
+``prepare`` builds, in the case's connection and for one analysis:
+
+- ``rc_internal_domains(domain)``: the tenant's domains (given, and found in the data);
+- ``rc_words(topic, lang, word)``, ``rc_hiding_folders(name)``, ``rc_legacy_clients(name)``;
+- ``rc_ips(ip, country, network, cidr, private, hosting)`` and
+  ``rc_countries(code, name, lat, lon)``;
+- ``logons``: Entra sign-ins and UAL logons in one shape, located;
+- ``rule_changes``: inbox rules, current (Get-InboxRule) and their history (New-/Set-/
+  Enable-InboxRule, UpdateInboxRules), in one shape;
+- macros ``rc_row``, ``rc_address``, ``rc_domain``, ``rc_is_external``, ``rc_param``,
+  ``rc_split``, ``rc_folder_leaf``, ``rc_words_in(text, topic)``, ``rc_km``.
+
+The same objects, empty, back ``check_queries``, so a rule that names a missing column
+fails when it is loaded, not when it runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+import yaml
+
+from reclaim.case import schema
+from reclaim.detect import geo
+from reclaim.ingest.sql import install_macros
+
+if TYPE_CHECKING:
+    from reclaim.detect.rules import Problem, Rule
+
+
+@dataclass(frozen=True)
+class Options:
+    internal_domains: tuple[str, ...] = ()
+    user: str | None = None
+    geo: bool = True  # look up IPs the logs do not locate
+
+
+@cache
+def lists() -> dict[str, Any]:
+    text = (resources.files("reclaim.detect") / "lists.yaml").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def _topic_pattern(words: Iterable[str]) -> str:
+    # Letters of any script count as word characters: RE2's \b knows only ASCII.
+    alternatives = "|".join(re.escape(w.lower()) for w in sorted(set(words), key=len, reverse=True))
+    return f"(?:^|[^\\pL\\pN])({alternatives})(?:$|[^\\pL\\pN])"
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _macros() -> str:
+    topics = lists()["words"]
+    cases = " ".join(
+        f"WHEN {_sql_text(topic)} THEN regexp_extract_all(lower(text), "
+        f"{_sql_text(_topic_pattern(w for ws in langs.values() for w in ws))}, 1)"
+        for topic, langs in topics.items()
+    )
+    return f"""
+CREATE OR REPLACE TEMP MACRO rc_row(e, r) AS 'E' || e || '.' || r;
+-- the address in 'x@y', 'SMTP:x@y' or '"Name" [SMTP:x@y]'; NULL for X.500 (internal) recipients
+CREATE OR REPLACE TEMP MACRO rc_address(text) AS
+    nullif(lower(regexp_extract(text, '([A-Za-z0-9._%+''-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{{2,}})', 1)), '');
+CREATE OR REPLACE TEMP MACRO rc_domain(text) AS nullif(split_part(rc_address(text), '@', 2), '');
+CREATE OR REPLACE TEMP MACRO rc_param(kvs, key) AS
+    list_filter(kvs, lambda e: lower(e.name) = lower(key))[1].value;
+CREATE OR REPLACE TEMP MACRO rc_split(text) AS
+    list_filter(list_transform(string_split(text, ';'), lambda s: trim(s)), lambda s: s <> '');
+-- 'contoso:\\Inbox\\RSS Feeds' -> 'RSS Feeds'
+CREATE OR REPLACE TEMP MACRO rc_folder_leaf(path) AS
+    nullif(trim(regexp_extract(path, '([^\\\\:/]*)$', 1)), '');
+CREATE OR REPLACE TEMP MACRO rc_words_in(text, topic) AS
+    list_distinct(CASE topic {cases} END);
+-- great-circle distance in km
+CREATE OR REPLACE TEMP MACRO rc_km(lat1, lon1, lat2, lon2) AS 2 * 6371 * asin(sqrt(
+    pow(sin(radians(lat2 - lat1) / 2), 2)
+    + cos(radians(lat1)) * cos(radians(lat2)) * pow(sin(radians(lon2 - lon1) / 2), 2)));
+"""
+
+
+_LOGONS = """
+CREATE OR REPLACE TEMP TABLE logons AS
+WITH s AS (
+    SELECT 'signin' AS source, rc_row(evidence_id, record_no) AS row, time,
+           user_principal_name AS upn, ip_address AS ip, success, error_code, failure_reason,
+           client_app_used AS client_app, app_display_name AS app, user_agent, signin_kind AS kind,
+           risk_level, country AS log_country, city, latitude AS log_lat, longitude AS log_lon
+    FROM signins WHERE user_principal_name IS NOT NULL AND time IS NOT NULL
+), a AS (
+    -- UAL logons only for users without Entra sign-ins, which describe the same events better
+    SELECT 'audit' AS source, rc_row(evidence_id, record_no) AS row, time, user_id AS upn,
+           client_ip AS ip,
+           operation <> 'UserLoginFailed' AND coalesce(result_status, '') NOT IN ('Failed', 'Failure')
+               AS success,
+           try_cast(error_number AS INTEGER) AS error_code,
+           CASE WHEN operation = 'UserLoginFailed' THEN error_number END AS failure_reason,
+           CASE WHEN operation = 'MailboxLogin'
+                THEN nullif(regexp_extract(client_info, 'Client=([^;]+)', 1), '') END AS client_app,
+           workload AS app, user_agent, 'ual' AS kind
+    FROM audit
+    WHERE operation IN ('UserLoggedIn', 'UserLoginFailed', 'MailboxLogin') AND time IS NOT NULL
+      AND user_id LIKE '%@%'
+      AND user_id NOT IN (SELECT DISTINCT user_principal_name FROM signins
+                          WHERE user_principal_name IS NOT NULL)
+), l AS (SELECT * FROM s UNION ALL BY NAME SELECT * FROM a)
+SELECT l.* EXCLUDE (log_country, log_lat, log_lon),
+       coalesce(byname.code, CASE WHEN length(l.log_country) = 2 THEN upper(l.log_country) END,
+                g.country) AS country,
+       g.network, coalesce(g.hosting, false) AS hosting,
+       coalesce(l.log_lat, c.lat) AS lat, coalesce(l.log_lon, c.lon) AS lon,
+       l.log_lat IS NULL AS approx_location, c.name AS country_name
+FROM l
+LEFT JOIN rc_countries byname ON length(l.log_country) > 2 AND lower(byname.name) = lower(l.log_country)
+LEFT JOIN rc_ips g ON g.ip = l.ip
+LEFT JOIN rc_countries c
+       ON c.code = coalesce(byname.code, CASE WHEN length(l.log_country) = 2 THEN upper(l.log_country) END,
+                            g.country)
+"""
+
+_RULE_CHANGES = """
+CREATE OR REPLACE TEMP TABLE mailbox_owners AS
+SELECT DISTINCT k AS key, upn FROM (
+    SELECT coalesce(user_principal_name, primary_smtp_address) AS upn,
+           unnest([lower(identity), lower(display_name), lower(split_part(primary_smtp_address, '@', 1)),
+                   lower(user_principal_name), lower(primary_smtp_address)]) AS k
+    FROM mailboxes) WHERE k IS NOT NULL AND upn IS NOT NULL;
+CREATE OR REPLACE TEMP TABLE rule_changes AS
+WITH cur AS (
+    SELECT rc_row(evidence_id, record_no) AS row, NULL::TIMESTAMP AS time,
+           coalesce(CASE WHEN contains(mailbox, '@') THEN mailbox END,
+                    (SELECT any_value(o.upn) FROM mailbox_owners o WHERE o.key = lower(mailbox)),
+                    (SELECT any_value(o.upn) FROM mailbox_owners o
+                     WHERE o.key = lower(split_part(identity, '\\', 1))),
+                    lower(mailbox)) AS upn,
+           'current' AS source, 'Get-InboxRule' AS operation, name, enabled,
+           rc_folder_leaf(coalesce(move_to_folder, copy_to_folder)) AS move_to,
+           coalesce(delete_message, false) OR coalesce(soft_delete_message, false) AS deletes,
+           coalesce(mark_as_read, false) AS marks_read,
+           coalesce(stop_processing_rules, false) AS stops,
+           list_concat(forward_to, forward_as_attachment_to, redirect_to) AS forward_raw,
+           list_concat(subject_contains_words, body_contains_words, subject_or_body_contains_words,
+                       from_address_contains_words) AS words
+    FROM inbox_rules
+), hist AS (
+    SELECT rc_row(evidence_id, record_no) AS row, time, coalesce(mailbox_owner, user_id) AS upn,
+           'history' AS source, operation,
+           coalesce(rc_param(parameters, 'Name'), rc_param(extended_properties, 'RuleName'),
+                    nullif(regexp_extract(object_id, '\\\\([^\\\\]+)$', 1), ''), object_id) AS name,
+           operation <> 'Disable-InboxRule'
+               AND coalesce(rc_param(extended_properties, 'RuleState'), '') NOT ILIKE '%disabled%'
+               AS enabled,
+           rc_folder_leaf(coalesce(rc_param(parameters, 'MoveToFolder'),
+                                   rc_param(parameters, 'CopyToFolder'))) AS move_to,
+           coalesce(rc_bool(rc_param(parameters, 'DeleteMessage')), false)
+               OR coalesce(rc_bool(rc_param(parameters, 'SoftDeleteMessage')), false)
+               OR coalesce(rc_param(extended_properties, 'RuleActions'), '') ILIKE '%delete%' AS deletes,
+           coalesce(rc_bool(rc_param(parameters, 'MarkAsRead')), false)
+               OR coalesce(rc_param(extended_properties, 'RuleActions'), '') ILIKE '%markasread%'
+               AS marks_read,
+           coalesce(rc_bool(rc_param(parameters, 'StopProcessingRules')), false) AS stops,
+           list_concat(rc_split(rc_param(parameters, 'ForwardTo')),
+                       rc_split(rc_param(parameters, 'ForwardAsAttachmentTo')),
+                       rc_split(rc_param(parameters, 'RedirectTo')),
+                       regexp_extract_all(coalesce(rc_param(extended_properties, 'RuleActions'), ''),
+                                          '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}')) AS forward_raw,
+           list_concat(rc_split(rc_param(parameters, 'SubjectContainsWords')),
+                       rc_split(rc_param(parameters, 'BodyContainsWords')),
+                       rc_split(rc_param(parameters, 'SubjectOrBodyContainsWords')),
+                       rc_split(rc_param(parameters, 'FromAddressContainsWords')),
+                       list_filter([rc_param(extended_properties, 'RuleCondition')], lambda w: w IS NOT NULL))
+               AS words
+    FROM audit
+    WHERE operation IN ('New-InboxRule', 'Set-InboxRule', 'Enable-InboxRule', 'UpdateInboxRules')
+)
+SELECT * EXCLUDE (forward_raw),
+       coalesce(list_filter(forward_raw, lambda a: a IS NOT NULL), []) AS forwards,
+       coalesce(list_filter(forward_raw, lambda a: rc_is_external(a)), []) AS external_forwards,
+       coalesce(words, []) AS words
+FROM (SELECT * REPLACE (coalesce(words, []) AS words) FROM cur UNION ALL SELECT * FROM hist)
+"""
+
+
+def _external_macro(domains: list[str]) -> str:
+    """rc_is_external(address): outside the tenant. The domains are inlined (lambdas cannot
+    hold subqueries); with no tenant domain known, every address counts as outside."""
+    listed = "[" + ", ".join(_sql_text(d) for d in domains) + "]::VARCHAR[]"
+    return (
+        "CREATE OR REPLACE TEMP MACRO rc_is_external(text) AS rc_domain(text) IS NOT NULL AND NOT "
+        f"coalesce(list_bool_or(list_transform({listed}, lambda d: rc_domain(text) = d "
+        "OR ends_with(rc_domain(text), '.' || d))), false)"
+    )
+
+
+def _internal_domains(con: duckdb.DuckDBPyConnection, given: tuple[str, ...]) -> list[str]:
+    found = con.execute(
+        """
+        SELECT DISTINCT lower(split_part(u, '@', 2)) FROM (
+            SELECT user_principal_name AS u FROM signins UNION ALL
+            SELECT user_id FROM audit WHERE user_id LIKE '%@%' AND user_id NOT LIKE '%#ext#%' UNION ALL
+            SELECT primary_smtp_address FROM mailboxes UNION ALL
+            SELECT user_principal_name FROM mailboxes UNION ALL
+            SELECT target_upn FROM directory_audits WHERE target_upn NOT LIKE '%#ext#%'
+        ) WHERE u LIKE '%@%'
+        """
+    ).fetchall()
+    domains = {d.lower().lstrip("@") for d in given} | {row[0] for row in found if row[0]}
+    return sorted(domains)
+
+
+def _list_tables(con: duckdb.DuckDBPyConnection, domains: list[str], ips: pa.Table) -> None:
+    data = lists()
+    words = [
+        (topic, lang, w.lower())
+        for topic, langs in data["words"].items()
+        for lang, ws in langs.items()
+        for w in ws
+    ]
+    tables = {
+        "rc_internal_domains": pa.table({"domain": pa.array(domains, pa.string())}),
+        "rc_words": pa.table(
+            {"topic": [w[0] for w in words], "lang": [w[1] for w in words], "word": [w[2] for w in words]}
+        ),
+        "rc_hiding_folders": pa.table(
+            {"name": sorted({f.lower() for fs in data["hiding_folders"].values() for f in fs})}
+        ),
+        "rc_legacy_clients": pa.table({"name": [c.lower() for c in data["legacy_clients"]]}),
+        "rc_countries": geo.country_table(),
+        "rc_ips": ips,
+    }
+    for name, table in tables.items():
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        con.unregister(f"{name}_arrow")
+
+
+_EMPTY_IPS = pa.table(
+    {
+        "ip": pa.array([], pa.string()), "country": pa.array([], pa.string()),
+        "network": pa.array([], pa.string()), "cidr": pa.array([], pa.string()),
+        "private": pa.array([], pa.bool_()), "hosting": pa.array([], pa.bool_()),
+    }
+)  # fmt: skip
+
+
+def prepare(con: duckdb.DuckDBPyConnection, options: Options | None = None) -> list[str]:
+    """Build the analysis objects in ``con``; returns the internal domains used."""
+    options = options or Options()
+    install_macros(con)
+    con.execute("CREATE OR REPLACE TEMP TABLE rc_internal_domains (domain VARCHAR)")
+    con.execute(_macros())
+    domains = _internal_domains(con, options.internal_domains)
+    con.execute(_external_macro(domains))
+    ips = _EMPTY_IPS
+    if options.geo:
+        rows = con.execute(
+            "SELECT DISTINCT ip_address FROM signins WHERE ip_address IS NOT NULL AND latitude IS NULL "
+            "UNION SELECT DISTINCT client_ip FROM audit WHERE client_ip IS NOT NULL"
+        ).fetchall()
+        ips = geo.ip_table((r[0] for r in rows), lists()["hosting_networks"])
+    _list_tables(con, domains, ips)
+    con.execute(_LOGONS)
+    con.execute(_RULE_CHANGES)
+    return domains
+
+
+# Relations a rule may name in ``requires``, beyond the normalized tables.
+VIEWS = ("logons", "rule_changes")
+
+
+def check_queries(rules: list[Rule]) -> list[Problem]:
+    """Compile every rule's query against the empty schema; report what does not fit."""
+    from reclaim.detect.rules import OUTPUT, Problem
+
+    con = duckdb.connect()
+    try:
+        schema.migrate(con)
+        prepare(con, Options(geo=False))
+        known = set(schema.TABLES) | set(VIEWS)
+        problems: list[Problem] = []
+        for rule in rules:
+            for name in rule.requires:
+                if name not in known:
+                    problems.append(Problem(rule.path, rule.query_line,
+                                            f"requires '{name}', which is no table or view"))  # fmt: skip
+            try:
+                described = con.execute(f"DESCRIBE ({rule.query})").fetchall()
+            except duckdb.Error as exc:
+                first = str(exc).strip().splitlines()[0]
+                problems.append(Problem(rule.path, rule.query_line, f"query does not compile: {first}"))
+                continue
+            columns = {row[0]: row[1] for row in described}
+            for column, kind in OUTPUT.items():
+                if column not in columns:
+                    what = f"query returns no '{column}' column"
+                    problems.append(Problem(rule.path, rule.query_line, what))
+                elif columns[column] != kind and not (column == "time" and columns[column] == "NULL"):
+                    problems.append(Problem(
+                        rule.path, rule.query_line, f"'{column}' is {columns[column]}, expected {kind}"
+                    ))  # fmt: skip
+        return problems
+    finally:
+        con.close()

@@ -1,0 +1,172 @@
+"""Run the rules over a case: findings per user and rule, and the rules that could not run."""
+
+from __future__ import annotations
+
+import time as clock
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from reclaim.detect import context
+from reclaim.detect.rules import Rule
+
+HITS_KEPT = 50  # per finding, for the reasons and the report; the count covers all
+EVIDENCE_KEPT = 1000
+
+# Why a rule could not run, by the relation it lacked: says what to collect.
+MISSING = {
+    "audit": "no Unified Audit Log records (a Purview audit export, or reclaim collect)",
+    "signins": "no Entra sign-in logs (SigninLogs or Graph signIns export; they need Entra ID P1)",
+    "logons": "no sign-ins: neither Entra sign-in logs nor UAL logon records",
+    "directory_audits": "no Entra audit logs (AuditLogs or Graph directoryAudits export)",
+    "rule_changes": "no inbox rules: neither Get-InboxRule output nor inbox-rule changes in the audit log",
+    "inbox_rules": "no current inbox rules (Get-InboxRule -IncludeHidden)",
+    "mailboxes": "no mailbox settings (Get-Mailbox)",
+    "cas_mailboxes": "no mailbox protocol settings (Get-CASMailbox)",
+    "mailbox_permissions": "no mailbox permissions (Get-MailboxPermission)",
+    "messages": "no Sent Items or Deleted Items messages (Graph messages)",
+    "message_trace": "no message trace (Get-MessageTrace)",
+    "mailbox_config": "no signatures (Get-MailboxMessageConfiguration)",
+    "blocked_senders": "no restricted-sender list (Get-BlockedSenderAddress)",
+}
+
+
+@dataclass(frozen=True)
+class Hit:
+    time: datetime | None
+    summary: str
+    evidence: tuple[str, ...]
+
+
+@dataclass
+class Finding:
+    rule: Rule
+    upn: str | None  # None: about the tenant, not one user
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    hits: list[Hit]
+    evidence: list[str]
+
+    @property
+    def summary(self) -> str:
+        first = self.hits[0].summary if self.hits else self.rule.title
+        return first if self.count == 1 else f"{first} (and {self.count - 1} more)"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule.id,
+            "title": self.rule.title,
+            "severity": self.rule.severity,
+            "symptom": self.rule.symptom,
+            "mitre": self.rule.mitre,
+            "remediation": list(self.rule.remediation),
+            "count": self.count,
+            "first_seen": _iso(self.first_seen),
+            "last_seen": _iso(self.last_seen),
+            "summary": self.summary,
+            "evidence": self.evidence,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    rule: Rule
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule.id, "title": self.rule.title, "symptom": self.rule.symptom,
+                "reason": self.reason}  # fmt: skip
+
+
+@dataclass
+class Analysis:
+    findings: list[Finding]
+    skipped: list[Skipped]
+    timings: dict[str, float]  # seconds per rule, and "prepare"
+    internal_domains: list[str]
+    coverage: dict[str, dict[str, bool]] = field(default_factory=dict)  # upn -> evidence kinds
+
+
+_WRAP = """
+WITH r AS (SELECT lower(CAST(upn AS VARCHAR)) AS upn, CAST(time AS TIMESTAMP) AS time,
+                  evidence, CAST(summary AS VARCHAR) AS summary FROM ({query})),
+     f AS (SELECT * FROM r WHERE $user IS NULL OR upn = $user)
+SELECT upn, count(*), min(time), max(time),
+       list(time ORDER BY time NULLS FIRST, summary)[1:{hits}],
+       list(summary ORDER BY time NULLS FIRST, summary)[1:{hits}],
+       list(evidence ORDER BY time NULLS FIRST, summary)[1:{hits}],
+       flatten(list(evidence ORDER BY time NULLS FIRST, summary)[1:{evidence}])
+FROM f GROUP BY upn ORDER BY upn NULLS LAST
+"""
+
+_COVERAGE = """
+SELECT upn, bool_or(kind = 'signins'), bool_or(kind = 'mailbox') FROM (
+    SELECT DISTINCT upn, 'signins' AS kind FROM logons
+    UNION ALL SELECT DISTINCT user_id, 'mailbox' FROM audit WHERE user_id LIKE '%@%'
+    UNION ALL SELECT DISTINCT mailbox_owner, 'mailbox' FROM audit WHERE mailbox_owner LIKE '%@%'
+    UNION ALL SELECT DISTINCT upn, 'mailbox' FROM rule_changes WHERE source = 'current'
+    UNION ALL SELECT DISTINCT coalesce(user_principal_name, primary_smtp_address), 'mailbox' FROM mailboxes
+    UNION ALL SELECT DISTINCT target_upn, 'directory' FROM directory_audits
+) WHERE upn LIKE '%@%.%' AND ($user IS NULL OR upn = $user) GROUP BY upn
+"""
+
+Progress = Callable[[str, int, int], None]  # (rule id, done, total)
+
+
+def _present(con: duckdb.DuckDBPyConnection, relation: str, cache: dict[str, bool]) -> bool:
+    if relation not in cache:
+        row = con.execute(f"SELECT EXISTS (SELECT 1 FROM {relation})").fetchone()
+        cache[relation] = bool(row and row[0])
+    return cache[relation]
+
+
+def run(
+    con: duckdb.DuckDBPyConnection,
+    rules: list[Rule],
+    options: context.Options | None = None,
+    progress: Progress | None = None,
+) -> Analysis:
+    options = options or context.Options()
+    user = options.user.lower() if options.user else None
+    started = clock.perf_counter()
+    domains = context.prepare(con, options)
+    analysis = Analysis([], [], {"prepare": clock.perf_counter() - started}, domains)
+    present: dict[str, bool] = {}
+    for done, rule in enumerate(rules):
+        if progress:
+            progress(rule.id, done, len(rules))
+        missing = [r for r in rule.requires if not _present(con, r, present)]
+        if missing:
+            analysis.skipped.append(Skipped(rule, "; ".join(MISSING.get(r, f"no {r}") for r in missing)))
+            continue
+        started = clock.perf_counter()
+        try:
+            rows = con.execute(
+                _WRAP.format(query=rule.query, hits=HITS_KEPT, evidence=EVIDENCE_KEPT), {"user": user}
+            ).fetchall()
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            analysis.skipped.append(Skipped(rule, f"error: {first}"))
+            continue
+        finally:
+            analysis.timings[rule.id] = clock.perf_counter() - started
+        for upn, count, first, last, times, summaries, evidences, evidence in rows:
+            hits = [
+                Hit(t, s or rule.title, tuple(e or ()))
+                for t, s, e in zip(times, summaries, evidences, strict=True)
+            ]
+            unique = list(dict.fromkeys(e for e in evidence or [] if e))  # in time order
+            analysis.findings.append(Finding(rule, upn, count, first, last, hits, unique))
+    if progress:
+        progress("", len(rules), len(rules))
+    for upn, signins, mailbox in con.execute(_COVERAGE, {"user": user}).fetchall():
+        analysis.coverage[upn] = {"signins": bool(signins), "mailbox": bool(mailbox)}
+    return analysis

@@ -1,0 +1,81 @@
+"""Offline IP intelligence: country and network (AS) name for an IP, and where a country lies.
+
+IP data comes from geoip2fast's bundled database and country positions from countryinfo:
+both are installed packages, so no API key and no network. Logs that locate a sign-in
+themselves (Entra's geoCoordinates) always win over these.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class IpInfo:
+    ip: str
+    country: str | None  # ISO 3166 alpha-2
+    network: str | None  # the AS name
+    cidr: str | None
+    private: bool
+
+
+@cache
+def _database() -> Any:
+    from geoip2fast import GeoIP2Fast  # imported late: loading takes a quarter second
+
+    return GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz", verbose=False)
+
+
+def lookup(ip: str) -> IpInfo:
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return IpInfo(ip, None, None, None, False)
+    if parsed.is_private or parsed.is_loopback or parsed.is_link_local or parsed.is_reserved:
+        return IpInfo(ip, None, None, None, True)
+    found = _database().lookup(ip)
+    country = found.country_code if re.fullmatch(r"[A-Z]{2}", found.country_code or "") else None
+    network = getattr(found, "asn_name", "") or None
+    cidr = getattr(found, "asn_cidr", "") or getattr(found, "cidr", "") or None
+    return IpInfo(ip, country, network, cidr, bool(found.is_private))
+
+
+def ip_table(ips: Iterable[str], hosting: list[str]) -> pa.Table:
+    """One row per IP: country, network, whether the network is a hosting/VPN provider."""
+    patterns = re.compile("|".join(f"(?:{p})" for p in hosting), re.IGNORECASE) if hosting else None
+    rows = [lookup(ip) for ip in ips]
+    return pa.table(
+        {
+            "ip": [r.ip for r in rows],
+            "country": [r.country for r in rows],
+            "network": [r.network for r in rows],
+            "cidr": [r.cidr for r in rows],
+            "private": [r.private for r in rows],
+            "hosting": [bool(patterns and r.network and patterns.search(r.network)) for r in rows],
+        }
+    )
+
+
+@cache
+def country_table() -> pa.Table:
+    """ISO alpha-2 code, English name and a central point for every country."""
+    from countryinfo import all_countries
+
+    codes, names, lats, lons = [], [], [], []
+    for country in all_countries():
+        code = (country.iso() or {}).get("alpha2")
+        latlng = country.latlng() or []
+        if not code:
+            continue
+        codes.append(code.upper())
+        names.append(country.name())
+        lats.append(float(latlng[0]) if len(latlng) == 2 else None)
+        lons.append(float(latlng[1]) if len(latlng) == 2 else None)
+    return pa.table({"code": codes, "name": names, "lat": lats, "lon": lons})

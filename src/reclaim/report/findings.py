@@ -1,0 +1,31 @@
+"""The findings document, ``reclaim.findings/1`` (documented in docs/findings.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from reclaim import __version__
+from reclaim.detect.engine import Analysis
+from reclaim.detect.verdict import UserVerdict
+
+SCHEMA = "reclaim.findings/1"
+
+
+def document(
+    analysis: Analysis,
+    verdicts: list[UserVerdict],
+    ingest: dict[str, Any] | None = None,
+    case: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "generator": f"reclaim {__version__}",
+        "generated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "case": case,
+        "internal_domains": analysis.internal_domains,
+        "users": [v.as_dict() for v in verdicts],
+        "tenant": {"findings": [f.as_dict() for f in analysis.findings if f.upn is None]},
+        "skipped": [s.as_dict() for s in analysis.skipped],
+        "ingest": ingest or {},
+    }

@@ -1,0 +1,69 @@
+"""Every rule against its positive and negative fixture, and the rule loader's checks.
+
+A fixture is ``tests/rules/<rule id>/match.yaml`` or ``nomatch.yaml``::
+
+    user: eve@contoso.example         # match only: whose finding it must be
+    internal_domains: [contoso.example]  # optional
+    files:                            # written to a folder and ingested by the real parsers
+      ual.json: [ {...}, ... ]        # YAML data is written as JSON
+      trace.csv: |                    # text is written as it stands
+        Received,SenderAddress,...
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reclaim.case.store import Case
+from reclaim.detect import context, engine, rules
+from reclaim.ingest.pipeline import ingest_paths
+
+FIXTURES = Path(__file__).parent / "rules"
+BUILTIN = {r.id: r for r in rules.load()}
+
+
+def _run_fixture(rule: rules.Rule, fixture: Path, tmp_path: Path) -> tuple[engine.Analysis, dict]:
+    spec = yaml.safe_load(fixture.read_text(encoding="utf-8"))
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name, content in spec["files"].items():
+        text = content if isinstance(content, str) else json.dumps(content)
+        (inputs / name).write_text(text, encoding="utf-8")
+    with Case.open(tmp_path / "case") as case:
+        report = ingest_paths(case, [inputs])
+        assert report.complete, report.files
+        options = context.Options(internal_domains=tuple(spec.get("internal_domains", ())))
+        return engine.run(case.con, [rule], options), spec
+
+
+@pytest.mark.parametrize("rule_id", sorted(BUILTIN))
+def test_rule_has_both_fixtures(rule_id: str) -> None:
+    for kind in ("match", "nomatch"):
+        assert (FIXTURES / rule_id / f"{kind}.yaml").is_file(), f"tests/rules/{rule_id}/{kind}.yaml is missing"
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "kind"), [(r, k) for r in sorted(BUILTIN) for k in ("match", "nomatch")]
+)
+def test_rule_fixture(rule_id: str, kind: str, tmp_path: Path) -> None:
+    fixture = FIXTURES / rule_id / f"{kind}.yaml"
+    if not fixture.is_file():
+        pytest.fail(f"{fixture} is missing")
+    analysis, spec = _run_fixture(BUILTIN[rule_id], fixture, tmp_path)
+    assert not analysis.skipped, f"the rule did not run: {analysis.skipped[0].reason}"
+    if kind == "match":
+        assert analysis.findings, "the positive fixture raised nothing"
+        if "user" in spec:
+            assert spec["user"] in {f.upn for f in analysis.findings}
+        assert all(f.evidence for f in analysis.findings), "a finding without evidence rows"
+    else:
+        assert not analysis.findings, f"the negative fixture raised: {analysis.findings[0].summary}"
+
+
+def test_fixture_folders_name_existing_rules() -> None:
+    stray = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir() and p.name not in BUILTIN)
+    assert not stray, f"fixtures for unknown rules: {stray}"
