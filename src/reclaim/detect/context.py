@@ -186,8 +186,7 @@ WITH cur AS (
 )
 SELECT * EXCLUDE (forward_raw),
        coalesce(list_filter(forward_raw, lambda a: a IS NOT NULL), []) AS forwards,
-       coalesce(list_filter(forward_raw, lambda a: rc_is_external(a)), []) AS external_forwards,
-       coalesce(words, []) AS words
+       coalesce(list_filter(forward_raw, lambda a: rc_is_external(a)), []) AS external_forwards
 FROM (SELECT * REPLACE (coalesce(words, []) AS words) FROM cur UNION ALL SELECT * FROM hist)
 """
 
