@@ -1,4 +1,8 @@
-"""The ``reclaim`` command. The only place that prints, prompts or exits."""
+"""The ``reclaim`` command: its group, cases, ingest, show and timeline.
+
+The ``cli`` package is the only place that prints, prompts or exits; ``detect.py`` holds
+``investigate`` and ``rules``.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,23 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from reclaim import __version__
 from reclaim.case.store import Case, RowRef
+from reclaim.cli import detect
+from reclaim.cli.common import (
+    date_order_option,
+    err,
+    fmt_time,
+    ingest_with_progress,
+    out,
+    print_ingest_report,
+)
 from reclaim.errors import ReclaimError
 from reclaim.ingest.original import read_original
-from reclaim.ingest.pipeline import IngestReport, ingest_paths
-from reclaim.timeline import timeline, user_overview
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-DEFAULT_CASE = "reclaim-case"
+from reclaim.timeline import timeline
 
 
 def _fail(exc: ReclaimError) -> NoReturn:
@@ -82,17 +87,10 @@ def case_new(directory: Path) -> None:
 
 
 # -- ingest --------------------------------------------------------------------------------
-_date_order = click.option(
-    "--date-order",
-    type=click.Choice(["mdy", "dmy"]),
-    help="Order of slash dates such as 03/04/2021 when the data cannot tell (mdy = US).",
-)
-
-
 @cli.command()
 @click.argument("case_dir", metavar="CASE", type=click.Path(path_type=Path))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_date_order
+@date_order_option
 @click.option("--json", "as_json", is_flag=True, help="Print the ingest report as JSON.")
 def ingest(case_dir: Path, paths: tuple[Path, ...], date_order: str | None, as_json: bool) -> None:
     """Add exports (files, folders, .zip, .gz) to a case; the format is read from the content.
@@ -105,100 +103,12 @@ def ingest(case_dir: Path, paths: tuple[Path, ...], date_order: str | None, as_j
       reclaim ingest acme-2026-11 AuditLog.csv SigninLogs.json mailbox-state.zip
     """
     with Case.open(case_dir) as case:
-        report = _ingest(case, list(paths), date_order, quiet=as_json)
+        report = ingest_with_progress(case, list(paths), date_order, quiet=as_json)
     if as_json:
         out.print_json(json.dumps(report.as_dict(), default=str))
     else:
-        _print_report(report)
+        print_ingest_report(report)
     sys.exit(report.exit_code)
-
-
-def _ingest(case: Case, paths: list[Path], date_order: str | None, quiet: bool) -> IngestReport:
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=quiet,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(escape(Path(name).name[-40:]), total=total)
-            bar.update(tasks[name], completed=done)
-
-        return ingest_paths(case, paths, date_order=date_order, progress=progress)
-
-
-def _print_report(report: IngestReport) -> None:
-    table = Table(title="Ingested", title_justify="left")
-    for col in ("file", "format", "records", "rejected", "status"):
-        table.add_column(col, justify="right" if col in ("records", "rejected") else "left")
-    for f in report.files:
-        style = {"ingested": "green", "duplicate": "dim", "partial": "yellow"}.get(f.status, "red")
-        table.add_row(
-            escape(f.source), f.format or "-", str(f.records), str(f.rejected),
-            f"[{style}]{f.status}[/]",
-        )  # fmt: skip
-    out.print(table)
-    for f in report.files:
-        if f.message and f.status != "duplicate":
-            out.print(f"[red]{escape(f.source)}[/]: {escape(f.message)}")
-        for line in f.warnings:
-            out.print(f"[yellow]{escape(f.source)}[/]: {escape(line)}")
-        for line in f.rejects:
-            out.print(f"  [yellow]rejected[/] {escape(line)}")
-        if f.rejected > len(f.rejects):
-            out.print(f"  … {f.rejected - len(f.rejects)} more in evidence/manifest.json")
-
-
-# -- investigate ---------------------------------------------------------------------------
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--case", "case_dir", type=click.Path(path_type=Path), default=DEFAULT_CASE,
-    show_default=True, help="Case folder to create or add to.",
-)  # fmt: skip
-@click.option("--user", "upn", help="Show this user's timeline after ingesting.")
-@_date_order
-def investigate(paths: tuple[Path, ...], case_dir: Path, upn: str | None, date_order: str | None) -> None:
-    """Ingest exports into a case and show who has evidence, busiest users first.
-
-    Detection rules and per-user verdicts build on this (see docs/architecture.md).
-
-    \b
-    Example:
-      reclaim investigate exports/ --case acme-2026-11 --user adele@contoso.com
-    """
-    with Case.open(case_dir) as case:
-        report = _ingest(case, list(paths), date_order, quiet=False)
-        _print_report(report)
-        users = user_overview(case)
-        table = Table(title=f"Users in {case_dir}", title_justify="left")
-        table.add_column("user", overflow="fold")
-        for col in ("audit", "IPs", "sign-ins", "failed", "countries", "changes", "last seen"):
-            table.add_column(col, justify="right")
-        for u in users[:25]:
-            table.add_row(
-                escape(str(u["upn"])), str(u["audit_events"]), str(u["audit_ips"]),
-                str(u["signins"]), str(u["failed_signins"]), str(u["countries"]),
-                str(u["directory_changes"]), _fmt_time(u["last_seen"]),
-            )  # fmt: skip
-        out.print(table)
-        if len(users) > 25:
-            out.print(f"… and {len(users) - 25} more users")
-        if upn:
-            _print_timeline(case, upn, None, None)
-        elif users:
-            out.print(f"Next: reclaim timeline {escape(str(case_dir))} --user {escape(str(users[0]['upn']))}")
-    sys.exit(report.exit_code)
-
-
-def _fmt_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
 # -- show ----------------------------------------------------------------------------------
@@ -275,10 +185,14 @@ def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetim
     for e in entries:
         actor = escape(e.actor or "-")
         table.add_row(
-            _fmt_time(e.time), e.source, e.row, f"[magenta]{actor}[/]" if e.by_other else actor,
+            fmt_time(e.time), e.source, e.row, f"[magenta]{actor}[/]" if e.by_other else actor,
             escape(e.action or ""), escape(e.ip or ""), escape(e.detail or ""),
         )  # fmt: skip
     out.print(table)
+
+
+cli.add_command(detect.investigate)
+cli.add_command(detect.rules_group)
 
 
 def main() -> None:

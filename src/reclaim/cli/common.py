@@ -1,0 +1,73 @@
+"""What the commands share: the consoles, the ingest progress bar and report, options."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reclaim.case.store import Case
+from reclaim.ingest.pipeline import IngestReport, ingest_paths
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DEFAULT_CASE = "reclaim-case"
+
+date_order_option = click.option(
+    "--date-order",
+    type=click.Choice(["mdy", "dmy"]),
+    help="Order of slash dates such as 03/04/2021 when the data cannot tell (mdy = US).",
+)
+
+
+def ingest_with_progress(case: Case, paths: list[Path], date_order: str | None, quiet: bool) -> IngestReport:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(escape(Path(name).name[-40:]), total=total)
+            bar.update(tasks[name], completed=done)
+
+        return ingest_paths(case, paths, date_order=date_order, progress=progress)
+
+
+def print_ingest_report(report: IngestReport) -> None:
+    table = Table(title="Ingested", title_justify="left")
+    for col in ("file", "format", "records", "rejected", "status"):
+        table.add_column(col, justify="right" if col in ("records", "rejected") else "left")
+    for f in report.files:
+        style = {"ingested": "green", "duplicate": "dim", "partial": "yellow"}.get(f.status, "red")
+        table.add_row(
+            escape(f.source), f.format or "-", str(f.records), str(f.rejected),
+            f"[{style}]{f.status}[/]",
+        )  # fmt: skip
+    out.print(table)
+    for f in report.files:
+        if f.message and f.status != "duplicate":
+            out.print(f"[red]{escape(f.source)}[/]: {escape(f.message)}")
+        for line in f.warnings:
+            out.print(f"[yellow]{escape(f.source)}[/]: {escape(line)}")
+        for line in f.rejects:
+            out.print(f"  [yellow]rejected[/] {escape(line)}")
+        if f.rejected > len(f.rejects):
+            out.print(f"  … {f.rejected - len(f.rejects)} more in evidence/manifest.json")
+
+
+def fmt_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"

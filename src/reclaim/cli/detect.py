@@ -1,0 +1,262 @@
+"""``reclaim investigate`` (ingest, rules, verdicts) and ``reclaim rules``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from reclaim.case.store import Case
+from reclaim.cli.common import (
+    DEFAULT_CASE,
+    date_order_option,
+    err,
+    ingest_with_progress,
+    out,
+    print_ingest_report,
+)
+from reclaim.detect import context, engine, rules, verdict
+from reclaim.errors import UsageError
+from reclaim.ingest.pipeline import IngestReport
+from reclaim.report import findings
+
+_VERDICT_STYLE = {"compromised": "bold red", "suspicious": "yellow", "inconclusive": "cyan", "clean": "green"}
+_SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
+USERS_SHOWN = 20
+REASONS_SHOWN = 3
+
+_rules_option = click.option(
+    "--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path, exists=True),
+    help="A folder (or file) of your own rules, added to the built-in ones. Repeatable.",
+)  # fmt: skip
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--case", "case_dir", type=click.Path(path_type=Path), default=DEFAULT_CASE,
+    show_default=True, help="Case folder to create or add to.",
+)  # fmt: skip
+@click.option("--user", "upn", help="Analyze only this user (user principal name).")
+@click.option(
+    "--json", "json_file", type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the findings document (schema reclaim.findings/1) to this file; '-' for stdout.",
+)  # fmt: skip
+@_rules_option
+@click.option(
+    "--internal-domain", "domains", multiple=True,
+    help="A domain of the tenant (beside those found in the data): forwarding there is internal.",
+)  # fmt: skip
+@click.option("--profile", is_flag=True, help="Print how long each rule took.")
+@click.option("--all", "show_all", is_flag=True, help=f"List every user, not only the first {USERS_SHOWN}.")
+@date_order_option
+def investigate(
+    paths: tuple[Path, ...],
+    case_dir: Path,
+    upn: str | None,
+    json_file: Path | None,
+    rule_dirs: tuple[Path, ...],
+    domains: tuple[str, ...],
+    profile: bool,
+    show_all: bool,
+    date_order: str | None,
+) -> None:
+    """Ingest exports, run every detection rule and judge each user (I3).
+
+    Users are listed riskiest first, with the reasons for their verdict: compromised,
+    suspicious, inconclusive (the case lacks their sign-ins or mailbox activity) or clean.
+    Without PATHs, analyzes what the case already holds.
+
+    \b
+    Example:
+      reclaim investigate exports/ --case acme-2026-11
+      reclaim investigate --case acme-2026-11 --user adele@contoso.com --json findings.json
+    """
+    loaded = rules.load(rule_dirs)  # a broken rule file stops here, before any work
+    if not paths and not (case_dir / "case.duckdb").exists():
+        raise UsageError(
+            f"no exports given and {case_dir} is no case yet",
+            hint="reclaim investigate EXPORTS... --case DIR",
+        )
+    quiet = json_file is not None and str(json_file) == "-"
+    with Case.open(case_dir) as case:
+        report = IngestReport()
+        if paths:
+            report = ingest_with_progress(case, list(paths), date_order, quiet=quiet)
+            if not quiet:
+                print_ingest_report(report)
+        options = context.Options(internal_domains=domains, user=upn)
+        analysis = _analyze(case, loaded, options, quiet)
+        judged = verdict.verdicts(analysis)
+        doc = findings.document(analysis, judged, report.as_dict() if paths else {}, str(case_dir))
+    if json_file is not None:
+        text = json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+        if quiet:
+            sys.stdout.write(text)
+        else:
+            json_file.write_text(text, encoding="utf-8")
+    if not quiet:
+        _print_verdicts(judged, analysis, show_all)
+        if profile:
+            _print_profile(analysis)
+        if json_file is not None:
+            out.print(f"findings written to [bold]{escape(str(json_file))}[/]")
+        top = next((v for v in judged if v.verdict in ("compromised", "suspicious")), None)
+        if top:
+            out.print(f"Next: reclaim timeline {escape(str(case_dir))} --user {escape(top.upn)}")
+    sys.exit(report.exit_code if paths else 0)
+
+
+def _analyze(case: Case, loaded: list[rules.Rule], options: context.Options, quiet: bool) -> engine.Analysis:
+    with Progress(
+        TextColumn("analyzing {task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=err, transient=True, disable=quiet,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("", total=len(loaded))
+
+        def progress(rule_id: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, description=rule_id)
+
+        return engine.run(case.con, loaded, options, progress)
+
+
+def _print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis, show_all: bool) -> None:
+    counts = {v: sum(1 for u in judged if u.verdict == v) for v in verdict.VERDICTS}
+    summary = ", ".join(f"[{_VERDICT_STYLE[v]}]{n} {v}[/]" for v, n in counts.items() if n)
+    out.print(f"[bold]{len(judged)} users[/]: {summary or 'none found in the case'}")
+    shown = judged if show_all else judged[:USERS_SHOWN]
+    if shown:
+        table = Table(show_lines=False, title_justify="left")
+        table.add_column("verdict")
+        table.add_column("score", justify="right")
+        table.add_column("user", overflow="fold")
+        table.add_column("top reasons", overflow="fold")
+        for v in shown:
+            reasons = "\n".join(f"• {escape(r)}" for r in v.reasons[:REASONS_SHOWN])
+            if len(v.reasons) > REASONS_SHOWN:
+                reasons += f"\n  … {len(v.reasons) - REASONS_SHOWN} more"
+            styled = f"[{_VERDICT_STYLE[v.verdict]}]{v.verdict}[/]"
+            table.add_row(styled, str(v.score), escape(v.upn), reasons)
+        out.print(table)
+    if len(judged) > len(shown):
+        out.print(f"… {len(judged) - len(shown)} more users (--all lists them)")
+    tenant = [f for f in analysis.findings if f.upn is None]
+    for f in tenant:
+        out.print(f"[{_SEVERITY_STYLE[f.rule.severity]}]tenant[/]: {escape(f.summary)}")
+    if analysis.skipped:
+        skipped = len(analysis.skipped)
+        out.print(f"[cyan]{skipped} rules skipped[/] (no user is called clean for lack of their data):")
+        for s in analysis.skipped:
+            out.print(f"  skipped: [bold]{s.rule.id}[/] ({s.rule.symptom}): {escape(s.reason)}")
+
+
+def _print_profile(analysis: engine.Analysis) -> None:
+    table = Table(title="Time per rule", title_justify="left")
+    table.add_column("rule")
+    table.add_column("seconds", justify="right")
+    for name, seconds in sorted(analysis.timings.items(), key=lambda kv: -kv[1]):
+        table.add_row(name, f"{seconds:.3f}")
+    table.add_row("[bold]total[/]", f"{sum(analysis.timings.values()):.3f}")
+    out.print(table)
+
+
+# -- rules ---------------------------------------------------------------------------------
+@click.group("rules")
+def rules_group() -> None:
+    """List, show and check detection rules (one YAML file per rule; docs/rules.md).
+
+    \b
+    Example:
+      reclaim rules list
+      reclaim rules lint my-rules/
+    """
+
+
+@rules_group.command("list")
+@_rules_option
+@click.option("--json", "as_json", is_flag=True, help="The rules' metadata as JSON.")
+def rules_list(rule_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Every rule with its severity, playbook id and ATT&CK technique.
+
+    \b
+    Example:
+      reclaim rules list --rules my-rules/
+    """
+    loaded = rules.load(rule_dirs)
+    if as_json:
+        sys.stdout.write(json.dumps([r.meta() for r in loaded], indent=2) + "\n")
+        return
+    table = Table(title=f"{len(loaded)} rules", title_justify="left")
+    for col in ("id", "severity", "symptom", "mitre", "title"):
+        table.add_column(col, overflow="fold")
+    for r in sorted(loaded, key=lambda r: (_symptom_order(r.symptom), r.id)):
+        origin = "" if r.builtin else " [dim](yours)[/]"
+        table.add_row(
+            r.id + origin, f"[{_SEVERITY_STYLE[r.severity]}]{r.severity}[/]", r.symptom, r.mitre,
+            escape(r.title),
+        )  # fmt: skip
+    out.print(table)
+
+
+def _symptom_order(symptom: str) -> int:
+    return 0 if symptom == "I2" else int(symptom[1:])
+
+
+@rules_group.command("show")
+@click.argument("rule_id")
+@_rules_option
+def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
+    """One rule: its metadata, the playbook steps that fix it, and its SQL.
+
+    \b
+    Example:
+      reclaim rules show inbox-rule-hiding-folder
+    """
+    by_id = {r.id: r for r in rules.load(rule_dirs)}
+    if rule_id not in by_id:
+        import difflib
+
+        close = difflib.get_close_matches(rule_id, list(by_id), n=3)
+        hint = ("did you mean " + ", ".join(close)) if close else "reclaim rules list"
+        raise UsageError(f"no rule '{rule_id}'", hint=hint)
+    r = by_id[rule_id]
+    meta: dict[str, Any] = r.meta()
+    out.print(f"[bold]{escape(r.id)}[/]: {escape(r.title)}")
+    for key in ("severity", "symptom", "mitre", "remediation", "requires", "path"):
+        value = meta[key]
+        out.print(f"  {key}: {escape(', '.join(value) if isinstance(value, list) else str(value))}")
+    out.print(f"\n{escape(r.description)}")
+    if r.false_positives:
+        out.print("\n[bold]Known false positives[/]")
+        for fp in r.false_positives:
+            out.print(f"  • {escape(fp)}")
+    out.print("\n[bold]Query[/]")
+    out.print(escape(r.query), soft_wrap=True)
+
+
+@rules_group.command("lint")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+def rules_lint(paths: tuple[Path, ...]) -> None:
+    """Check rule files: every problem as file:line: what (exit 1 if any).
+
+    The queries are compiled against the case schema, so a misspelt column is caught here.
+
+    \b
+    Example:
+      reclaim rules lint my-rules/
+    """
+    problems = rules.lint(paths)
+    for p in problems:
+        out.print(escape(str(p)), soft_wrap=True)
+    if problems:
+        err.print(f"[red]{len(problems)} problem(s)[/]")
+        sys.exit(1)
+    count = len(rules.rule_files(list(paths)))
+    out.print(f"[green]ok[/]: {count} rule file(s)")
+

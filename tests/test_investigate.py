@@ -1,0 +1,111 @@
+"""``reclaim investigate`` and ``reclaim rules``: the commands, the findings document, the loader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reclaim.cli.main import cli
+from reclaim.detect import rules
+
+GOOD_RULE = """\
+title: Any Send
+severity: low
+symptom: S2
+mitre: T1114.003
+description: Every Send, to test the loader.
+remediation: [R1]
+requires: [audit]
+query: |
+  SELECT user_id AS upn, time, [rc_row(evidence_id, record_no)] AS evidence, 'sent ' || item_subject AS summary
+  FROM audit WHERE operation = 'Send'
+"""
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_lint_reports_every_problem_with_file_and_line(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    _write(mine, "any-send.yaml", GOOD_RULE)
+    _write(mine, "typo.yaml", GOOD_RULE.replace("severity: low", "severty: low").replace("S2", "S11"))
+    _write(mine, "bad-sql.yaml", GOOD_RULE.replace("item_subject", "item_subjct"))
+    _write(mine, "no-evidence.yaml", GOOD_RULE.replace("AS evidence", "AS proof"))
+    _write(mine, "Bad Name.yaml", GOOD_RULE)
+    _write(mine, "broken.yaml", "title: [unclosed\n")
+    problems = [str(p) for p in rules.lint([mine])]
+    text = "\n".join(problems)
+    assert f"{mine / 'typo.yaml'}:2: unknown key 'severty' (did you mean 'severity'?)" in text
+    assert f"{mine / 'typo.yaml'}:1: missing 'severity'" in text
+    assert f"{mine / 'typo.yaml'}:3: symptom 'S11' is not a playbook id" in text
+    assert f"{mine / 'bad-sql.yaml'}:8: query does not compile" in text and "item_subjct" in text
+    assert f"{mine / 'no-evidence.yaml'}:8: query returns no 'evidence' column" in text
+    assert "is no rule id" in text
+    assert f"{mine / 'broken.yaml'}:" in text and "not valid YAML" in text
+    result = CliRunner().invoke(cli, ["rules", "lint", str(mine)])
+    assert result.exit_code == 1 and "severty" in result.output
+
+
+def test_user_rules_join_the_builtin_ones_and_ids_are_unique(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    _write(mine, "any-send.yaml", GOOD_RULE)
+    loaded = rules.load([mine])
+    assert "any-send" in {r.id for r in loaded} and len(loaded) == len(rules.load()) + 1
+    builtin_id = rules.load()[0].id
+    _write(mine, f"{builtin_id}.yaml", GOOD_RULE)
+    assert any("already defined" in str(p) for p in rules.lint([mine]))
+
+
+def test_rules_list_and_show() -> None:
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["rules", "list", "--json"])
+    assert listed.exit_code == 0
+    ids = {r["id"] for r in json.loads(listed.output)}
+    assert "inbox-rule-hiding-folder" in ids
+    shown = runner.invoke(cli, ["rules", "show", "inbox-rule-hiding-folder"])
+    assert shown.exit_code == 0 and "T1564.008" in shown.output and "R3" in shown.output
+    missing = runner.invoke(cli, ["rules", "show", "inbox-rule-hiding-foldr"])
+    assert missing.exit_code != 0 and "inbox-rule-hiding-folder" in missing.output
+
+
+def test_investigate_writes_the_findings_document(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    ual = [{"CreationTime": "2026-11-02T08:15:00", "Id": "a1", "Operation": "New-InboxRule", "RecordType": 1,
+            "Workload": "Exchange", "UserId": "eve@contoso.example", "ClientIP": "203.0.113.7",
+            "Parameters": [{"Name": "Name", "Value": "."}, {"Name": "MoveToFolder", "Value": "RSS Feeds"}]},
+           {"CreationTime": "2026-11-02T08:16:00", "Id": "a2", "Operation": "Send", "RecordType": 2,
+            "Workload": "Exchange", "UserId": "bob@contoso.example", "ClientIP": "203.0.113.8",
+            "Item": {"Subject": "lunch"}}]  # fmt: skip
+    _write(exports, "ual.json", json.dumps(ual))
+    out = tmp_path / "findings.json"
+    result = CliRunner().invoke(cli, ["investigate", str(exports), "--case", str(tmp_path / "case"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "reclaim.findings/1"
+    users = {u["upn"]: u for u in doc["users"]}
+    eve = users["eve@contoso.example"]
+    assert eve["verdict"] in ("suspicious", "compromised") and eve["score"] > 0
+    finding = next(f for f in eve["findings"] if f["rule"] == "inbox-rule-hiding-folder")
+    assert set(finding) >= {"rule", "title", "severity", "symptom", "count", "first_seen", "last_seen",
+                            "summary", "evidence"}
+    assert finding["evidence"] == ["E1.1"] and finding["first_seen"] == "2026-11-02T08:15:00Z"
+    # no sign-ins in the case: Bob is not called clean
+    assert users["bob@contoso.example"]["verdict"] == "inconclusive"
+    assert any(s["reason"].startswith("no Entra sign-in logs") or "sign-ins" in s["reason"] for s in doc["skipped"])
+    assert doc["ingest"]["records"] == 2
+    # the same case again, one user, JSON to stdout, nothing else printed there
+    again = CliRunner().invoke(cli, ["investigate", "--case", str(tmp_path / "case"), "--user", "EVE@contoso.example",
+                                     "--json", "-"])
+    assert again.exit_code == 0
+    assert [u["upn"] for u in json.loads(again.stdout)["users"]] == ["eve@contoso.example"]
+
+
+def test_investigate_without_inputs_or_case_says_what_to_do(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["investigate", "--case", str(tmp_path / "none")])
+    assert result.exit_code != 0 and "reclaim investigate EXPORTS" in result.output
