@@ -117,3 +117,9 @@ def test_schema_doc_matches_the_tables() -> None:
     assert (ROOT / "docs" / "schema.md").read_text() == schema.markdown(), (
         "regenerate: python -c \"from reclaim.case import schema; open('docs/schema.md','w').write(schema.markdown())\""
     )
+
+
+def test_readme_lists_every_format() -> None:
+    from reclaim.ingest.formats import markdown_table
+
+    assert markdown_table() in (ROOT / "README.md").read_text(), "regenerate the README's Supported inputs table"

@@ -237,3 +237,12 @@ def closest(keys: set[str], container: str, limit: int = 3) -> list[tuple[Format
 
     ranked = sorted((f for f in FORMATS if f.container in (container, "any")), key=score, reverse=True)
     return [(f, sorted(f.required - keys)) for f in ranked[:limit]]
+
+
+def markdown_table() -> str:
+    """The README's "Supported inputs" table, made from FORMATS so that it cannot drift."""
+    lines = ["| export | format name | example file name | normalized into |", "|---|---|---|---|"]
+    for f in FORMATS:
+        title = f.title.replace("|", "\\|")
+        lines.append(f"| {title} | `{f.name}` | `{f.example}` | {', '.join(f.tables)} |")
+    return "\n".join(lines) + "\n"
