@@ -109,3 +109,17 @@ def test_investigate_writes_the_findings_document(tmp_path: Path) -> None:
 def test_investigate_without_inputs_or_case_says_what_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["investigate", "--case", str(tmp_path / "none")])
     assert result.exit_code != 0 and "reclaim investigate EXPORTS" in result.output
+
+
+def test_hostile_rule_names_are_shown_as_data(tmp_path: Path) -> None:
+    name = "[bold red]x[/] \x1b[2J\u202eevil\u200b\nfake line"
+    rule = [{"Name": name, "Identity": "eve\\1", "MailboxOwnerId": "eve@contoso.example", "Enabled": True,
+             "Priority": 1, "MoveToFolder": "RSS Feeds", "ForwardTo": None}]  # fmt: skip
+    exports = tmp_path / "exports"
+    _write(exports, "rules.json", json.dumps(rule))
+    result = CliRunner().invoke(cli, ["investigate", str(exports), "--case", str(tmp_path / "case")])
+    assert result.exit_code == 0, result.output
+    flat = "".join(result.output.replace("│", "").split())  # table cells wrap
+    assert "[boldred]x[/]" in flat  # markup printed, not interpreted
+    assert "\x1b" not in result.output and "\u202e" not in result.output and "\u200b" not in result.output
+    assert "<U+001B>[2J<U+202E>evil<U+200B><U+000A>fakeline" in flat

@@ -14,11 +14,17 @@ from rich.table import Table
 
 from reclaim.case.store import Case
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
+from reclaim.report.text import reveal
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 DEFAULT_CASE = "reclaim-case"
+
+
+def safe(text: object) -> str:
+    """Data for the terminal: markup escaped, control and invisible characters shown."""
+    return escape(reveal(text))
 
 date_order_option = click.option(
     "--date-order",
@@ -60,11 +66,11 @@ def print_ingest_report(report: IngestReport) -> None:
     out.print(table)
     for f in report.files:
         if f.message and f.status != "duplicate":
-            out.print(f"[red]{escape(f.source)}[/]: {escape(f.message)}")
+            out.print(f"[red]{escape(f.source)}[/]: {safe(f.message)}")
         for line in f.warnings:
-            out.print(f"[yellow]{escape(f.source)}[/]: {escape(line)}")
+            out.print(f"[yellow]{escape(f.source)}[/]: {safe(line)}")
         for line in f.rejects:
-            out.print(f"  [yellow]rejected[/] {escape(line)}")
+            out.print(f"  [yellow]rejected[/] {safe(line)}")
         if f.rejected > len(f.rejects):
             out.print(f"  … {f.rejected - len(f.rejects)} more in evidence/manifest.json")
 

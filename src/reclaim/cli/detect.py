@@ -20,6 +20,7 @@ from reclaim.cli.common import (
     ingest_with_progress,
     out,
     print_ingest_report,
+    safe,
 )
 from reclaim.detect import context, engine, rules, verdict
 from reclaim.errors import UsageError
@@ -109,7 +110,7 @@ def investigate(
             out.print(f"findings written to [bold]{escape(str(json_file))}[/]")
         top = next((v for v in judged if v.verdict in ("compromised", "suspicious")), None)
         if top:
-            out.print(f"Next: reclaim timeline {escape(str(case_dir))} --user {escape(top.upn)}")
+            out.print(f"Next: reclaim timeline {escape(str(case_dir))} --user {safe(top.upn)}")
     sys.exit(report.exit_code if paths else 0)
 
 
@@ -138,22 +139,22 @@ def _print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis
         table.add_column("user", overflow="fold")
         table.add_column("top reasons", overflow="fold")
         for v in shown:
-            reasons = "\n".join(f"• {escape(r)}" for r in v.reasons[:REASONS_SHOWN])
+            reasons = "\n".join(f"• {safe(r)}" for r in v.reasons[:REASONS_SHOWN])
             if len(v.reasons) > REASONS_SHOWN:
                 reasons += f"\n  … {len(v.reasons) - REASONS_SHOWN} more"
             styled = f"[{_VERDICT_STYLE[v.verdict]}]{v.verdict}[/]"
-            table.add_row(styled, str(v.score), escape(v.upn), reasons)
+            table.add_row(styled, str(v.score), safe(v.upn), reasons)
         out.print(table)
     if len(judged) > len(shown):
         out.print(f"… {len(judged) - len(shown)} more users (--all lists them)")
     tenant = [f for f in analysis.findings if f.upn is None]
     for f in tenant:
-        out.print(f"[{_SEVERITY_STYLE[f.rule.severity]}]tenant[/]: {escape(f.summary)}")
+        out.print(f"[{_SEVERITY_STYLE[f.rule.severity]}]tenant[/]: {safe(f.summary)}")
     if analysis.skipped:
         skipped = len(analysis.skipped)
         out.print(f"[cyan]{skipped} rules skipped[/] (no user is called clean for lack of their data):")
         for s in analysis.skipped:
-            out.print(f"  skipped: [bold]{s.rule.id}[/] ({s.rule.symptom}): {escape(s.reason)}")
+            out.print(f"  skipped: [bold]{s.rule.id}[/] ({s.rule.symptom}): {safe(s.reason)}")
 
 
 def _print_profile(analysis: engine.Analysis) -> None:

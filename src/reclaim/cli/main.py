@@ -26,6 +26,7 @@ from reclaim.cli.common import (
     ingest_with_progress,
     out,
     print_ingest_report,
+    safe,
 )
 from reclaim.errors import ReclaimError
 from reclaim.ingest.original import read_original
@@ -179,14 +180,14 @@ def timeline_cmd(
 
 def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetime | None) -> None:
     entries = timeline(case, upn, since, until)
-    table = Table(title=f"Timeline of {escape(upn)} ({len(entries)} entries, UTC)", title_justify="left")
+    table = Table(title=f"Timeline of {safe(upn)} ({len(entries)} entries, UTC)", title_justify="left")
     for col in ("time", "source", "row", "actor", "action", "ip", "detail"):
         table.add_column(col, overflow="fold")
     for e in entries:
-        actor = escape(e.actor or "-")
+        actor = safe(e.actor or "-")
         table.add_row(
             fmt_time(e.time), e.source, e.row, f"[magenta]{actor}[/]" if e.by_other else actor,
-            escape(e.action or ""), escape(e.ip or ""), escape(e.detail or ""),
+            safe(e.action or ""), safe(e.ip or ""), safe(e.detail or ""),
         )  # fmt: skip
     out.print(table)
 
