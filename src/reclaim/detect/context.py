@@ -289,7 +289,7 @@ def check_queries(rules: list[Rule]) -> list[Problem]:
         known = set(schema.TABLES) | set(VIEWS)
         problems: list[Problem] = []
         for rule in rules:
-            for name in rule.requires:
+            for name in (alt for r in rule.requires for alt in r.split("|")):
                 if name not in known:
                     problems.append(Problem(rule.path, rule.query_line,
                                             f"requires '{name}', which is no table or view"))  # fmt: skip

@@ -143,9 +143,11 @@ def run(
     for done, rule in enumerate(rules):
         if progress:
             progress(rule.id, done, len(rules))
-        missing = [r for r in rule.requires if not _present(con, r, present)]
+        # "a|b" in requires: either will do
+        missing = [r for r in rule.requires if not any(_present(con, alt, present) for alt in r.split("|"))]
         if missing:
-            analysis.skipped.append(Skipped(rule, "; ".join(MISSING.get(r, f"no {r}") for r in missing)))
+            reasons = (" and ".join(MISSING.get(alt, f"no {alt}") for alt in r.split("|")) for r in missing)
+            analysis.skipped.append(Skipped(rule, "; ".join(reasons)))
             continue
         started = clock.perf_counter()
         try:

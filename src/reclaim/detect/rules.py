@@ -42,7 +42,7 @@ class Rule:
     description: str
     false_positives: tuple[str, ...]
     remediation: tuple[str, ...]
-    requires: tuple[str, ...]  # tables or views that must hold data, else the rule is skipped
+    requires: tuple[str, ...]  # tables or views that must hold data ("a|b": either), else skipped
     query: str
     path: Path
     builtin: bool
@@ -166,6 +166,8 @@ def parse_file(path: Path, builtin: bool = False) -> tuple[Rule | None, list[Pro
         bad(lines["mitre"], f"mitre '{mitre}' is not an ATT&CK technique id such as T1564.008")
     remediation = list_of("remediation", STEPS)
     requires = list_of("requires")
+    if "requires" in lines and not requires:
+        bad(lines["requires"], "'requires' must name the tables the query needs ('a|b': either of them)")
     false_positives = list_of("false_positives")
     if problems:
         return None, problems
@@ -212,3 +214,22 @@ def lint(paths: Iterable[Path]) -> list[Problem]:
     except RuleError as exc:
         return exc.problems
     return []
+
+
+def markdown(rules: list[Rule]) -> str:
+    """docs/detections.md: the built-in rules by playbook id, made from their metadata."""
+    order = {f"S{n}": n for n in range(1, 11)} | {"I2": 11}
+    lines = [
+        "# Built-in detections\n",
+        "Made from the rule files (`src/reclaim/detect/rules/`); `reclaim rules show ID` prints one",
+        "with its query. Playbook ids: `../shared/design/PLAYBOOK.md` (S = symptom, I2 = sign-in",
+        "analytics); remediation steps R1-R7.\n",
+        "| playbook | rule | severity | ATT&CK | what it finds | fixed by |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rules, key=lambda r: (order[r.symptom], r.id)):
+        title = r.title.replace("|", "\\|")
+        lines.append(
+            f"| {r.symptom} | `{r.id}` | {r.severity} | {r.mitre} | {title} | {', '.join(r.remediation)} |"
+        )
+    return "\n".join(lines) + "\n"
