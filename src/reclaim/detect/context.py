@@ -294,7 +294,8 @@ def check_queries(rules: list[Rule]) -> list[Problem]:
                     problems.append(Problem(rule.path, rule.query_line,
                                             f"requires '{name}', which is no table or view"))  # fmt: skip
             try:
-                described = con.execute(f"DESCRIBE ({rule.query})").fetchall()
+                # the newline keeps a trailing -- comment from swallowing the parenthesis
+                described = con.execute(f"DESCRIBE ({rule.query}\n)").fetchall()
             except duckdb.Error as exc:
                 first = str(exc).strip().splitlines()[0]
                 problems.append(Problem(rule.path, rule.query_line, f"query does not compile: {first}"))

@@ -97,7 +97,8 @@ class Analysis:
 
 _WRAP = """
 WITH r AS (SELECT lower(CAST(upn AS VARCHAR)) AS upn, CAST(time AS TIMESTAMP) AS time,
-                  evidence, CAST(summary AS VARCHAR) AS summary FROM ({query})),
+                  evidence, CAST(summary AS VARCHAR) AS summary FROM ({query}
+)),
      f AS (SELECT * FROM r WHERE $user IS NULL OR upn = $user)
 SELECT upn, count(*), min(time), max(time),
        list(time ORDER BY time NULLS FIRST, summary)[1:{hits}],
