@@ -118,7 +118,7 @@ WITH s AS (
 SELECT l.* EXCLUDE (log_country, log_lat, log_lon),
        coalesce(byname.code, CASE WHEN length(l.log_country) = 2 THEN upper(l.log_country) END,
                 g.country) AS country,
-       g.network, coalesce(g.hosting, false) AS hosting,
+       g.network, coalesce(g.hosting, false) AS hosting, coalesce(g.private, false) AS private_ip,
        coalesce(l.log_lat, c.lat) AS lat, coalesce(l.log_lon, c.lon) AS lon,
        l.log_lat IS NULL AS approx_location, c.name AS country_name
 FROM l
@@ -264,7 +264,8 @@ def prepare(con: duckdb.DuckDBPyConnection, options: Options | None = None) -> l
     ips = _EMPTY_IPS
     if options.geo:
         rows = con.execute(
-            "SELECT DISTINCT ip_address FROM signins WHERE ip_address IS NOT NULL AND latitude IS NULL "
+            # every IP, located by the log or not: the network and hosting flag come only from here
+            "SELECT DISTINCT ip_address FROM signins WHERE ip_address IS NOT NULL "
             "UNION SELECT DISTINCT client_ip FROM audit WHERE client_ip IS NOT NULL"
         ).fetchall()
         ips = geo.ip_table((r[0] for r in rows), lists()["hosting_networks"])
