@@ -111,6 +111,7 @@ def test_version_1_case_migrates_to_2_and_keeps_its_rows() -> None:
     assert schema.migrate(con) == 1
     assert con.execute("SELECT operation FROM audit").fetchall() == [("Send",)]
     assert con.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+    assert con.execute("SELECT count(additional_details) FROM signins").fetchone() == (0,)
 
 
 def test_schema_doc_matches_the_tables() -> None:

@@ -80,9 +80,13 @@ def test_graph_signin_page_and_offsets_to_utc(ingest_bytes: Ingest) -> None:
     tenant = synth.Tenant(users=2, seed=1)
     page = synth.graph_signin_page(2, tenant)
     page["value"][0]["createdDateTime"] = "2026-11-02T10:00:00+02:00"
+    page["value"][0]["status"] = {"errorCode": 500121, "additionalDetails": "MFA denied; user declined the authentication"}
     case, report = ingest_bytes("signins.json", json.dumps(page))
     assert _one(report).format == "graph-signin"
     assert rows(case, "SELECT count(*) FROM signins WHERE time = TIMESTAMP '2026-11-02 08:00:00'") == [(1,)]
+    assert rows(case, "SELECT additional_details FROM signins WHERE error_code = 500121") == [
+        ("MFA denied; user declined the authentication",)
+    ]
 
 
 def test_graph_directory_audit(ingest_bytes: Ingest) -> None:

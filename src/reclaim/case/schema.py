@@ -75,6 +75,7 @@ TABLES: dict[str, dict[str, str]] = {
         "device_browser": "VARCHAR",
         "resource_display_name": "VARCHAR",
         "correlation_id": "VARCHAR",
+        "additional_details": "VARCHAR",  # v2: "MFA denied; user declined the authentication"
     },
     "directory_audits": {
         "time": "TIMESTAMP",
@@ -181,6 +182,8 @@ TABLES: dict[str, dict[str, str]] = {
         "reason": "VARCHAR",
     },
 }
+# Columns that version 2 added to version 1 tables.
+V2_COLUMNS = {"signins": ("additional_details",)}
 V1_TABLES = ("audit", "signins", "directory_audits", "mailboxes", "cas_mailboxes", "inbox_rules",
              "mailbox_permissions")
 
@@ -211,19 +214,25 @@ CREATE TABLE IF NOT EXISTS rejects (
 """
 
 
-def _create_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
+def _create_tables(
+    con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], later: dict[str, tuple[str, ...]]
+) -> None:
     for table in tables:
-        cols = ", ".join(f'"{name}" {kind}' for name, kind in TABLES[table].items())
+        columns = {k: v for k, v in TABLES[table].items() if k not in later.get(table, ())}
+        cols = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_SOURCE}, {cols})")
 
 
 def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_META)
-    _create_tables(con, V1_TABLES)
+    _create_tables(con, V1_TABLES, later=V2_COLUMNS)
 
 
 def _add_v2(con: duckdb.DuckDBPyConnection) -> None:
-    _create_tables(con, tuple(t for t in TABLES if t not in V1_TABLES))
+    _create_tables(con, tuple(t for t in TABLES if t not in V1_TABLES), later={})
+    for table, columns in V2_COLUMNS.items():
+        for name in columns:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {TABLES[table][name]}')
 
 
 # Migration n turns a schema of version n-1 into version n. Version 0 is an empty database.
@@ -274,7 +283,8 @@ def markdown() -> str:
         f"# Normalized tables (schema version {SCHEMA_VERSION})\n\n"
         "Every table also has `evidence_id`, `record_no` and `line_no`: the row id\n"
         "`E<evidence_id>.<record_no>` names the original record (`reclaim show`). Times are UTC.\n"
-        "Version 2 added `messages`, `message_trace`, `mailbox_config` and `blocked_senders`;\n"
+        "Version 2 added `messages`, `message_trace`, `mailbox_config`, `blocked_senders` and\n"
+        "`signins.additional_details`; "
         "a version 1 case is migrated when it is opened.\n"
     ]
     for table, columns in TABLES.items():

@@ -96,7 +96,7 @@ WITH s AS (
     SELECT 'signin' AS source, rc_row(evidence_id, record_no) AS row, time,
            user_principal_name AS upn, ip_address AS ip, success, error_code, failure_reason,
            client_app_used AS client_app, app_display_name AS app, user_agent, signin_kind AS kind,
-           risk_level, country AS log_country, city, latitude AS log_lat, longitude AS log_lon
+           risk_level, additional_details, country AS log_country, city, latitude AS log_lat, longitude AS log_lon
     FROM signins WHERE user_principal_name IS NOT NULL AND time IS NOT NULL
 ), a AS (
     -- UAL logons only for users without Entra sign-ins, which describe the same events better

@@ -192,7 +192,7 @@ _LOCATION = {
     "geoCoordinates": {"latitude": "DOUBLE", "longitude": "DOUBLE"},
 }  # fmt: skip
 _DEVICE = {"operatingSystem": V, "browser": V}
-_STATUS = {"errorCode": "INTEGER", "failureReason": V}
+_STATUS = {"errorCode": "INTEGER", "failureReason": V, "additionalDetails": V}
 
 GRAPH_SIGNIN = Mapping(
     "graph-signin",
@@ -250,6 +250,7 @@ GRAPH_SIGNIN = Mapping(
         "device_browser": "rc_nz(j.deviceDetail.browser)",
         "resource_display_name": "j.resourceDisplayName",
         "correlation_id": "j.correlationId",
+        "additional_details": "rc_nz(j.status.additionalDetails)",
     },
 )
 
@@ -324,6 +325,7 @@ SENTINEL_SIGNIN = Mapping(
         "device_browser": "rc_nz(device.browser)",
         "resource_display_name": "rc_nz(j.ResourceDisplayName)",
         "correlation_id": "rc_nz(j.CorrelationId)",
+        "additional_details": "rc_nz(status.additionalDetails)",
     },
     time_fields=("j.TimeGenerated", "j.CreatedDateTime"),
     lets=_SENTINEL_SIGNIN_LETS,
