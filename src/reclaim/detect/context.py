@@ -51,10 +51,23 @@ def lists() -> dict[str, Any]:
     return data
 
 
+_NON_WORD = re.compile(r"([^\w]|_)")
+
+
 def _topic_pattern(words: Iterable[str]) -> str:
-    # Letters of any script count as word characters: RE2's \b knows only ASCII.
-    alternatives = "|".join(re.escape(w.lower()) for w in sorted(set(words), key=len, reverse=True))
+    """Any of the words, between non-letters of any script (RE2's \\b knows only ASCII).
+
+    RE2 has no lookahead, so a match consumes the separator after it; the text therefore
+    has every separator doubled (``_DOUBLED``), and so do the words, which leaves one
+    separator for the next word ("bank wire") and keeps phrases ("wire transfer") whole.
+    """
+    doubled = sorted({_NON_WORD.sub(r"\1\1", w.lower()) for w in words}, key=len, reverse=True)
+    alternatives = "|".join(re.escape(w) for w in doubled)
     return f"(?:^|[^\\pL\\pN])({alternatives})(?:$|[^\\pL\\pN])"
+
+
+_DOUBLED = "regexp_replace(lower(text), '([^\\pL\\pN])', '\\1\\1', 'g')"
+_UNDOUBLED = "regexp_replace(w, '([^\\pL\\pN])[^\\pL\\pN]', '\\1', 'g')"
 
 
 def _sql_text(value: str) -> str:
@@ -64,7 +77,7 @@ def _sql_text(value: str) -> str:
 def _macros() -> str:
     topics = lists()["words"]
     cases = " ".join(
-        f"WHEN {_sql_text(topic)} THEN regexp_extract_all(lower(text), "
+        f"WHEN {_sql_text(topic)} THEN regexp_extract_all({_DOUBLED}, "
         f"{_sql_text(_topic_pattern(w for ws in langs.values() for w in ws))}, 1)"
         for topic, langs in topics.items()
     )
@@ -82,7 +95,7 @@ CREATE OR REPLACE TEMP MACRO rc_split(text) AS
 CREATE OR REPLACE TEMP MACRO rc_folder_leaf(path) AS
     nullif(trim(regexp_extract(path, '([^\\\\:/]*)$', 1)), '');
 CREATE OR REPLACE TEMP MACRO rc_words_in(text, topic) AS
-    list_distinct(CASE topic {cases} END);
+    list_distinct(list_transform(CASE topic {cases} END, lambda w: {_UNDOUBLED}));
 -- great-circle distance in km
 CREATE OR REPLACE TEMP MACRO rc_km(lat1, lon1, lat2, lon2) AS 2 * 6371 * asin(sqrt(
     pow(sin(radians(lat2 - lat1) / 2), 2)
@@ -96,7 +109,8 @@ WITH s AS (
     SELECT 'signin' AS source, rc_row(evidence_id, record_no) AS row, time,
            user_principal_name AS upn, ip_address AS ip, success, error_code, failure_reason,
            client_app_used AS client_app, app_display_name AS app, user_agent, signin_kind AS kind,
-           risk_level, additional_details, country AS log_country, city, latitude AS log_lat, longitude AS log_lon
+           risk_level, additional_details, country AS log_country, city,
+           latitude AS log_lat, longitude AS log_lon
     FROM signins WHERE user_principal_name IS NOT NULL AND time IS NOT NULL
 ), a AS (
     -- UAL logons only for users without Entra sign-ins, which describe the same events better
@@ -210,7 +224,9 @@ def _internal_domains(con: duckdb.DuckDBPyConnection, given: tuple[str, ...]) ->
             SELECT user_id FROM audit WHERE user_id LIKE '%@%' AND user_id NOT LIKE '%#ext#%' UNION ALL
             SELECT primary_smtp_address FROM mailboxes UNION ALL
             SELECT user_principal_name FROM mailboxes UNION ALL
-            SELECT target_upn FROM directory_audits WHERE target_upn NOT LIKE '%#ext#%'
+            SELECT target_upn FROM directory_audits WHERE target_upn NOT LIKE '%#ext#%' UNION ALL
+            SELECT mailbox FROM mailbox_config UNION ALL
+            SELECT sender_address FROM blocked_senders
         ) WHERE u LIKE '%@%'
         """
     ).fetchall()
