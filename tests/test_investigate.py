@@ -123,3 +123,37 @@ def test_hostile_rule_names_are_shown_as_data(tmp_path: Path) -> None:
     assert "[boldred]x[/]" in flat  # markup printed, not interpreted
     assert "\x1b" not in result.output and "\u202e" not in result.output and "\u200b" not in result.output
     assert "<U+001B>[2J<U+202E>evil<U+200B><U+000A>fakeline" in flat
+
+
+def test_detections_doc_matches_the_rules() -> None:
+    doc = Path(__file__).parents[1] / "docs" / "detections.md"
+    assert doc.read_text() == rules.markdown(rules.load()), (
+        "regenerate: python -c \"from reclaim.detect import rules; "
+        "open('docs/detections.md','w').write(rules.markdown(rules.load()))\""
+    )
+
+
+def test_every_symptom_has_a_rule() -> None:
+    symptoms = {r.symptom for r in rules.load()}
+    assert symptoms >= {f"S{n}" for n in range(1, 11)} | {"I2"}
+
+
+def test_a_query_may_grade_each_match(tmp_path: Path) -> None:
+    graded = GOOD_RULE.replace(
+        "'sent ' || item_subject AS summary",
+        "'sent ' || item_subject AS summary, CASE WHEN item_subject = 'wire' THEN 'high' ELSE 'low' END AS severity",
+    )
+    mine = tmp_path / "mine"
+    _write(mine, "any-send.yaml", graded)
+    ual = [{"CreationTime": f"2026-11-02T08:1{i}:00", "Id": f"a{i}", "Operation": "Send", "RecordType": 2,
+            "Workload": "Exchange", "UserId": user, "ClientIP": "203.0.113.8", "Item": {"Subject": subject}}
+           for i, (user, subject) in enumerate([("eve@contoso.example", "lunch"), ("eve@contoso.example", "wire"),
+                                                ("bob@contoso.example", "lunch")])]  # fmt: skip
+    _write(tmp_path / "exports", "ual.json", json.dumps(ual))
+    out = tmp_path / "f.json"
+    result = CliRunner().invoke(cli, ["investigate", str(tmp_path / "exports"), "--case", str(tmp_path / "case"),
+                                      "--rules", str(mine), "--json", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    users = {u["upn"]: u for u in json.loads(out.read_text())["users"]}
+    severity = {upn: [f["severity"] for f in u["findings"] if f["rule"] == "any-send"] for upn, u in users.items()}
+    assert severity["eve@contoso.example"] == ["high"] and severity["bob@contoso.example"] == ["low"]

@@ -183,7 +183,7 @@ TABLES: dict[str, dict[str, str]] = {
     },
 }
 # Columns that version 2 added to version 1 tables.
-V2_COLUMNS = {"signins": ("additional_details",)}
+V2_COLUMNS: dict[str, tuple[str, ...]] = {"signins": ("additional_details",)}
 V1_TABLES = ("audit", "signins", "directory_audits", "mailboxes", "cas_mailboxes", "inbox_rules",
              "mailbox_permissions")
 

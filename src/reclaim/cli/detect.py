@@ -149,7 +149,7 @@ def _print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis
         out.print(f"… {len(judged) - len(shown)} more users (--all lists them)")
     tenant = [f for f in analysis.findings if f.upn is None]
     for f in tenant:
-        out.print(f"[{_SEVERITY_STYLE[f.rule.severity]}]tenant[/]: {safe(f.summary)}")
+        out.print(f"[{_SEVERITY_STYLE[f.severity]}]tenant[/]: {safe(f.summary)}")
     if analysis.skipped:
         skipped = len(analysis.skipped)
         out.print(f"[cyan]{skipped} rules skipped[/] (no user is called clean for lack of their data):")

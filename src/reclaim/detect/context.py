@@ -318,6 +318,9 @@ def check_queries(rules: list[Rule]) -> list[Problem]:
                 problems.append(Problem(rule.path, rule.query_line, f"query does not compile: {first}"))
                 continue
             columns = {row[0]: row[1] for row in described}
+            if "severity" in columns and columns["severity"] != "VARCHAR":
+                what = f"'severity' is {columns['severity']}, expected VARCHAR (low, medium, high, critical)"
+                problems.append(Problem(rule.path, rule.query_line, what))
             for column, kind in OUTPUT.items():
                 if column not in columns:
                     what = f"query returns no '{column}' column"

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from reclaim.detect import context
-from reclaim.detect.rules import Rule
+from reclaim.detect.rules import SEVERITIES, Rule
 
 HITS_KEPT = 50  # per finding, for the reasons and the report; the count covers all
 EVIDENCE_KEPT = 1000
@@ -50,6 +50,10 @@ class Finding:
     last_seen: datetime | None
     hits: list[Hit]
     evidence: list[str]
+    severity: str = ""  # the highest of its matches' (a query may grade each); else the rule's
+
+    def __post_init__(self) -> None:
+        self.severity = self.severity or self.rule.severity
 
     @property
     def summary(self) -> str:
@@ -60,7 +64,7 @@ class Finding:
         return {
             "rule": self.rule.id,
             "title": self.rule.title,
-            "severity": self.rule.severity,
+            "severity": self.severity,
             "symptom": self.rule.symptom,
             "mitre": self.rule.mitre,
             "remediation": list(self.rule.remediation),
@@ -97,10 +101,10 @@ class Analysis:
 
 _WRAP = """
 WITH r AS (SELECT lower(CAST(upn AS VARCHAR)) AS upn, CAST(time AS TIMESTAMP) AS time,
-                  evidence, CAST(summary AS VARCHAR) AS summary FROM ({query}
+                  evidence, CAST(summary AS VARCHAR) AS summary, {severity} AS severity FROM ({query}
 )),
      f AS (SELECT * FROM r WHERE $user IS NULL OR upn = $user)
-SELECT upn, count(*), min(time), max(time),
+SELECT upn, count(*), min(time), max(time), max(list_position({levels}, severity)),
        list(time ORDER BY time NULLS FIRST, summary)[1:{hits}],
        list(summary ORDER BY time NULLS FIRST, summary)[1:{hits}],
        list(evidence ORDER BY time NULLS FIRST, summary)[1:{hits}],
@@ -152,22 +156,27 @@ def run(
             continue
         started = clock.perf_counter()
         try:
-            rows = con.execute(
-                _WRAP.format(query=rule.query, hits=HITS_KEPT, evidence=EVIDENCE_KEPT), {"user": user}
-            ).fetchall()
+            columns = {r[0] for r in con.execute(f"DESCRIBE ({rule.query}\n)").fetchall()}
+            severity = "severity" if "severity" in columns else "NULL::VARCHAR"
+            sql = _WRAP.format(
+                query=rule.query, severity=severity, levels=list(SEVERITIES), hits=HITS_KEPT,
+                evidence=EVIDENCE_KEPT,
+            )  # fmt: skip
+            rows = con.execute(sql, {"user": user}).fetchall()
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             analysis.skipped.append(Skipped(rule, f"error: {first}"))
             continue
         finally:
             analysis.timings[rule.id] = clock.perf_counter() - started
-        for upn, count, first, last, times, summaries, evidences, evidence in rows:
+        for upn, count, first, last, level, times, summaries, evidences, evidence in rows:
             hits = [
                 Hit(t, s or rule.title, tuple(e or ()))
                 for t, s, e in zip(times, summaries, evidences, strict=True)
             ]
             unique = list(dict.fromkeys(e for e in evidence or [] if e))  # in time order
-            analysis.findings.append(Finding(rule, upn, count, first, last, hits, unique))
+            graded = SEVERITIES[level - 1] if level else ""
+            analysis.findings.append(Finding(rule, upn, count, first, last, hits, unique, graded))
     if progress:
         progress("", len(rules), len(rules))
     for upn, signins, mailbox in con.execute(_COVERAGE, {"user": user}).fetchall():

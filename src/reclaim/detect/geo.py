@@ -68,14 +68,22 @@ def country_table() -> pa.Table:
     """ISO alpha-2 code, English name and a central point for every country."""
     from countryinfo import all_countries
 
-    codes, names, lats, lons = [], [], [], []
+    by_code: dict[str, tuple[str, float | None, float | None]] = {}
     for country in all_countries():
-        code = (country.iso() or {}).get("alpha2")
+        code = ((country.iso() or {}).get("alpha2") or "").upper()
         latlng = country.latlng() or []
         if not code:
             continue
-        codes.append(code.upper())
-        names.append(country.name())
-        lats.append(float(latlng[0]) if len(latlng) == 2 else None)
-        lons.append(float(latlng[1]) if len(latlng) == 2 else None)
-    return pa.table({"code": codes, "name": names, "lat": lats, "lon": lons})
+        lat, lon = (float(latlng[0]), float(latlng[1])) if len(latlng) == 2 else (None, None)
+        # some codes appear twice (GB is also Wales, without a position): keep the located one
+        if code not in by_code or (by_code[code][1] is None and lat is not None):
+            by_code[code] = (country.name(), lat, lon)
+    codes = sorted(by_code)
+    return pa.table(
+        {
+            "code": codes,
+            "name": [by_code[c][0] for c in codes],
+            "lat": [by_code[c][1] for c in codes],
+            "lon": [by_code[c][2] for c in codes],
+        }
+    )

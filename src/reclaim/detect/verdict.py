@@ -68,10 +68,12 @@ def _preceding_access(finding: Finding, access: list[tuple[Hit, Finding]]) -> tu
 
 def judge(upn: str, findings: list[Finding], coverage: dict[str, bool]) -> UserVerdict:
     order = {s: i for i, s in enumerate(reversed(list(POINTS)))}
-    findings = sorted(findings, key=lambda f: (order[f.rule.severity], f.first_seen is None, f.first_seen))
-    access = [(hit, f) for f in findings if f.rule.is_access for hit in f.hits]
+    findings = sorted(findings, key=lambda f: (order[f.severity], f.first_seen is None, f.first_seen))
+    # a low sign-in signal (a new network) is context, not the start of a takeover
+    access = [(hit, f) for f in findings if f.rule.is_access and POINTS[f.severity] >= POINTS["medium"]
+              for hit in f.hits]
     actions = [f for f in findings if not f.rule.is_access]
-    score = sum(POINTS[f.rule.severity] for f in findings)
+    score = sum(POINTS[f.severity] for f in findings)
     reasons: list[str] = []
     sequence = False
     for f in findings:
@@ -80,14 +82,14 @@ def judge(upn: str, findings: list[Finding], coverage: dict[str, bool]) -> UserV
             before = _preceding_access(f, access)
             if before is not None and before[0].time is not None and f.first_seen is not None:
                 reason += f", {_ago(f.first_seen - before[0].time)} after {before[0].summary}"
-                if POINTS[f.rule.severity] >= POINTS["medium"]:
+                if POINTS[f.severity] >= POINTS["medium"]:
                     sequence = True
         reasons.append(reason)
     if sequence:
         score += SEQUENCE_BONUS
     score = min(score, 100)
-    high_actions = sum(1 for f in actions if POINTS[f.rule.severity] >= POINTS["high"])
-    critical = any(f.rule.severity == "critical" for f in findings)
+    high_actions = sum(1 for f in actions if POINTS[f.severity] >= POINTS["high"])
+    critical = any(f.severity == "critical" for f in findings)
     if score >= COMPROMISED_AT and (sequence or critical or high_actions >= 2):
         verdict = "compromised"
     elif score >= SUSPICIOUS_AT:
