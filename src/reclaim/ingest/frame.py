@@ -123,17 +123,23 @@ def _ndjson_frame_slow(lines: list[bytes], line_base: int) -> Frame:
 WRAPPERS = ("value", "records", "Records")
 
 
-def first_array_element(head: str) -> Any:
-    """The first element of a top-level JSON array, if the head holds all of it."""
+def first_array_element(head: str) -> tuple[str | None, Any]:
+    """The records' array of a JSON document and its first element, if the head holds it.
+
+    Returns (wrapper, element): wrapper is None for a top-level array, else the key of a
+    page such as ``{"@odata.context": ..., "value": [...]}``; (None, None) for anything else.
+    """
     text = head.lstrip("\ufeff \t\r\n")
-    if not text.startswith("["):
-        return None
-    start = len(text) - len(text[1:].lstrip())
+    found = _ARRAY_START.match(text)
+    if not found:
+        return None, None
+    wrapper = _WRAPPER_KEY.search(text, 0, found.end()) if text.startswith("{") else None
+    start = found.end() + len(text[found.end():]) - len(text[found.end():].lstrip())
     try:
         value, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError:
-        return None
-    return value
+        return None, None
+    return (wrapper.group(1) if wrapper else None), value
 
 
 def json_document_records(text: str) -> tuple[list[tuple[int, int | None, Any]], list[Reject]]:
@@ -161,6 +167,9 @@ def json_document_records(text: str) -> tuple[list[tuple[int, int | None, Any]],
 _ARRAY_START = re.compile(
     r'\s*(?:\{\s*(?:"[^"]*"\s*:\s*(?:"[^"]*"|[^,{\[]*)\s*,\s*)*"(?:value|records|Records)"\s*:\s*)?\['
 )
+
+
+_WRAPPER_KEY = re.compile(r'"(value|records|Records)"\s*:\s*\[$')
 
 
 def _salvage(text: str) -> tuple[list[tuple[int, int | None, Any]], list[Reject]]:

@@ -49,6 +49,10 @@ _KEY_COLUMNS = {
     "blocked_senders": "sender_address IS NOT NULL",
 }
 
+# A page (``{"value": [...]}``) is one JSON object that DuckDB reads whole; larger ones are
+# framed by Python, which salvages damage too.
+_NATIVE_PAGE_MAX = 256 << 20
+
 Progress = Callable[[str, int, int], None]  # (source name, bytes done, bytes total)
 
 
@@ -377,17 +381,28 @@ class _Loader:
         return fmt
 
     def _load_document(self, text_path: Path, head: str) -> Format:
-        first = frame.first_array_element(head)
+        wrapper, first = frame.first_array_element(head)
         if self.native and isinstance(first, dict):
             fmt = self._identify(sniff.Sniffed("json", set(first), sniff.type_of([first])))
-            if self._native_fits(fmt, text_path):
+            route = fmt.routes[0]
+            if self._native_fits(fmt, text_path) and wrapper is None:
                 # DuckDB streams the array: a file larger than memory is no problem
-                route = fmt.routes[0]
                 self._load_native(
                     route,
                     f"(SELECT NULL AS rec, j FROM read_json({_sql_text(self.path)}, "
                     f"format = 'array', records = false, maximum_object_size = {1 << 28}, "
                     f"columns = {{'j': '{route.duckdb_type()}'}}))",
+                    None,
+                )
+                return fmt
+            if self._native_fits(fmt, text_path) and wrapper and self.size < _NATIVE_PAGE_MAX:
+                # a Graph page is one object: DuckDB reads it whole and unnests its records
+                self._load_native(
+                    route,
+                    f"(SELECT NULL AS rec, unnest({_sql_ident(wrapper)}) AS j "
+                    f"FROM read_json({_sql_text(self.path)}, records = true, "
+                    f"maximum_object_size = {self.size + 1}, "
+                    f"columns = {{{_sql_text(wrapper)}: '{route.duckdb_type()}[]'}}))",
                     None,
                 )
                 return fmt
