@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from reclaim import synth
+from reclaim import synth, tenantsim
 from reclaim.case import schema
 from reclaim.case.store import Case
 from reclaim.cli.main import cli
@@ -95,8 +95,11 @@ def test_newer_schema_is_refused_and_migrations_run_in_order(tmp_path: Path) -> 
 
 
 def test_shipped_example_is_what_the_generator_makes(tmp_path: Path) -> None:
-    for made in synth.write_example(tmp_path):
-        assert made.read_bytes() == (ROOT / "examples" / made.name).read_bytes()
+    made = tenantsim.write_example(tmp_path)
+    shipped = sorted(p.relative_to(ROOT / "examples") for p in (ROOT / "examples").rglob("*") if p.is_file())
+    assert sorted(p.relative_to(tmp_path) for p in made) == shipped
+    for path in made:
+        assert path.read_bytes() == (ROOT / "examples" / path.relative_to(tmp_path)).read_bytes(), path
 
 
 def test_missing_case_gives_a_hint(tmp_path: Path) -> None:

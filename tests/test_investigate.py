@@ -157,3 +157,19 @@ def test_a_query_may_grade_each_match(tmp_path: Path) -> None:
     users = {u["upn"]: u for u in json.loads(out.read_text())["users"]}
     severity = {upn: [f["severity"] for f in u["findings"] if f["rule"] == "any-send"] for upn, u in users.items()}
     assert severity["eve@contoso.example"] == ["high"] and severity["bob@contoso.example"] == ["low"]
+
+
+def test_the_shipped_example_shows_its_one_takeover(tmp_path: Path) -> None:
+    from reclaim import tenantsim
+
+    examples = Path(__file__).parents[1] / "examples"
+    victim = tenantsim.SimTenant(**{k: tenantsim.EXAMPLE[k] for k in ("users", "days", "seed")}).upns[1]
+    out = tmp_path / "f.json"
+    result = CliRunner().invoke(cli, ["investigate", str(examples), "--case", str(tmp_path / "case"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    users = json.loads(out.read_text())["users"]
+    assert [u["upn"] for u in users if u["verdict"] == "compromised"] == [victim]
+    victim_reasons = next(u["reasons"] for u in users if u["upn"] == victim)
+    assert any("minutes after" in r for r in victim_reasons)
+    clean = next(u for u in users if u["verdict"] == "clean")
+    assert any(r.startswith("clean on the evidence present; not checked for lack of data:") for r in clean["reasons"])

@@ -312,21 +312,3 @@ def graph_signin_page(count: int, tenant: Tenant | None = None) -> dict[str, Any
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns",
         "value": [signin_record(tenant) for _ in range(count)],
     }
-
-
-def write_example(folder: Path) -> list[Path]:
-    """The small example export shipped in ``examples/``: a UAL export and a sign-in page."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tenant = Tenant(users=12, seed=2026)
-    ual = folder / "ual-management-api.ndjson"
-    write_ndjson(ual, ual_records(1500, tenant))
-    signins = folder / "graph-signins.json"
-    signins.write_bytes(orjson.dumps(graph_signin_page(300, tenant), option=orjson.OPT_INDENT_2))
-    return [ual, signins]
-
-
-if __name__ == "__main__":
-    import sys
-
-    for written in write_example(Path(sys.argv[1] if len(sys.argv) > 1 else "examples")):
-        print(written)

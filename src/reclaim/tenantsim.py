@@ -1927,12 +1927,34 @@ def write_tenant(
     return writer.close()
 
 
-if __name__ == "__main__":
-    import sys
+EXAMPLE = {"users": 12, "days": 10, "seed": 2026}
 
+
+def write_example(folder: Path | str) -> list[Path]:
+    """The example export shipped in ``examples/``: a small tenant with one takeover."""
+    victim = SimTenant(EXAMPLE["users"], EXAMPLE["days"], EXAMPLE["seed"]).upns[1]
+    return write_tenant(folder, compromised=[victim], **EXAMPLE)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m reclaim.tenantsim", description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--compromise", type=int, default=0, help="how many users suffer a takeover")
+    parser.add_argument("--example", action="store_true", help="write the example shipped in examples/")
+    args = parser.parse_args(argv)
     started = time.perf_counter()
-    written = write_tenant(
-        Path(sys.argv[1] if len(sys.argv) > 1 else "tenant"),
-        users=int(sys.argv[2]) if len(sys.argv) > 2 else 500,
-    )
+    if args.example:
+        written = write_example(args.folder)
+    else:
+        victims = SimTenant(args.users, args.days, args.seed).upns[: args.compromise]
+        written = write_tenant(args.folder, args.users, args.days, args.seed, victims)
     print(f"{len(written)} files in {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -152,7 +152,7 @@ def _print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis
         out.print(f"[{_SEVERITY_STYLE[f.severity]}]tenant[/]: {safe(f.summary)}")
     if analysis.skipped:
         skipped = len(analysis.skipped)
-        out.print(f"[cyan]{skipped} rules skipped[/] (no user is called clean for lack of their data):")
+        out.print(f"[cyan]{skipped} rules skipped[/]: nobody was checked for these (clean users say so):")
         for s in analysis.skipped:
             out.print(f"  skipped: [bold]{s.rule.id}[/] ({s.rule.symptom}): {safe(s.reason)}")
 

@@ -66,7 +66,10 @@ def _preceding_access(finding: Finding, access: list[tuple[Hit, Finding]]) -> tu
     return max(before, key=lambda pair: pair[0].time or start) if before else None
 
 
-def judge(upn: str, findings: list[Finding], coverage: dict[str, bool]) -> UserVerdict:
+def judge(
+    upn: str, findings: list[Finding], coverage: dict[str, bool], unchecked: tuple[str, ...] = ()
+) -> UserVerdict:
+    """``unchecked``: rules skipped for lack of data, named in a clean user's reasons."""
     order = {s: i for i, s in enumerate(reversed(list(POINTS)))}
     findings = sorted(findings, key=lambda f: (order[f.severity], f.first_seen is None, f.first_seen))
     # a low sign-in signal (a new network) is context, not the start of a takeover
@@ -98,6 +101,8 @@ def judge(upn: str, findings: list[Finding], coverage: dict[str, bool]) -> UserV
         verdict = "clean"
     else:
         verdict = "inconclusive"
+    if verdict == "clean" and unchecked:
+        reasons.append(f"clean on the evidence present; not checked for lack of data: {', '.join(unchecked)}")
     if verdict in ("inconclusive", "suspicious"):
         if not coverage.get("signins"):
             reasons.append("no sign-in records for this user in the case")
@@ -113,6 +118,7 @@ def verdicts(analysis: Analysis) -> list[UserVerdict]:
         if f.upn is not None:
             by_user.setdefault(f.upn, []).append(f)
     users = set(by_user) | set(analysis.coverage)
-    judged = [judge(u, by_user.get(u, []), analysis.coverage.get(u, {})) for u in users]
+    unchecked = tuple(sorted(s.rule.id for s in analysis.skipped))
+    judged = [judge(u, by_user.get(u, []), analysis.coverage.get(u, {}), unchecked) for u in users]
     rank = {v: i for i, v in enumerate(VERDICTS)}
     return sorted(judged, key=lambda v: (rank[v.verdict], -v.score, v.upn))
