@@ -306,7 +306,7 @@ def test_graph_page_read_natively_equals_framed(tmp_path, monkeypatch) -> None:
     results, native_calls = [], []
     real_native = pipeline._Loader._load_native
     monkeypatch.setattr(pipeline._Loader, "_load_native",
-                        lambda self, *a: native_calls.append(1) or real_native(self, *a))  # fmt: skip
+                        lambda self, *a, **k: native_calls.append(1) or real_native(self, *a, **k))  # fmt: skip
     for limit in (pipeline._NATIVE_PAGE_MAX, 0):  # DuckDB's reader, then Python's framing
         monkeypatch.setattr(pipeline, "_NATIVE_PAGE_MAX", limit)
         with Case.open(tmp_path / f"case{limit}") as case:

@@ -335,23 +335,29 @@ class _Loader:
         )
         self._load_native(route, relation, None)
 
-    def _load_native(self, route: Mapping, relation: str, lines: int | None) -> None:
+    def _load_native(self, route: Mapping, relation: str, lines: int | None, numbered: bool = False) -> None:
         """Insert what DuckDB read, then number the rows by their place in the append.
 
         DuckDB appends in file order (insertion order is preserved), so the n-th row of
         the append is the n-th record. ``lines``: the line count the rows must match for
-        record numbers to be line numbers too. Anything DuckDB cannot take as it stands
-        raises _NativeUnfit, and the framed path finds and reports it.
+        record numbers to be line numbers too. ``numbered``: the relation numbers its
+        records itself. Anything DuckDB cannot take as it stands raises _NativeUnfit, and
+        the framed path finds and reports it.
         """
-        numbered = f"(SELECT 0 AS record_no, NULL AS line_no, * FROM {relation})"
+        if not numbered:
+            relation = f"(SELECT 0 AS record_no, NULL AS line_no, * FROM {relation})"
         cols = ", ".join(f'"{c}"' for c in route.columns)
         try:
             self.con.execute(
                 f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) "
-                f"SELECT {self.evidence_id}, * FROM ({route.select_parsed('rc_time_mdy', numbered)})"
+                f"SELECT {self.evidence_id}, * FROM ({route.select_parsed('rc_time_mdy', relation)})"
             )
         except duckdb.Error as exc:
             raise _NativeUnfit(str(exc)) from exc
+        if numbered:
+            if self.progress is not None:
+                self.progress(self.display, self.size, self.size)
+            return
         row = self.con.execute(
             f"SELECT min(rowid), max(rowid), count(*) FROM {route.table} WHERE evidence_id = ?",
             [self.evidence_id],
@@ -396,14 +402,18 @@ class _Loader:
                 )
                 return fmt
             if self._native_fits(fmt, text_path) and wrapper and self.size < _NATIVE_PAGE_MAX:
-                # a Graph page is one object: DuckDB reads it whole and unnests its records
+                # a Graph page is one object: DuckDB reads it whole and unnests its records,
+                # numbered by their place in the array
+                page = _sql_ident(wrapper)
                 self._load_native(
                     route,
-                    f"(SELECT NULL AS rec, unnest({_sql_ident(wrapper)}) AS j "
+                    f"(SELECT unnest(range(1, len({page}) + 1)) AS record_no, NULL AS line_no, "
+                    f"NULL AS rec, unnest({page}) AS j "
                     f"FROM read_json({_sql_text(self.path)}, records = true, "
                     f"maximum_object_size = {self.size + 1}, "
                     f"columns = {{{_sql_text(wrapper)}: '{route.duckdb_type()}[]'}}))",
                     None,
+                    numbered=True,
                 )
                 return fmt
         # Python reads the whole document; it also salvages what precedes damage.
