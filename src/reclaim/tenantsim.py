@@ -1550,24 +1550,17 @@ class _Writer:
             hit = at(device)
             if hit:
                 self.send(u, hit[0], hit[1], device, day.session, rng)
-        if rng.random() < 0.6:
-            hit = at("laptop")
-            if hit:
-                subjects = [
-                    _fill(rng.choice(_DELETED_SUBJECTS), rng, hit[0]) for _ in range(rng.randrange(1, 5))
-                ]
-                self.delete(
-                    u, hit[0], hit[1], "laptop", day.session, rng, "MoveToDeletedItems", subjects, "Inbox"
-                )
-        if rng.random() < 0.12:
-            hit = at("laptop")
-            if hit:
-                subjects = [
-                    _fill(rng.choice(_DELETED_SUBJECTS), rng, hit[0]) for _ in range(rng.randrange(1, 9))
-                ]
-                self.delete(
-                    u, hit[0], hit[1], "laptop", day.session, rng, "SoftDelete", subjects, "Deleted Items"
-                )
+        # most days a few mails go to Deleted Items; now and then some are deleted from there
+        for chance, most, operation, folder in (
+            (0.6, 5, "MoveToDeletedItems", "Inbox"),
+            (0.12, 9, "SoftDelete", "Deleted Items"),
+        ):
+            if rng.random() < chance:
+                hit = at("laptop")
+                if hit:
+                    count = rng.randrange(1, most)
+                    subjects = [_fill(rng.choice(_DELETED_SUBJECTS), rng, hit[0]) for _ in range(count)]
+                    self.delete(u, hit[0], hit[1], "laptop", day.session, rng, operation, subjects, folder)
         for _ in range(rng.choice([0, 1, 2, 3, 4, 5])):
             hit = at("laptop")
             if hit:
