@@ -9,7 +9,7 @@
   ``rc_countries(code, name, lat, lon)``;
 - ``logons``: Entra sign-ins and UAL logons in one shape, located;
 - ``rule_changes``: inbox rules, current (Get-InboxRule) and their history (New-/Set-/
-  Enable-InboxRule, UpdateInboxRules), in one shape;
+  Enable-InboxRule, UpdateInboxRules), in one shape, with ``origin`` for summaries;
 - macros ``rc_row``, ``rc_address``, ``rc_domain``, ``rc_is_external``, ``rc_param``,
   ``rc_split``, ``rc_folder_leaf``, ``rc_words_in(text, topic)``, ``rc_km``.
 
@@ -200,6 +200,10 @@ WITH cur AS (
     WHERE operation IN ('New-InboxRule', 'Set-InboxRule', 'Enable-InboxRule', 'UpdateInboxRules')
 )
 SELECT * EXCLUDE (forward_raw),
+       -- where a rule was seen, for summaries: ' (current rule)', ' (New-InboxRule)'
+       CASE WHEN source = 'current'
+            THEN ' (current rule' || CASE WHEN NOT coalesce(enabled, true) THEN ', disabled)' ELSE ')' END
+            ELSE ' (' || operation || ')' END AS origin,
        coalesce(list_filter(forward_raw, lambda a: a IS NOT NULL), []) AS forwards,
        coalesce(list_filter(forward_raw, lambda a: rc_is_external(a)), []) AS external_forwards
 FROM (SELECT * REPLACE (coalesce(words, []) AS words) FROM cur UNION ALL SELECT * FROM hist)
