@@ -28,6 +28,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # The columns every rule query must return, with the types the engine reads.
 OUTPUT = {"upn": "VARCHAR", "time": "TIMESTAMP", "evidence": "VARCHAR[]", "summary": "VARCHAR"}
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
 _REQUIRED = ("title", "severity", "symptom", "mitre", "description", "remediation", "requires", "query")
 _OPTIONAL = ("false_positives",)
 
@@ -108,7 +109,7 @@ def parse_file(path: Path, builtin: bool = False) -> tuple[Rule | None, list[Pro
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(path, 1, f"cannot read: {exc}")]
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [Problem(path, mark.line + 1 if mark else 1, f"not valid YAML: {exc}")]
@@ -132,7 +133,7 @@ def parse_file(path: Path, builtin: bool = False) -> tuple[Rule | None, list[Pro
             close = difflib.get_close_matches(key, _REQUIRED + _OPTIONAL, n=1)
             bad(line, f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
             continue
-        data[key] = yaml.safe_load(yaml.serialize(value_node))
+        data[key] = yaml.constructor.SafeConstructor().construct_object(value_node, deep=True)
     for key in _REQUIRED:
         if key not in data and key not in lines:
             bad(1, f"missing '{key}'")
