@@ -68,7 +68,15 @@ def _topic_pattern(words: Iterable[str]) -> str:
 
 
 _DOUBLED = "regexp_replace(lower(text), '([^\\pL\\pN])', '\\1\\1', 'g')"
-_UNDOUBLED = "regexp_replace(w, '([^\\pL\\pN])[^\\pL\\pN]', '\\1', 'g')"
+
+
+def _undoubled(words: Iterable[str]) -> str:
+    """SQL turning a matched ``w`` back into the listed word. Plain replace() calls: a regex
+    inside a list lambda costs microseconds a row even when the list is empty."""
+    expr = "w"
+    for char in sorted({c for w in words for c in _NON_WORD.findall(w.lower())}):
+        expr = f"replace({expr}, {_sql_text(char * 2)}, {_sql_text(char)})"
+    return expr
 
 
 def _sql_text(value: str) -> str:
@@ -77,9 +85,13 @@ def _sql_text(value: str) -> str:
 
 def _macros() -> str:
     topics = lists()["words"]
+    undoubled = _undoubled(w for langs in topics.values() for ws in langs.values() for w in ws)
+    # A cheap test without word boundaries first: most texts hold none of the words.
     cases = " ".join(
-        f"WHEN {_sql_text(topic)} THEN regexp_extract_all({_DOUBLED}, "
-        f"{_sql_text(_topic_pattern(w for ws in langs.values() for w in ws))}, 1)"
+        f"WHEN {_sql_text(topic)} THEN CASE WHEN regexp_matches(lower(text), "
+        f"{_sql_text('|'.join(re.escape(w.lower()) for ws in langs.values() for w in ws))}) "
+        f"THEN regexp_extract_all({_DOUBLED}, "
+        f"{_sql_text(_topic_pattern(w for ws in langs.values() for w in ws))}, 1) ELSE [] END"
         for topic, langs in topics.items()
     )
     return f"""
@@ -96,7 +108,7 @@ CREATE OR REPLACE TEMP MACRO rc_split(text) AS
 CREATE OR REPLACE TEMP MACRO rc_folder_leaf(path) AS
     nullif(trim(regexp_extract(path, '([^\\\\:/]*)$', 1)), '');
 CREATE OR REPLACE TEMP MACRO rc_words_in(text, topic) AS
-    list_distinct(list_transform(CASE topic {cases} END, lambda w: {_UNDOUBLED}));
+    list_distinct(list_transform(CASE topic {cases} END, lambda w: {undoubled}));
 -- great-circle distance in km
 CREATE OR REPLACE TEMP MACRO rc_km(lat1, lon1, lat2, lon2) AS 2 * 6371 * asin(sqrt(
     pow(sin(radians(lat2 - lat1) / 2), 2)
@@ -211,13 +223,16 @@ FROM (SELECT * REPLACE (coalesce(words, []) AS words) FROM cur UNION ALL SELECT 
 
 
 def _external_macro(domains: list[str]) -> str:
-    """rc_is_external(address): outside the tenant. The domains are inlined (lambdas cannot
-    hold subqueries); with no tenant domain known, every address counts as outside."""
-    listed = "[" + ", ".join(_sql_text(d) for d in domains) + "]::VARCHAR[]"
+    """rc_is_external(address): outside the tenant (a domain or any of its subdomains).
+
+    One regex with the domains inlined: a list lambda would re-run rc_domain's regex for
+    every domain of every row. With no tenant domain known, every address is outside.
+    """
+    alternatives = "|".join(re.escape(d) for d in domains)
+    suffix = _sql_text(f"(^|\\.)({alternatives})$") if domains else "'$^'"  # $^: never matches
     return (
-        "CREATE OR REPLACE TEMP MACRO rc_is_external(text) AS rc_domain(text) IS NOT NULL AND NOT "
-        f"coalesce(list_bool_or(list_transform({listed}, lambda d: rc_domain(text) = d "
-        "OR ends_with(rc_domain(text), '.' || d))), false)"
+        "CREATE OR REPLACE TEMP MACRO rc_is_external(text) AS rc_domain(text) IS NOT NULL "
+        f"AND NOT regexp_matches(rc_domain(text), {suffix})"
     )
 
 
