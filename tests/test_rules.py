@@ -3,6 +3,7 @@
 A fixture is ``tests/rules/<rule id>/match.yaml`` or ``nomatch.yaml``::
 
     user: eve@contoso.example         # match only: whose finding it must be
+    count: 3                          # match only, optional: how many records must match
     internal_domains: [contoso.example]  # optional
     files:                            # written to a folder and ingested by the real parsers
       ual.json: [ {...}, ... ]        # YAML data is written as JSON
@@ -60,6 +61,8 @@ def test_rule_fixture(rule_id: str, kind: str, tmp_path: Path) -> None:
         if "user" in spec:
             assert spec["user"] in {f.upn for f in analysis.findings}
         assert all(f.evidence for f in analysis.findings), "a finding without evidence rows"
+        if "count" in spec:
+            assert sum(f.count for f in analysis.findings) == spec["count"], [f.summary for f in analysis.findings]
     else:
         assert not analysis.findings, f"the negative fixture raised: {analysis.findings[0].summary}"
 
