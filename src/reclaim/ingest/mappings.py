@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from reclaim.case.schema import KV
+
 V = "VARCHAR"
 J = "JSON"  # kept as JSON: an object, an array, or JSON text inside a string (CSV cells)
 
@@ -93,7 +95,9 @@ UAL_COLUMNS = {
     "user_id": "lower(j.UserId)",
     "client_ip": "rc_ip(coalesce(j.ClientIP, j.ClientIPAddress, j.ActorIpAddress))",
     # CASE, not coalesce: the list is searched only for records without a UserAgent field
-    "user_agent": "CASE WHEN j.UserAgent IS NOT NULL THEN j.UserAgent ELSE list_filter("
+    # and with ExtendedProperties (Entra logons); a lambda costs even on an empty list
+    "user_agent": "CASE WHEN j.UserAgent IS NOT NULL THEN j.UserAgent "
+    "WHEN len(j.ExtendedProperties) > 0 THEN list_filter("
     "j.ExtendedProperties, lambda e: lower(e.Name) = 'useragent')[1].Value END",
     "client_info": "j.ClientInfoString",
     "session_id": "coalesce(j.SessionId, j.AppAccessContext.AADSessionId)",
@@ -103,9 +107,12 @@ UAL_COLUMNS = {
     "app_id": "coalesce(j.AppId, j.ClientAppId, j.ApplicationId, j.AppAccessContext.ClientAppId)",
     "logon_type": "try_cast(j.LogonType AS INTEGER)",
     "error_number": "coalesce(j.ErrorNumber, j.LogonError)",
-    "parameters": "rc_kv_list(j.Parameters)",
-    # UpdateInboxRules (Outlook) describes the rule in OperationProperties
-    "extended_properties": "list_concat(rc_kv_list(j.ExtendedProperties), rc_kv_list(j.OperationProperties))",
+    # a cast, not a lambda: struct fields match by name, case-insensitively, and it is cheap
+    "parameters": f"CAST(j.Parameters AS {KV})",
+    # UpdateInboxRules (Outlook) describes the rule in OperationProperties; few records have
+    # them, and concatenating lists for every record would cost a fifth of the ingest
+    "extended_properties": f"CASE WHEN j.OperationProperties IS NULL THEN CAST(j.ExtendedProperties AS {KV}) "
+    f"ELSE list_concat(CAST(j.ExtendedProperties AS {KV}), CAST(j.OperationProperties AS {KV})) END",
     "modified_properties": "list_transform(j.ModifiedProperties, lambda e: "
     "{'name': e.Name, 'old_value': e.OldValue, 'new_value': e.NewValue})",
     "item_subject": "j.Item.Subject",
