@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,6 +25,7 @@ from reclaim.cli.common import (
     fmt_time,
     ingest_with_progress,
     out,
+    parse_time,
     print_ingest_report,
     safe,
 )
@@ -143,23 +144,11 @@ def show(case_dir: Path, row_id: str) -> None:
 
 
 # -- timeline ------------------------------------------------------------------------------
-def _parse_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"'{value}' is not a date such as 2026-11-01 or 2026-11-01T08:00") from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
-
-
 @cli.command("timeline")
 @click.argument("case_dir", metavar="CASE", type=click.Path(path_type=Path))
 @click.option("--user", "upn", required=True, help="User principal name.")
-@click.option("--since", callback=_parse_time, help="Start (UTC unless an offset is given).")
-@click.option("--until", callback=_parse_time, help="End (UTC unless an offset is given).")
+@click.option("--since", callback=parse_time, help="Start (UTC unless an offset is given).")
+@click.option("--until", callback=parse_time, help="End (UTC unless an offset is given).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for machines.")
 def timeline_cmd(
     case_dir: Path, upn: str, since: datetime | None, until: datetime | None, as_json: bool
