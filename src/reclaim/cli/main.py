@@ -18,7 +18,7 @@ from rich.table import Table
 
 from reclaim import __version__
 from reclaim.case.store import Case, RowRef
-from reclaim.cli import detect
+from reclaim.cli import detect, tenant
 from reclaim.cli.common import (
     date_order_option,
     err,
@@ -183,6 +183,8 @@ def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetim
 
 cli.add_command(detect.investigate)
 cli.add_command(detect.rules_group)
+cli.add_command(tenant.collect)
+cli.add_command(tenant.lab_group)
 
 
 def main() -> None:

@@ -1,0 +1,693 @@
+"""The lab served over HTTP on loopback: Microsoft Graph, Exchange Online's InvokeCommand, a token endpoint.
+
+``serve(tenant)`` binds 127.0.0.1 (a free port unless one is given), answers from a background
+thread per connection, and yields the running ``Lab``: its URLs and bearer token, the switches a
+test flips (``granted``, ``exchange_role``, ``p1``, ``page_size``), fault injection and a log of
+every request. Everything a handler shares is guarded by one lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import socketserver
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+import orjson
+
+from reclaim.lab import odata
+from reclaim.lab.data import (
+    DIRECTORY_AUDIT_FIELDS,
+    DIRECTORY_AUDIT_V1,
+    SIGNIN_FIELDS,
+    SIGNIN_FIELDS_BETA,
+    SIGNIN_V1,
+    USER_FIELDS,
+    LabTenant,
+    Record,
+    project,
+)
+from reclaim.lab.exchange import CmdletError, mailbox_parameter, run_cmdlet
+
+# Graph resource (path after the version) -> application permissions that allow reading it; the
+# first is the least privileged, the one an error names.
+REQUIRED_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "users": ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
+    "auditLogs/signIns": ("AuditLog.Read.All",),
+    "auditLogs/directoryAudits": ("AuditLog.Read.All",),
+    "organization": ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All"),
+}
+EXCHANGE_PERMISSION = "Exchange.ManageAsApp"  # an Office 365 Exchange Online application permission
+# What a fresh lab grants: exactly the least-privileged permission of each resource, so that
+# removing one from ``Lab.granted`` takes the access away.
+KNOWN_PERMISSIONS = frozenset({*(p[0] for p in REQUIRED_PERMISSIONS.values()), EXCHANGE_PERMISSION})
+
+_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+_STATUS_CODES = {
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+_MAX_TOP = {"users": 999, "auditLogs/signIns": 1000, "auditLogs/directoryAudits": 1000}
+
+
+class HttpError(Exception):
+    """An error response with a Graph error body."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the lab saw it (``Lab.log``); times from ``time.monotonic``."""
+
+    method: str
+    path: str
+    query: str
+    status: int  # 0: the connection was dropped on purpose
+    mailbox: str | None
+    started: float
+    finished: float
+
+
+# -- faults ------------------------------------------------------------------------------------
+@dataclass
+class _Fault:
+    prefix: str
+    remaining: int
+    status: int
+    retry_after: int | None
+    drop: bool = False
+
+
+class Faults:
+    """Faults on demand, consumed in the order they were added, safe across handler threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[_Fault] = []
+        self._latency = 0.0
+
+    def throttle(self, prefix: str, count: int, retry_after: int = 1, status: int = 429) -> None:
+        """The next ``count`` requests under ``prefix`` get ``status`` with ``Retry-After`` seconds."""
+        with self._lock:
+            self._queue.append(_Fault(prefix, count, status, retry_after))
+
+    def fail(self, prefix: str, count: int, status: int = 500) -> None:
+        """The next ``count`` requests under ``prefix`` fail with ``status`` (no Retry-After)."""
+        with self._lock:
+            self._queue.append(_Fault(prefix, count, status, None))
+
+    def drop(self, prefix: str, count: int) -> None:
+        """The next ``count`` requests under ``prefix`` get no answer: the connection is closed."""
+        with self._lock:
+            self._queue.append(_Fault(prefix, count, 0, None, drop=True))
+
+    def latency(self, seconds: float) -> None:
+        """Delay every response by ``seconds``."""
+        with self._lock:
+            self._latency = max(0.0, seconds)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._latency = 0.0
+
+    @property
+    def delay(self) -> float:
+        with self._lock:
+            return self._latency
+
+    def take(self, path: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._queue:
+                if fault.remaining > 0 and path.startswith(fault.prefix):
+                    fault.remaining -= 1
+                    return fault
+            self._queue = [f for f in self._queue if f.remaining > 0]
+            return None
+
+
+# -- HTTP plumbing ---------------------------------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # bursts of concurrent connects from a pool must not be refused
+    lab: Lab
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.open: set[socket.socket] = set()
+        self.open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse DNS lookup of the host (slow or hanging offline)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.socket.getsockname()[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.open_lock:
+            self.open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.open_lock:
+            self.open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (or a connection closed at shutdown) is no error of the lab's."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections, whose threads would otherwise wait for a next request."""
+        with self.open_lock:
+            sockets = list(self.open)
+        for sock in sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    server: _Server
+    timeout = 60  # an idle keep-alive connection is closed after a minute
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        response = self.server.lab.handle(self.command, self.path, headers, body)
+        if response.drop:
+            self.close_connection = True
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: ``Lab.log`` keeps every request."""
+
+
+# -- the lab ------------------------------------------------------------------------------------
+class Lab:
+    """A running lab tenant. Attributes tests read and change:
+
+    ``granted`` (application permissions consented), ``exchange_role`` (Exchange Administrator
+    assigned to the app), ``p1`` (Entra ID P1 licence), ``page_size`` (records per page at most),
+    ``faults``; and what it saw: ``requests`` ((method, path, status), path without the query),
+    ``log`` (``RequestRecord``), ``max_concurrent`` and ``max_concurrent_per_mailbox``.
+    """
+
+    def __init__(
+        self, tenant: LabTenant, port: int = 0, host: str = "127.0.0.1", page_size: int = 100
+    ) -> None:
+        self.tenant = tenant
+        self.tenant_id = tenant.tenant_id
+        self.token = "lab-" + secrets.token_urlsafe(32)
+        self.client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"reclaim-lab-app:{tenant.tenant_id}"))
+        self.client_secret = secrets.token_urlsafe(24)
+        self.granted: set[str] = set(KNOWN_PERMISSIONS)
+        self.exchange_role = True
+        self.p1 = True
+        self.page_size = page_size
+        self.faults = Faults()
+        self.requests: list[tuple[str, str, int]] = []
+        self.log: list[RequestRecord] = []
+        self.max_concurrent = 0
+        self.max_concurrent_per_mailbox = 0
+        self._lock = threading.Lock()
+        self._active = 0
+        self._per_mailbox: dict[str, int] = {}
+        self._results: OrderedDict[str, list[Record]] = OrderedDict()
+        self._server = _Server((host, port))
+        self._server.lab = self
+        bound_host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{bound_host!s}:{bound_port}"
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:  # no token or secret
+        return f"Lab({self.url}, tenant={self.tenant_id})"
+
+    @property
+    def graph_url(self) -> str:
+        return self.url + "/graph"
+
+    @property
+    def exo_url(self) -> str:
+        return self.url + "/exo"
+
+    @property
+    def token_url(self) -> str:
+        """The authority to give a credential (``{token_url}/{tenant}/oauth2/v2.0/token``)."""
+        return self.url + "/token"
+
+    @property
+    def ground_truth(self) -> frozenset[str]:
+        return self.tenant.ground_truth
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> Lab:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="reclaim-lab", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.close_connections()
+        self._server.server_close()
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (for ``reclaim lab serve``)."""
+        try:
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            self._server.close_connections()
+            self._server.server_close()
+
+    # -- one request ------------------------------------------------------------------------------
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Answer one request; ``headers`` with lower-case names."""
+        started = time.monotonic()
+        parts = urlsplit(raw_path)
+        path = unquote(parts.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        mailbox = self._mailbox_of(method, path, body)
+        with self._in_flight(mailbox):
+            delay = self.faults.delay
+            if delay:
+                time.sleep(delay)
+            try:
+                response = self._answer(method, path, parts.path, query, headers, body)
+            except HttpError as err:
+                response = self._error(err)
+            except Exception:  # a lab bug must answer 500, not hang the client; the trace is for us
+                traceback.print_exc()
+                response = self._error(
+                    HttpError(500, "InternalServerError", "The lab failed on this request.")
+                )
+        status = 0 if response.drop else response.status
+        with self._lock:
+            self.requests.append((method, path, status))
+            self.log.append(
+                RequestRecord(method, path, parts.query, status, mailbox, started, time.monotonic())
+            )
+        return response
+
+    def _mailbox_of(self, method: str, path: str, body: bytes) -> str | None:
+        if method != "POST" or not path.endswith("/InvokeCommand"):
+            return None
+        try:
+            cmdlet = orjson.loads(body).get("CmdletInput") or {}
+            value = mailbox_parameter(cmdlet.get("Parameters") or {})
+        except (orjson.JSONDecodeError, AttributeError):
+            return None
+        return self.tenant.mailbox_upn(value) if value else None
+
+    @contextmanager
+    def _in_flight(self, mailbox: str | None) -> Iterator[None]:
+        with self._lock:
+            self._active += 1
+            self.max_concurrent = max(self.max_concurrent, self._active)
+            if mailbox is not None:
+                now = self._per_mailbox[mailbox] = self._per_mailbox.get(mailbox, 0) + 1
+                self.max_concurrent_per_mailbox = max(self.max_concurrent_per_mailbox, now)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if mailbox is not None:
+                    self._per_mailbox[mailbox] -= 1
+
+    def _answer(
+        self, method: str, path: str, raw: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        fault = self.faults.take(path)
+        if fault is not None:
+            if fault.drop:
+                return Response(0, drop=True)
+            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            code = _STATUS_CODES.get(fault.status, "UnknownError")
+            raise HttpError(fault.status, code, f"Injected fault: {code}.", extra)
+        segments = [unquote(s) for s in raw.rstrip("/").split("/")[1:]]
+        if segments[:1] == ["token"]:
+            return self._token(method, segments[1:], body)
+        self._authenticate(headers)
+        if segments[:1] == ["graph"]:
+            return self._graph(method, segments[1:], query, raw)
+        if segments[:1] == ["exo"]:
+            return self._exchange(method, segments[1:], query, body)
+        raise HttpError(404, "NotFound", f"No such endpoint: {path}")
+
+    def _authenticate(self, headers: Mapping[str, str]) -> None:
+        value = headers.get("authorization") or ""
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HttpError(401, "InvalidAuthenticationToken", "Access token is empty.", _CHALLENGE)
+        if not secrets.compare_digest(token.strip().encode(), self.token.encode()):
+            raise HttpError(401, "InvalidAuthenticationToken", "Access token validation failure.", _CHALLENGE)
+
+    def _require(self, resource: str) -> None:
+        allowed = REQUIRED_PERMISSIONS[resource]
+        if not any(p in self.granted for p in allowed):  # membership tests: safe while a test edits the set
+            raise HttpError(
+                403,
+                "Authorization_RequestDenied",
+                f"Insufficient privileges to complete the operation. The application needs the "
+                f"{allowed[0]} application permission (with admin consent) to read {resource}.",
+            )
+
+    def _error(self, err: HttpError) -> Response:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        request_id = str(uuid.uuid4())
+        body = {
+            "error": {
+                "code": err.code,
+                "message": err.message,
+                "innerError": {"date": now, "request-id": request_id, "client-request-id": request_id},
+            }
+        }
+        headers = {"Content-Type": _JSON, "request-id": request_id, **err.headers}
+        return Response(err.status, orjson.dumps(body), headers)
+
+    @staticmethod
+    def _json(doc: Any, status: int = 200) -> Response:
+        return Response(status, orjson.dumps(doc), {"Content-Type": _JSON, "request-id": str(uuid.uuid4())})
+
+    # -- token endpoint ---------------------------------------------------------------------------
+    def _token(self, method: str, rest: list[str], body: bytes) -> Response:
+        if len(rest) >= 2 and rest[1:] == ["v2.0", ".well-known", "openid-configuration"] and method == "GET":
+            base = f"{self.token_url}/{rest[0]}"
+            return self._json(
+                {
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "issuer": f"{self.token_url}/{self.tenant_id}/v2.0",
+                    "tenant_region_scope": "EU",
+                }
+            )
+        if len(rest) != 4 or rest[1:] != ["oauth2", "v2.0", "token"] or method != "POST":
+            raise HttpError(404, "NotFound", "No such token endpoint.")
+        if rest[0].lower() not in {self.tenant_id, self.tenant.domain, self.tenant.initial_domain}:
+            return self._oauth_error(400, "invalid_request", f"AADSTS90002: Tenant '{rest[0]}' not found.")
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        if form.get("grant_type") != "client_credentials":
+            return self._oauth_error(
+                400, "unsupported_grant_type", "AADSTS70003: The grant type is not supported."
+            )
+        if form.get("client_id") != self.client_id:
+            return self._oauth_error(
+                400, "unauthorized_client", "AADSTS700016: The application was not found in the directory."
+            )
+        secret = form.get("client_secret")
+        assertion = form.get("client_assertion")
+        if secret is None and not assertion:
+            return self._oauth_error(
+                400, "invalid_client", "AADSTS7000218: client_assertion or client_secret."
+            )
+        if secret is not None and not secrets.compare_digest(secret.encode(), self.client_secret.encode()):
+            return self._oauth_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+        if not form.get("scope", "").endswith("/.default"):
+            return self._oauth_error(
+                400, "invalid_scope", "AADSTS1002012: The scope must end with /.default."
+            )
+        return self._json(
+            {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": self.token}
+        )
+
+    def _oauth_error(self, status: int, error: str, description: str) -> Response:
+        return Response(
+            status,
+            orjson.dumps({"error": error, "error_description": description, "error_codes": []}),
+            {"Content-Type": "application/json; charset=utf-8"},
+        )
+
+    # -- Graph --------------------------------------------------------------------------------------
+    def _graph(self, method: str, segments: list[str], query: dict[str, str], raw: str) -> Response:
+        if not segments or segments[0] not in ("v1.0", "beta"):
+            raise HttpError(400, "BadRequest", "Invalid version: use v1.0 or beta.")
+        api, rest = segments[0], segments[1:]
+        route = "/".join(rest[:2]) if rest[:1] == ["auditLogs"] else "/".join(rest[:1])
+        item = rest[2:] if rest[:1] == ["auditLogs"] else rest[1:]
+        if route not in REQUIRED_PERMISSIONS:
+            segment = rest[1] if rest[:1] == ["auditLogs"] and len(rest) > 1 else (rest[0] if rest else "")
+            raise HttpError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+        if len(item) > 1:
+            raise HttpError(400, "BadRequest", f"Resource not found for the segment '{item[1]}'.")
+        if method != "GET":
+            raise HttpError(
+                405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."
+            )
+        for option in query:
+            if option.startswith("$") and option not in _OPTIONS:
+                raise HttpError(400, "BadRequest", f"Query option '{option}' is not supported by the lab.")
+        self._require(route)
+        context = f"{self.graph_url}/{api}/$metadata#{route}"
+        if route == "auditLogs/signIns" and not self.p1:
+            raise HttpError(
+                403,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "Neither tenant is B2C or tenant doesn't have premium license",
+            )
+        try:
+            if route == "organization":
+                records = [self.tenant.organization(self.p1)]
+                return self._page(records, query, raw, context, route, "organization", None)
+            if route == "users":
+                if item:
+                    return self._entity(self.tenant.user(item[0]), item[0], query, f"{context}/$entity")
+                return self._collection(route, query, raw, context, self._users)
+            if route == "auditLogs/signIns":
+                shape = SIGNIN_V1 if api == "v1.0" else None
+                if item:
+                    found = next((s for s in self.tenant.all_signins if s.get("id") == item[0]), None)
+                    return self._entity(project(found, shape), item[0], query, f"{context}/$entity")
+                return self._collection(route, query, raw, context, lambda q: self._signins(api, q))
+            shape = DIRECTORY_AUDIT_V1 if api == "v1.0" else None
+            if item:
+                found = next((a for a in self.tenant.directory_audits if a.get("id") == item[0]), None)
+                return self._entity(project(found, shape), item[0], query, f"{context}/$entity")
+            return self._collection(route, query, raw, context, self._audits(api))
+        except odata.QueryError as err:
+            raise HttpError(400, "BadRequest", str(err)) from err
+
+    def _users(self, query: Mapping[str, str]) -> list[Record]:
+        flt = odata.parse_filter(query.get("$filter"), USER_FIELDS, "user")
+        order = odata.parse_orderby(query.get("$orderby"), ("displayName", "userPrincipalName"))
+        users = [u for u in self.tenant.users if flt is None or flt.match(u)]
+        if order is not None:
+            users.sort(key=lambda u: str(u.get(order[0]) or "").casefold(), reverse=order[1])
+        return users
+
+    def _signins(self, api: str, query: Mapping[str, str]) -> list[Record]:
+        fields = SIGNIN_FIELDS if api == "v1.0" else SIGNIN_FIELDS_BETA
+        flt = odata.parse_filter(query.get("$filter"), fields, "signIn")
+        order = odata.parse_orderby(query.get("$orderby"), ("createdDateTime",))
+        # Graph lists interactive sign-ins unless the filter asks for other event types (beta only).
+        both = flt is not None and "signInEventTypes" in flt.properties
+        source = self.tenant.all_signins if both else self.tenant.signins
+        found = [s for s in source if flt is None or flt.match(s)]
+        if order is not None and not order[1]:
+            found.reverse()
+        return [project(s, SIGNIN_V1) for s in found] if api == "v1.0" else found
+
+    def _audits(self, api: str) -> Callable[[Mapping[str, str]], list[Record]]:
+        def run(query: Mapping[str, str]) -> list[Record]:
+            flt = odata.parse_filter(query.get("$filter"), DIRECTORY_AUDIT_FIELDS, "directoryAudit")
+            order = odata.parse_orderby(query.get("$orderby"), ("activityDateTime",))
+            found = [a for a in self.tenant.directory_audits if flt is None or flt.match(a)]
+            if order is not None and not order[1]:
+                found.reverse()
+            return [project(a, DIRECTORY_AUDIT_V1) for a in found] if api == "v1.0" else found
+
+        return run
+
+    def _entity(self, record: Record | None, key: str, query: Mapping[str, str], context: str) -> Response:
+        if record is None:
+            raise HttpError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{key}' does not exist or one of its queried reference-property objects "
+                "are not present.",
+            )
+        return self._json({"@odata.context": context, **_select(record, query.get("$select"))})
+
+    def _collection(
+        self,
+        route: str,
+        query: Mapping[str, str],
+        raw: str,
+        context: str,
+        compute: Callable[[Mapping[str, str]], list[Record]],
+    ) -> Response:
+        key = "|".join([raw, query.get("$filter", ""), query.get("$orderby", "")])
+        return self._page(None, query, raw, context, route, key, compute)
+
+    def _page(
+        self,
+        records: list[Record] | None,
+        query: Mapping[str, str],
+        raw: str,
+        context: str,
+        route: str,
+        key: str,
+        compute: Callable[[Mapping[str, str]], list[Record]] | None,
+    ) -> Response:
+        """One page of a collection; the whole result is kept for the pages that follow."""
+        top = odata.parse_top(query.get("$top"), _MAX_TOP.get(route, 1000))
+        size = min(top or self.page_size, self.page_size)
+        offset = odata.read_skiptoken(query["$skiptoken"], key) if "$skiptoken" in query else 0
+        if records is None:
+            assert compute is not None
+            records = self._cached(key, offset == 0, lambda: compute(query))
+        page = [_select(r, query.get("$select")) for r in records[offset : offset + size]]
+        doc: dict[str, Any] = {"@odata.context": context}
+        if offset + size < len(records):
+            params = {k: v for k, v in query.items() if k != "$skiptoken"}
+            params["$skiptoken"] = odata.skiptoken(offset + size, key)
+            doc["@odata.nextLink"] = f"{self.url}{raw}?{urlencode(params, quote_via=quote, safe=_SAFE)}"
+        doc["value"] = page
+        return self._json(doc)
+
+    def _cached(self, key: str, fresh: bool, compute: Callable[[], list[Record]]) -> list[Record]:
+        """Filtering a large log once per query, not once per page."""
+        with self._lock:
+            hit = None if fresh else self._results.get(key)
+        if hit is not None:
+            return hit
+        result = compute()
+        with self._lock:
+            self._results[key] = result
+            self._results.move_to_end(key)
+            while len(self._results) > 64:
+                self._results.popitem(last=False)
+        return result
+
+    # -- Exchange Online ------------------------------------------------------------------------
+    def _exchange(self, method: str, segments: list[str], query: dict[str, str], body: bytes) -> Response:
+        if len(segments) != 4 or segments[:2] != ["adminapi", "beta"] or segments[3] != "InvokeCommand":
+            raise HttpError(404, "NotFound", "No such Exchange endpoint.")
+        if method != "POST":
+            raise HttpError(405, "MethodNotAllowed", "InvokeCommand takes POST.")
+        if segments[2].lower() not in {self.tenant_id, self.tenant.domain, self.tenant.initial_domain}:
+            raise HttpError(400, "BadRequest", f"Tenant '{segments[2]}' is not this organization.")
+        if EXCHANGE_PERMISSION not in self.granted:
+            raise HttpError(
+                403,
+                "Forbidden",
+                f"The application lacks the {EXCHANGE_PERMISSION} permission of Office 365 Exchange Online "
+                "(grant it as an application permission and give admin consent).",
+            )
+        if not self.exchange_role:
+            raise HttpError(
+                403,
+                "Forbidden",
+                "The role assigned to the application isn't supported in this scenario: assign the "
+                "Exchange Administrator role to the application's service principal.",
+            )
+        try:
+            doc = orjson.loads(body)
+            cmdlet = doc["CmdletInput"]
+            name = str(cmdlet["CmdletName"])
+            parameters = cmdlet.get("Parameters") or {}
+            if not isinstance(parameters, dict):
+                raise TypeError("Parameters must be an object")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as err:
+            raise HttpError(
+                400,
+                "BadRequest",
+                'The body must be {"CmdletInput": {"CmdletName": ..., "Parameters": {...}}}.',
+            ) from err
+        raw = f"/exo/adminapi/beta/{segments[2]}/InvokeCommand"
+        key = "|".join([raw, name, orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS).decode()])
+        context = (
+            f"{self.exo_url}/adminapi/beta/{segments[2]}/$metadata#Collection(Exchange.GenericHashTable)"
+        )
+        try:
+            return self._page(
+                None,
+                query,
+                raw,
+                context,
+                "InvokeCommand",
+                key,
+                lambda q: run_cmdlet(self.tenant, name, parameters),
+            )
+        except CmdletError as err:
+            raise HttpError(err.status, err.code, err.message) from err
+        except odata.QueryError as err:
+            raise HttpError(400, "BadRequest", str(err)) from err
+
+
+_SAFE = "$'(),:/@"
+_OPTIONS = frozenset({"$filter", "$top", "$select", "$orderby", "$skiptoken"})
+_CHALLENGE = {
+    "WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
+}
+
+
+def _select(record: Record, select: str | None) -> Record:
+    if not select:
+        return record
+    names = {s.strip() for s in select.split(",") if s.strip()}
+    return {k: v for k, v in record.items() if k in names}
+
+
+@contextmanager
+def serve(tenant: LabTenant, port: int = 0, host: str = "127.0.0.1", page_size: int = 100) -> Iterator[Lab]:
+    """Serve ``tenant`` on ``host`` (a free port unless ``port``) until the block ends."""
+    lab = Lab(tenant, port=port, host=host, page_size=page_size)
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
