@@ -114,3 +114,24 @@ def test_reclaim_collect_command_against_the_lab(tenant: LabTenant, tmp_path: Pa
     investigated = CliRunner().invoke(cli, ["investigate", "--case", str(tmp_path / "case"), "--user", victim,
                                             "--json", "-"])  # fmt: skip
     assert '"verdict": "compromised"' in investigated.stdout
+
+
+def test_investigate_with_tenant_collects_then_judges(tenant: LabTenant, tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from reclaim.cli.main import cli
+    from reclaim.cli.tenant import TOKEN_VARIABLE
+
+    victim = sorted(tenant.ground_truth)[0]
+    with serve(tenant) as lab:
+        monkeypatch.setenv(TOKEN_VARIABLE, lab.token)
+        out = tmp_path / "findings.json"
+        result = CliRunner().invoke(cli, [
+            "investigate", "--tenant", lab.tenant_id, "--graph-url", lab.graph_url, "--exo-url", lab.exo_url,
+            "--user", victim, "--since", SINCE.isoformat(), "--case", str(tmp_path / "case"), "--json", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import json
+
+    (user,) = json.loads(out.read_text())["users"]
+    assert user["upn"] == victim and user["verdict"] == "compromised"
+    assert CliRunner().invoke(cli, ["investigate", "--tenant", "x"]).exit_code != 0  # needs --user

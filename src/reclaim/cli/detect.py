@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from reclaim.case.store import Case
+from reclaim.cli import tenant as tenant_cli
 from reclaim.cli.common import (
     DEFAULT_CASE,
     date_order_option,
     err,
     ingest_with_progress,
     out,
+    parse_time,
     print_ingest_report,
     safe,
 )
@@ -54,6 +57,11 @@ _rules_option = click.option(
     "--internal-domain", "domains", multiple=True,
     help="A domain of the tenant (beside those found in the data): forwarding there is internal.",
 )  # fmt: skip
+@click.option("--tenant", help="Collect the --user's evidence from this tenant first (see reclaim collect).")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Config file with tenants.")
+@click.option("--since", callback=parse_time, help="With --tenant: window start (default: 30 days back).")
+@click.option("--graph-url", help="With --tenant: Microsoft Graph's address (a national cloud, or the lab).")
+@click.option("--exo-url", help="With --tenant: Exchange Online's address (a national cloud, or the lab).")
 @click.option("--profile", is_flag=True, help="Print how long each rule took.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every user, not only the first {USERS_SHOWN}.")
 @date_order_option
@@ -64,6 +72,11 @@ def investigate(
     json_file: Path | None,
     rule_dirs: tuple[Path, ...],
     domains: tuple[str, ...],
+    tenant: str | None,
+    config: Path | None,
+    since: datetime | None,
+    graph_url: str | None,
+    exo_url: str | None,
     profile: bool,
     show_all: bool,
     date_order: str | None,
@@ -74,13 +87,19 @@ def investigate(
     suspicious, inconclusive (the case lacks their sign-ins or mailbox activity) or clean.
     Without PATHs, analyzes what the case already holds.
 
+    With --tenant and --user, collects that user's evidence from the live tenant first
+    (as reclaim collect does) and analyzes it together with any exports given.
+
     \b
     Example:
       reclaim investigate exports/ --case acme-2026-11
       reclaim investigate --case acme-2026-11 --user adele@contoso.com --json findings.json
+      reclaim investigate --tenant contoso --user adele@contoso.com --since 2026-11-01
     """
     loaded = rules.load(rule_dirs)  # a broken rule file stops here, before any work
-    if not paths and not (case_dir / "case.duckdb").exists():
+    if tenant and not upn:
+        raise UsageError("--tenant collects one user's evidence", hint="add --user UPN")
+    if not paths and not tenant and not (case_dir / "case.duckdb").exists():
         raise UsageError(
             f"no exports given and {case_dir} is no case yet",
             hint="reclaim investigate EXPORTS... --case DIR",
@@ -88,6 +107,12 @@ def investigate(
     quiet = json_file is not None and str(json_file) == "-"
     with Case.open(case_dir) as case:
         report = IngestReport()
+        if tenant and upn:
+            client = tenant_cli.tenant_client(tenant, config, graph_url, exo_url)
+            start = since or (datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30))
+            collected = tenant_cli.run_collection(client, case, upn, start, None)
+            if not quiet:
+                tenant_cli.print_collect_report(collected)
         if paths:
             report = ingest_with_progress(case, list(paths), date_order, quiet=quiet)
             if not quiet:

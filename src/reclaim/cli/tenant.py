@@ -25,7 +25,7 @@ from reclaim.tenant.settings import TenantSettings
 TOKEN_VARIABLE = "RECLAIM_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
-def _client(
+def tenant_client(
     tenant: str | None, config: Path | None, graph_url: str | None, exo_url: str | None
 ) -> TenantClient:
     token = os.environ.get(TOKEN_VARIABLE)
@@ -80,9 +80,15 @@ def collect(
     Example:
       reclaim collect --tenant contoso --user adele@contoso.com --since 2026-11-01 --case acme
     """
-    client = _client(tenant, config, graph_url, exo_url)
+    client = tenant_client(tenant, config, graph_url, exo_url)
     with Case.open(case_dir) as case:
-        report = _run(client, case, upn, since, until)
+        report = run_collection(client, case, upn, since, until)
+    print_collect_report(report)
+    out.print(f"Next: reclaim investigate --case {safe(case_dir)} --user {safe(report.upn)}")
+    sys.exit(0 if report.complete else 3)
+
+
+def print_collect_report(report: CollectReport) -> None:
     table = Table(title=f"Collected for {safe(report.upn)} ({report.since:%Y-%m-%d %H:%M} to "
                         f"{report.until:%Y-%m-%d %H:%M} UTC)", title_justify="left")  # fmt: skip
     for col in ("evidence", "status", "records", "note"):
@@ -93,11 +99,9 @@ def collect(
     out.print(table)
     if report.ingest:
         print_ingest_report(report.ingest)
-    out.print(f"Next: reclaim investigate --case {safe(case_dir)} --user {safe(report.upn)}")
-    sys.exit(0 if report.complete else 3)
 
 
-def _run(
+def run_collection(
     client: TenantClient, case: Case, upn: str, since: datetime, until: datetime | None
 ) -> CollectReport:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
