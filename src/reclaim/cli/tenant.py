@@ -9,13 +9,14 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from reclaim import tenantsim
 from reclaim.case.store import Case
 from reclaim.cli.common import DEFAULT_CASE, err, out, parse_time, print_ingest_report, safe
 from reclaim.collect.run import CollectReport, collect_user
+from reclaim.collect.sweep import SweepReport, sweep
 from reclaim.errors import UsageError
 from reclaim.tenant.client import StaticToken, TenantClient
 from reclaim.tenant.settings import TenantSettings
@@ -46,8 +47,9 @@ def tenant_client(
 @click.command()
 @click.option("--tenant", help="A tenant entry of the config file, or a tenant id or domain.")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Config file with tenants.")
-@click.option("--user", "upn", required=True, help="User principal name to collect for.")
-@click.option("--since", required=True, callback=parse_time, help="Start of the window (UTC unless offset).")
+@click.option("--user", "upn", help="User principal name to collect for.")
+@click.option("--all-users", is_flag=True, help="Instead: every mailbox's rules and delegates (tenant-wide).")
+@click.option("--since", callback=parse_time, help="With --user: start of the window (UTC unless offset).")
 @click.option("--until", callback=parse_time, help="End of the window (default: now, or the resumed run's).")
 @click.option(
     "--case", "case_dir", type=click.Path(path_type=Path), default=DEFAULT_CASE, show_default=True,
@@ -58,8 +60,9 @@ def tenant_client(
 def collect(
     tenant: str | None,
     config: Path | None,
-    upn: str,
-    since: datetime,
+    upn: str | None,
+    all_users: bool,
+    since: datetime | None,
     until: datetime | None,
     case_dir: Path,
     graph_url: str | None,
@@ -70,7 +73,9 @@ def collect(
     Sign-ins (interactive and non-interactive), directory audits, inbox rules (hidden ones
     too), mailbox and protocol settings, delegates, signature and restricted-sender state.
     Each lands as an evidence file; an interrupted run resumes where it stopped. What the
-    app may not read is reported as skipped, with the permission to grant.
+    app may not read is reported as skipped, with the permission to grant. With
+    --all-users, sweeps every mailbox's inbox rules (hidden ones too) and delegates for
+    tenant-wide hunting, resumable mailbox by mailbox.
 
     Credentials come from the config file (~/.config/reclaim/config.yaml), the environment
     (RECLAIM_TENANT_ID, RECLAIM_CLIENT_ID, RECLAIM_AUTH, RECLAIM_CLIENT_SECRET, ...) and the
@@ -79,12 +84,45 @@ def collect(
     \b
     Example:
       reclaim collect --tenant contoso --user adele@contoso.com --since 2026-11-01 --case acme
+      reclaim collect --tenant contoso --all-users --case acme
     """
+    if all_users == bool(upn):
+        raise UsageError("collect for one --user, or sweep --all-users", hint="reclaim collect --help")
     client = tenant_client(tenant, config, graph_url, exo_url)
+    if all_users:
+        _sweep_all(client, case_dir)
+        return
+    if since is None:
+        raise UsageError("--user needs --since", hint="e.g. --since 2026-11-01")
+    assert upn is not None
     with Case.open(case_dir) as case:
         report = run_collection(client, case, upn, since, until)
     print_collect_report(report)
     out.print(f"Next: reclaim investigate --case {safe(case_dir)} --user {safe(report.upn)}")
+    sys.exit(0 if report.complete else 3)
+
+
+def _sweep_all(client: TenantClient, case_dir: Path) -> None:
+    with Case.open(case_dir) as case, Progress(
+        TextColumn("mailboxes"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as bar:  # fmt: skip
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        async def go() -> SweepReport:
+            async with client:
+                return await sweep(client, case, progress)
+
+        report = asyncio.run(go())
+    out.print(f"swept {report.done} of {report.mailboxes} mailboxes into {safe(report.folder)}")
+    for mailbox, why in sorted(report.failed.items()):
+        out.print(f"  [red]failed[/] {safe(mailbox)}: {safe(why)}")
+    if report.ingest:
+        print_ingest_report(report.ingest)
+    if not report.complete:
+        out.print("run the same command again to finish: done mailboxes are kept")
     sys.exit(0 if report.complete else 3)
 
 
