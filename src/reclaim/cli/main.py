@@ -18,7 +18,7 @@ from rich.table import Table
 
 from reclaim import __version__
 from reclaim.case.store import Case, RowRef
-from reclaim.cli import detect, tenant
+from reclaim.cli import detect, doctor, tenant
 from reclaim.cli.common import (
     date_order_option,
     err,
@@ -184,6 +184,7 @@ def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetim
 cli.add_command(detect.investigate)
 cli.add_command(detect.rules_group)
 cli.add_command(tenant.collect)
+cli.add_command(doctor.doctor)
 cli.add_command(tenant.lab_group)
 
 

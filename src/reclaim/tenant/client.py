@@ -34,6 +34,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from reclaim import __version__
+from reclaim.tenant.claims import jwt_claims
 from reclaim.tenant.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -343,6 +344,11 @@ class TenantClient:
             )
             yield _records(data, what)
             url = self._next(data, self.exo_url, seen, url)
+
+    async def token_claims(self, resource: str = "graph") -> dict[str, Any] | None:
+        """The claims of the bearer token for ``resource`` ("graph" or "exchange") when it is a JWT
+        (None for an opaque one): what it grants, for which app and tenant. The token stays here."""
+        return jwt_claims(await self._token(resource))
 
     # --- URLs -----------------------------------------------------------------------------------
 
