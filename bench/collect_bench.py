@@ -31,6 +31,7 @@ def main() -> None:
     since = tenantsim.START.replace(tzinfo=None)
     with serve(tenant, page_size=args.page_size) as lab, tempfile.TemporaryDirectory() as tmp:
         lab.faults.latency(args.latency)
+        lab.audit_log.polls = 1  # the audit search is done at the first poll: no waiting on Purview
 
         async def run() -> tuple[CollectReport, float, int]:
             async with TenantClient(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from reclaim.collect.purview import audit_log_records
 from reclaim.tenant.client import TenantClient
 
 Records = AsyncIterator[list[dict[str, Any]]]
@@ -78,12 +79,14 @@ def _cmdlet(cmdlet: str, parameter: str, **extra: Any) -> Callable[[TenantClient
 
 _GRAPH_AUDIT = "AuditLog.Read.All (Graph application permission)"
 _EXCHANGE = "the Exchange Administrator role and Exchange.ManageAsApp"
+_PURVIEW = "AuditLogsQuery.Read.All (Graph application permission)"
 
 COLLECTORS: tuple[Collector, ...] = (
     Collector("signins-interactive", "interactive sign-ins", _signins, _GRAPH_AUDIT),
     Collector("signins-noninteractive", "non-interactive sign-ins", _noninteractive_signins, _GRAPH_AUDIT),
     Collector("directory-audits-about", "directory audits about the user", _audits_about, _GRAPH_AUDIT),
     Collector("directory-audits-by", "directory audits by the user", _audits_by, _GRAPH_AUDIT),
+    Collector("unified-audit-log", "Unified Audit Log (Purview audit search)", audit_log_records, _PURVIEW),
     Collector(
         "inbox-rules", "inbox rules, hidden ones included",
         _cmdlet("Get-InboxRule", "Mailbox", IncludeHidden=True), _EXCHANGE,

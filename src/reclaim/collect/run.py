@@ -21,6 +21,7 @@ import orjson
 
 from reclaim.case.store import Case, safe_name
 from reclaim.collect.collectors import COLLECTORS, Collector, Target
+from reclaim.collect.incomplete import Incomplete
 from reclaim.errors import ReclaimError
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
 from reclaim.tenant.client import TenantClient
@@ -79,6 +80,8 @@ def _prepare(folder: Path, until: datetime | None) -> datetime:
             done.unlink()
         for done in folder.glob("*.empty"):
             done.unlink()
+        for done in folder.glob("*.warning"):
+            done.unlink()
     chosen = until or datetime.now().replace(microsecond=0)
     state_path.write_text(json.dumps({"until": chosen.isoformat()}), encoding="utf-8")
     return chosen
@@ -88,13 +91,17 @@ async def _one(
     client: TenantClient, collector: Collector, target: Target, folder: Path, progress: Progress | None
 ) -> Outcome:
     final, empty = folder / f"{collector.name}.ndjson", folder / f"{collector.name}.empty"
+    warned = folder / f"{collector.name}.warning"  # an Incomplete's message, kept for a resumed run
     if final.exists() or empty.exists():
         count = sum(1 for _ in final.open("rb")) if final.exists() else 0
         if progress:
             progress(collector.name, count, True)
-        return Outcome(collector.name, collector.title, "resumed", count)
+        warning = warned.read_text(encoding="utf-8") if warned.exists() else None
+        return Outcome(collector.name, collector.title, "resumed", count, warning)
     partial = folder / f"{collector.name}.partial"
     count = 0
+    warning = None
+    warned.unlink(missing_ok=True)
     try:
         with partial.open("wb") as out:
             async for batch in collector.gather(client, target):
@@ -102,6 +109,9 @@ async def _one(
                 count += len(batch)
                 if progress:
                     progress(collector.name, count, False)
+    except Incomplete as exc:  # what came is kept: the message says what is missing
+        warning = exc.message
+        warned.write_text(warning, encoding="utf-8")
     except LicenceMissing as exc:
         partial.unlink(missing_ok=True)
         return Outcome(collector.name, collector.title, "skipped", 0, exc.message)
@@ -119,7 +129,7 @@ async def _one(
         empty.touch()
     if progress:
         progress(collector.name, count, True)
-    return Outcome(collector.name, collector.title, "collected", count)
+    return Outcome(collector.name, collector.title, "collected", count, warning)
 
 
 async def collect_user(

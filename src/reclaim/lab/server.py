@@ -40,6 +40,7 @@ from reclaim.lab.data import (
     project,
 )
 from reclaim.lab.exchange import CmdletError, mailbox_parameter, run_cmdlet
+from reclaim.lab.purview import AuditLog, AuditLogError
 
 # Graph resource (path after the version) -> application permissions that allow reading it; the
 # first is the least privileged, the one an error names.
@@ -48,6 +49,7 @@ REQUIRED_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "auditLogs/signIns": ("AuditLog.Read.All",),
     "auditLogs/directoryAudits": ("AuditLog.Read.All",),
     "organization": ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All"),
+    "security/auditLog/queries": ("AuditLogsQuery.Read.All",),  # Purview audit search, every workload
 }
 EXCHANGE_PERMISSION = "Exchange.ManageAsApp"  # an Office 365 Exchange Online application permission
 # What a fresh lab grants: exactly the least-privileged permission of each resource, so that
@@ -248,6 +250,7 @@ class Lab:
         self.exchange_role = True
         self.p1 = True
         self.page_size = page_size
+        self.audit_log = AuditLog(tenant)  # Purview audit search: record_limit, polls, fail
         self.faults = Faults()
         self.requests: list[tuple[str, str, int]] = []
         self.log: list[RequestRecord] = []
@@ -382,11 +385,26 @@ class Lab:
         if segments[:1] == ["token"]:
             return self._token(method, segments[1:], body)
         self._authenticate(headers)
+        if segments[:1] == ["graph"] and segments[2:5] == ["security", "auditLog", "queries"]:
+            return self._audit_log(method, segments[1:], query, body)
         if segments[:1] == ["graph"]:
             return self._graph(method, segments[1:], query, raw)
         if segments[:1] == ["exo"]:
             return self._exchange(method, segments[1:], query, body)
         raise HttpError(404, "NotFound", f"No such endpoint: {path}")
+
+    def _audit_log(self, method: str, segments: list[str], query: dict[str, str], body: bytes) -> Response:
+        """Purview audit search (``reclaim.lab.purview``): submit, poll, page records."""
+        if segments[0] not in ("v1.0", "beta"):
+            raise HttpError(400, "BadRequest", "Invalid version: use v1.0 or beta.")
+        self._require("security/auditLog/queries")
+        try:
+            status, doc = self.audit_log.answer(
+                method, segments[0], segments[4:], query, body, self.graph_url, self.page_size
+            )
+        except AuditLogError as err:
+            raise HttpError(err.status, err.code, err.message) from err
+        return self._json(doc, status)
 
     def _authenticate(self, headers: Mapping[str, str]) -> None:
         value = headers.get("authorization") or ""
