@@ -135,3 +135,24 @@ def test_investigate_with_tenant_collects_then_judges(tenant: LabTenant, tmp_pat
     (user,) = json.loads(out.read_text())["users"]
     assert user["upn"] == victim and user["verdict"] == "compromised"
     assert CliRunner().invoke(cli, ["investigate", "--tenant", "x"]).exit_code != 0  # needs --user
+
+
+def test_live_collection_finds_what_the_offline_export_finds(tmp_path: Path) -> None:
+    from reclaim.ingest.pipeline import ingest_paths
+
+    tenant = LabTenant.simulated(users=20, days=14, seed=4, compromised=1, folder=tmp_path / "export")
+    victim = min(tenant.ground_truth)
+
+    def findings(case: Case) -> tuple[set[tuple[str, int]], str]:
+        analysis = engine.run(case.con, rules.load(), context.Options(user=victim))
+        (judged,) = verdict.verdicts(analysis)
+        return {(f.rule.id, f.count) for f in analysis.findings}, judged.verdict
+
+    with Case.open(tmp_path / "offline") as offline:
+        assert ingest_paths(offline, [tmp_path / "export"]).complete
+        expected = findings(offline)
+    with serve(tenant) as lab, Case.open(tmp_path / "live") as live:
+        lab.audit_log.polls = 1
+        assert _collect(lab, live, victim).complete
+        assert findings(live) == expected
+    assert expected[1] == "compromised" and len(expected[0]) >= 5
