@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 KV = "STRUCT(name VARCHAR, value VARCHAR)[]"
 MODIFIED = "STRUCT(name VARCHAR, old_value VARCHAR, new_value VARCHAR)[]"
@@ -160,6 +160,8 @@ TABLES: dict[str, dict[str, str]] = {
         "subject": "VARCHAR",
         "body_preview": "VARCHAR",
         "is_draft": "BOOLEAN",
+        "mailbox": "VARCHAR",  # v3: whose mailbox (a Graph message does not say; Reclaim's collector does)
+        "folder": "VARCHAR",  # v3: the well-known folder it was collected from: sentitems, deleteditems
     },
     "message_trace": {
         "time": "TIMESTAMP",
@@ -181,11 +183,49 @@ TABLES: dict[str, dict[str, str]] = {
         "sender_address": "VARCHAR",
         "reason": "VARCHAR",
     },
+    # Version 3: the user's directory state (authentication methods, Entra roles, consents).
+    "auth_methods": {
+        "upn": "VARCHAR",
+        "method_id": "VARCHAR",
+        "method_type": "VARCHAR",  # password, phone, microsoftAuthenticator, fido2, email, ...
+        "display": "VARCHAR",  # the phone number, device or key name, or address
+        "detail": "VARCHAR",  # phone type, key model or app version
+        "created": "TIMESTAMP",
+    },
+    "role_assignments": {
+        "upn": "VARCHAR",
+        "principal_id": "VARCHAR",
+        "assignment_id": "VARCHAR",
+        "role_id": "VARCHAR",
+        "role_name": "VARCHAR",
+        "kind": "VARCHAR",  # active or eligible
+        "scope": "VARCHAR",  # "/" for the whole tenant, or an administrative unit or object
+        "member_type": "VARCHAR",  # Direct, Group, Inherited (schedules only)
+        "start_time": "TIMESTAMP",
+        "end_time": "TIMESTAMP",
+    },
+    "consents": {
+        "upn": "VARCHAR",
+        "principal_id": "VARCHAR",
+        "principal_type": "VARCHAR",
+        "kind": "VARCHAR",  # delegated (oAuth2PermissionGrant) or application-role (appRoleAssignment)
+        "grant_id": "VARCHAR",
+        "client_id": "VARCHAR",  # the client service principal's object id (delegated)
+        "resource_id": "VARCHAR",  # the API's (delegated) or the assigned app's service principal
+        "resource_name": "VARCHAR",
+        "scopes": "VARCHAR[]",  # delegated permissions, e.g. Mail.Read offline_access
+        "app_role_id": "VARCHAR",
+        "consent_type": "VARCHAR",  # Principal (one user) or AllPrincipals (admin, everyone)
+        "created": "TIMESTAMP",
+    },
 }
-# Columns that version 2 added to version 1 tables.
+# Columns that version 2 added to version 1 tables, and version 3 to version 2 tables.
 V2_COLUMNS: dict[str, tuple[str, ...]] = {"signins": ("additional_details",)}
+V3_COLUMNS: dict[str, tuple[str, ...]] = {"messages": ("mailbox", "folder")}
 V1_TABLES = ("audit", "signins", "directory_audits", "mailboxes", "cas_mailboxes", "inbox_rules",
              "mailbox_permissions")
+V2_TABLES = ("messages", "message_trace", "mailbox_config", "blocked_senders")
+V3_TABLES = ("auth_methods", "role_assignments", "consents")
 
 _META = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -223,21 +263,30 @@ def _create_tables(
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_SOURCE}, {cols})")
 
 
+def _add_columns(con: duckdb.DuckDBPyConnection, added: dict[str, tuple[str, ...]]) -> None:
+    for table, columns in added.items():
+        for name in columns:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {TABLES[table][name]}')
+
+
 def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_META)
     _create_tables(con, V1_TABLES, later=V2_COLUMNS)
 
 
 def _add_v2(con: duckdb.DuckDBPyConnection) -> None:
-    _create_tables(con, tuple(t for t in TABLES if t not in V1_TABLES), later={})
-    for table, columns in V2_COLUMNS.items():
-        for name in columns:
-            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {TABLES[table][name]}')
+    _create_tables(con, V2_TABLES, later=V3_COLUMNS)
+    _add_columns(con, V2_COLUMNS)
+
+
+def _add_v3(con: duckdb.DuckDBPyConnection) -> None:
+    _create_tables(con, V3_TABLES, later={})
+    _add_columns(con, V3_COLUMNS)
 
 
 # Migration n turns a schema of version n-1 into version n. Version 0 is an empty database.
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
-MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_v2}
+MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_v2, 3: _add_v3}
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -284,8 +333,9 @@ def markdown() -> str:
         "Every table also has `evidence_id`, `record_no` and `line_no`: the row id\n"
         "`E<evidence_id>.<record_no>` names the original record (`reclaim show`). Times are UTC.\n"
         "Version 2 added `messages`, `message_trace`, `mailbox_config`, `blocked_senders` and\n"
-        "`signins.additional_details`; "
-        "a version 1 case is migrated when it is opened.\n"
+        "`signins.additional_details`; version 3 added `auth_methods`, `role_assignments`, `consents`\n"
+        "and `messages.mailbox` and `messages.folder`. "
+        "An older case is migrated when it is opened.\n"
     ]
     for table, columns in TABLES.items():
         rows = "".join(f"| {name} | `{kind}` |\n" for name, kind in columns.items())

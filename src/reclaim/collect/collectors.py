@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from reclaim.collect.directory import SPECS as DIRECTORY_SPECS
 from reclaim.collect.purview import audit_log_records
 from reclaim.tenant.client import TenantClient
 
@@ -104,4 +105,6 @@ COLLECTORS: tuple[Collector, ...] = (
         "blocked-senders", "restricted-sender state",
         _cmdlet("Get-BlockedSenderAddress", "SenderAddress"), _EXCHANGE,
     ),
+    # mail, message trace, sign-in methods, roles, consents (reclaim.collect.directory)
+    *(Collector(*spec) for spec in DIRECTORY_SPECS),
 )

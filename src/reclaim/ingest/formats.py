@@ -209,6 +209,38 @@ FORMATS: tuple[Format, ...] = (
         (m.GRAPH_MESSAGE,),
         "sentItems.json",
     ),
+    Format(
+        "graph-auth-method",
+        "Graph authentication methods (users/{id}/authentication/methods; JSON)",
+        "json",
+        _keys("@odata.type", "id"),
+        (m.GRAPH_AUTH_METHOD,),
+        "authenticationMethods.json",
+    ),
+    Format(
+        "graph-role-assignment",
+        "Graph Entra role assignments, active and eligible (roleAssignments, roleEligibilitySchedules; JSON)",
+        "json",
+        _keys("principalId", "roleDefinitionId", "directoryScopeId"),
+        (m.GRAPH_ROLE_ASSIGNMENT,),
+        "roleAssignments.json",
+    ),
+    Format(
+        "graph-oauth2-grant",
+        "Graph oAuth2PermissionGrant (delegated consents; JSON)",
+        "json",
+        _keys("clientId", "consentType", "resourceId", "scope"),
+        (m.GRAPH_OAUTH_GRANT,),
+        "oauth2PermissionGrants.json",
+    ),
+    Format(
+        "graph-app-role-assignment",
+        "Graph appRoleAssignment (users/{id}/appRoleAssignments; JSON)",
+        "json",
+        _keys("appRoleId", "principalId", "resourceId", "principalType"),
+        (m.GRAPH_APP_ROLE_ASSIGNMENT,),
+        "appRoleAssignments.json",
+    ),
 )
 
 BY_NAME = {f.name: f for f in FORMATS}

@@ -702,6 +702,11 @@ MESSAGE_TRACE = _state_mapping(
 )
 
 # -- Graph message (Sent Items, Deleted Items) ---------------------------------------------
+# A Graph message does not say whose mailbox or which folder it is in: Reclaim's collector adds
+# both as instance annotations ("@reclaim.mailbox", "@reclaim.folder"); other exports leave them NULL.
+MAILBOX_ANNOTATION = "@reclaim.mailbox"
+FOLDER_ANNOTATION = "@reclaim.folder"
+USER_ANNOTATION = "@reclaim.upn"  # whose directory state a Graph record describes
 _ADDRESSES = [{"emailAddress": {"address": V}}]
 GRAPH_MESSAGE = Mapping(
     "graph-message",
@@ -710,7 +715,7 @@ GRAPH_MESSAGE = Mapping(
         "sentDateTime": V, "receivedDateTime": V, "id": V, "internetMessageId": V,
         "parentFolderId": V, "from": {"emailAddress": {"address": V}},
         "toRecipients": _ADDRESSES, "ccRecipients": _ADDRESSES, "bccRecipients": _ADDRESSES,
-        "subject": V, "bodyPreview": V, "isDraft": V,
+        "subject": V, "bodyPreview": V, "isDraft": V, MAILBOX_ANNOTATION: V, FOLDER_ANNOTATION: V,
     },
     {
         "time": "coalesce({time}(j.sentDateTime), {time}(j.receivedDateTime))",
@@ -723,6 +728,112 @@ GRAPH_MESSAGE = Mapping(
         "subject": "j.subject",
         "body_preview": "j.bodyPreview",
         "is_draft": "rc_bool(j.isDraft)",
+        "mailbox": f'lower(rc_nz(j."{MAILBOX_ANNOTATION}"))',
+        "folder": f'lower(rc_nz(j."{FOLDER_ANNOTATION}"))',
     },
     time_fields=("j.sentDateTime", "j.receivedDateTime"),
+)
+
+# -- Entra directory state of a user (Graph) -------------------------------------------------
+_UPN = f'lower(rc_nz(j."{USER_ANNOTATION}"))'
+
+# users/{id}/authentication/methods: one derived type per method, told apart by @odata.type.
+_METHOD_TYPE = (
+    "regexp_extract(j.\"@odata.type\", '^#?microsoft\\.graph\\.(\\w+)AuthenticationMethod$', 1)"
+)
+GRAPH_AUTH_METHOD = Mapping(
+    "graph-auth-method",
+    "auth_methods",
+    {
+        "@odata.type": V, "id": V, "createdDateTime": V, "phoneNumber": V, "phoneType": V,
+        "displayName": V, "emailAddress": V, "model": V, "deviceTag": V, "phoneAppVersion": V,
+        "keyStrength": V, "platform": V, USER_ANNOTATION: V,
+    },
+    {
+        "upn": _UPN,
+        "method_id": "j.id",
+        "method_type": f"nullif({_METHOD_TYPE}, '')",
+        "display": "coalesce(rc_nz(j.phoneNumber), rc_nz(j.displayName), rc_nz(j.emailAddress), "
+        "rc_nz(j.model))",
+        "detail": "coalesce(rc_nz(j.phoneType), rc_nz(j.model), rc_nz(j.phoneAppVersion), "
+        "rc_nz(j.keyStrength), rc_nz(j.platform))",
+        "created": "{time}(j.createdDateTime)",
+    },
+    time_fields=("j.createdDateTime",),
+)
+
+# roleManagement/directory: roleAssignments (active), roleEligibilitySchedules and their instances
+# (eligible), roleAssignmentSchedules and instances (active through PIM), optionally with
+# $expand=roleDefinition. Eligibility is told from the content: a schedule without assignmentType,
+# or an instance of an eligibility schedule.
+_SCHEDULE = {"startDateTime": V, "expiration": {"endDateTime": V}}
+GRAPH_ROLE_ASSIGNMENT = Mapping(
+    "graph-role-assignment",
+    "role_assignments",
+    {
+        "id": V, "principalId": V, "roleDefinitionId": V, "directoryScopeId": V, "appScopeId": V,
+        "memberType": V, "assignmentType": V, "roleEligibilityScheduleId": V, "scheduleInfo": _SCHEDULE,
+        "startDateTime": V, "endDateTime": V, "roleDefinition": {"displayName": V},
+        "principal": {"userPrincipalName": V}, USER_ANNOTATION: V,
+    },
+    {
+        "upn": f"coalesce({_UPN}, lower(rc_nz(j.principal.userPrincipalName)))",
+        "principal_id": "j.principalId",
+        "assignment_id": "j.id",
+        "role_id": "j.roleDefinitionId",
+        "role_name": "rc_nz(j.roleDefinition.displayName)",
+        "kind": "CASE WHEN j.roleEligibilityScheduleId IS NOT NULL "
+        "OR (j.scheduleInfo IS NOT NULL AND j.assignmentType IS NULL) THEN 'eligible' ELSE 'active' END",
+        "scope": "coalesce(rc_nz(j.directoryScopeId), rc_nz(j.appScopeId))",
+        "member_type": "rc_nz(j.memberType)",
+        "start_time": "coalesce({time}(j.scheduleInfo.startDateTime), {time}(j.startDateTime))",
+        "end_time": "coalesce({time}(j.scheduleInfo.expiration.endDateTime), {time}(j.endDateTime))",
+    },
+    time_fields=("j.scheduleInfo.startDateTime", "j.startDateTime"),
+)
+
+# oauth2PermissionGrants (delegated consents) and users/{id}/appRoleAssignments.
+_GRANT = {"id": V, "clientId": V, "consentType": V, "principalId": V, "resourceId": V, "scope": V}
+GRAPH_OAUTH_GRANT = Mapping(
+    "graph-oauth2-grant",
+    "consents",
+    {**_GRANT, USER_ANNOTATION: V},
+    {
+        "upn": _UPN,
+        "principal_id": "rc_nz(j.principalId)",
+        "principal_type": "CASE WHEN rc_nz(j.principalId) IS NOT NULL THEN 'User' END",
+        "kind": "'delegated'",
+        "grant_id": "j.id",
+        "client_id": "j.clientId",
+        "resource_id": "j.resourceId",
+        "resource_name": "NULL",
+        "scopes": "list_filter(string_split(coalesce(j.scope, ''), ' '), lambda s: s <> '')",
+        "app_role_id": "NULL",
+        "consent_type": "j.consentType",
+        "created": "NULL",
+    },
+)
+GRAPH_APP_ROLE_ASSIGNMENT = Mapping(
+    "graph-app-role-assignment",
+    "consents",
+    {
+        "id": V, "appRoleId": V, "createdDateTime": V, "creationTimestamp": V, "principalId": V,
+        "principalType": V,
+        "principalDisplayName": V, "resourceId": V, "resourceDisplayName": V, USER_ANNOTATION: V,
+    },
+    {
+        "upn": _UPN,
+        "principal_id": "j.principalId",
+        "principal_type": "j.principalType",
+        "kind": "'application-role'",
+        "grant_id": "j.id",
+        "client_id": "NULL",
+        "resource_id": "j.resourceId",
+        "resource_name": "rc_nz(j.resourceDisplayName)",
+        "scopes": "NULL",
+        "app_role_id": "j.appRoleId",
+        "consent_type": "NULL",
+        "created": "coalesce({time}(j.createdDateTime), {time}(j.creationTimestamp))",  # v1.0, beta
+    },
+    time_fields=("j.createdDateTime", "j.creationTimestamp"),
 )

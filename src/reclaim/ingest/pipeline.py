@@ -47,6 +47,9 @@ _KEY_COLUMNS = {
     "message_trace": "coalesce(sender, recipient) IS NOT NULL",
     "mailbox_config": "coalesce(identity, mailbox) IS NOT NULL",
     "blocked_senders": "sender_address IS NOT NULL",
+    "auth_methods": "method_type IS NOT NULL",
+    "role_assignments": "role_id IS NOT NULL AND principal_id IS NOT NULL",
+    "consents": "resource_id IS NOT NULL AND coalesce(client_id, app_role_id) IS NOT NULL",
 }
 
 # A page (``{"value": [...]}``) is one JSON object that DuckDB reads whole; larger ones are

@@ -119,6 +119,17 @@ def _blocked(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
     ]
 
 
+def _message_trace(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
+    from reclaim.lab.directory import message_trace  # that module imports this one
+
+    return message_trace(tenant, p)
+
+
+_TRACE_PARAMETERS = frozenset(
+    {"SenderAddress", "RecipientAddress", "StartDate", "EndDate", "MessageId", "MessageTraceId", "Status",
+     "Subject", "SubjectFilterType", "FromIP", "ToIP", "ResultSize", "StartingRecipientAddress"}
+)  # fmt: skip
+
 # cmdlet -> (parameters it takes, handler)
 CMDLETS: dict[str, tuple[frozenset[str], Callable[[LabTenant, Mapping[str, Any]], list[Record]]]] = {
     "Get-InboxRule": (frozenset({"Mailbox", "Identity", "IncludeHidden", "BypassScopeCheck"}), _inbox_rules),
@@ -133,6 +144,7 @@ CMDLETS: dict[str, tuple[frozenset[str], Callable[[LabTenant, Mapping[str, Any]]
         _by_mailbox(lambda t: t.message_configuration, True),
     ),
     "Get-BlockedSenderAddress": (frozenset({"SenderAddress"}), _blocked),
+    "Get-MessageTraceV2": (_TRACE_PARAMETERS, _message_trace),
 }
 
 

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import orjson
 
-from reclaim.lab import odata
+from reclaim.lab import directory, odata
 from reclaim.lab.data import (
     DIRECTORY_AUDIT_FIELDS,
     DIRECTORY_AUDIT_V1,
@@ -50,6 +50,7 @@ REQUIRED_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "auditLogs/directoryAudits": ("AuditLog.Read.All",),
     "organization": ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All"),
     "security/auditLog/queries": ("AuditLogsQuery.Read.All",),  # Purview audit search, every workload
+    **directory.PERMISSIONS,  # mail, sign-in methods, roles, consents (reclaim.lab.directory)
 }
 EXCHANGE_PERMISSION = "Exchange.ManageAsApp"  # an Office 365 Exchange Online application permission
 # What a fresh lab grants: exactly the least-privileged permission of each resource, so that
@@ -387,6 +388,8 @@ class Lab:
         self._authenticate(headers)
         if segments[:1] == ["graph"] and segments[2:5] == ["security", "auditLog", "queries"]:
             return self._audit_log(method, segments[1:], query, body)
+        if segments[:1] == ["graph"] and len(segments) > 2 and directory.resource(segments[2:]) is not None:
+            return directory.answer(self, method, segments[1], segments[2:], query, raw)
         if segments[:1] == ["graph"]:
             return self._graph(method, segments[1:], query, raw)
         if segments[:1] == ["exo"]:

@@ -1,0 +1,168 @@
+"""Collectors for one user's mail evidence and directory state: Sent Items and Deleted Items, the message
+trace, authentication methods, Entra role assignments (active and eligible), delegated consents and app
+role assignments.
+
+Graph records say nothing of whose they are (a message names no mailbox, a method no user), so each
+record is written with Reclaim's instance annotations: ``@reclaim.mailbox`` and ``@reclaim.folder`` on
+messages, ``@reclaim.upn`` on directory records. The ingest mappings read them into the ``mailbox``,
+``folder`` and ``upn`` columns; a Graph export made some other way ingests too, with those left empty.
+
+``SPECS`` lists (name, title, gather, needs); ``collectors.py`` makes them ``Collector`` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from reclaim.ingest.mappings import FOLDER_ANNOTATION, MAILBOX_ANNOTATION, USER_ANNOTATION
+from reclaim.tenant.client import TenantClient
+
+if TYPE_CHECKING:  # collectors.py registers these collectors: a runtime import would be a cycle
+    from reclaim.collect.collectors import Target
+
+Records = AsyncIterator[list[dict[str, Any]]]
+Gather = Callable[[TenantClient, "Target"], Records]
+
+# What a message record keeps: enough for the rules (S2 sends without a copy, S5/S6 scam wording and
+# mass mail) and for the investigator, without bodies or attachments.
+MESSAGE_FIELDS = (
+    "id,subject,bodyPreview,from,sender,toRecipients,ccRecipients,bccRecipients,sentDateTime,"
+    "receivedDateTime,internetMessageId,parentFolderId,isDraft,isRead,hasAttachments,conversationId"
+)
+TRACE_DAYS = 10  # Get-MessageTraceV2 answers at most ten days a query
+TRACE_RESULT_SIZE = 5000  # its largest ResultSize; a full answer means there may be more
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _odata_time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _annotated(pages: Records, annotations: dict[str, str]) -> Records:
+    async def run() -> Records:
+        async for page in pages:
+            yield [{**record, **annotations} for record in page]
+
+    return run()
+
+
+def messages(folder: str, field: str) -> Gather:
+    """A well-known mail folder's messages whose ``field`` time is in the window."""
+
+    def gather(client: TenantClient, t: Target) -> Records:
+        params = {"$filter": t.window(field), "$select": MESSAGE_FIELDS, "$top": "500"}
+        path = f"/users/{quote(t.user_id, safe='')}/mailFolders/{folder}/messages"
+        return _annotated(client.pages(path, params), {MAILBOX_ANNOTATION: t.upn, FOLDER_ANNOTATION: folder})
+
+    return gather
+
+
+def _trace_windows(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """The window in parts of at most ten days, newest first (the order the trace answers in)."""
+    parts = []
+    end = until
+    while end > since:
+        start = max(since, end - timedelta(days=TRACE_DAYS))
+        parts.append((start, end))
+        end = start
+    return parts
+
+
+def message_trace(client: TenantClient, t: Target) -> Records:
+    """Get-MessageTraceV2 for mail the user sent: ten days a query; a full answer is continued from its
+    last row (EndDate = its Received, StartingRecipientAddress = its recipient), as the cmdlet asks."""
+
+    async def run() -> Records:
+        seen: set[tuple[str, str]] = set()
+        for start, end in _trace_windows(t.since, t.until):
+            parameters: dict[str, Any] = {
+                "SenderAddress": t.upn,
+                "StartDate": _odata_time(start),
+                "EndDate": _odata_time(end),
+                "ResultSize": TRACE_RESULT_SIZE,
+            }
+            while True:
+                got: list[dict[str, Any]] = []
+                async for page in client.exo("Get-MessageTraceV2", parameters, mailbox=t.upn):
+                    got += page
+                    fresh = []
+                    for row in page:  # a continuation may repeat the row it starts from
+                        key = (
+                            str(row.get("MessageTraceId") or row.get("MessageId")),
+                            str(row.get("RecipientAddress")),
+                        )
+                        if key not in seen:
+                            seen.add(key)
+                            fresh.append(row)
+                    if fresh:
+                        yield fresh
+                if len(got) < TRACE_RESULT_SIZE:
+                    break
+                last = got[-1]
+                if not last.get("Received") or not last.get("RecipientAddress"):
+                    break
+                parameters = {
+                    **parameters,
+                    "EndDate": str(last["Received"]),
+                    "StartingRecipientAddress": str(last["RecipientAddress"]),
+                }
+
+    return run()
+
+
+def _user_records(path: str) -> Gather:
+    def gather(client: TenantClient, t: Target) -> Records:
+        url = path.format(user=quote(t.user_id, safe=""))
+        return _annotated(client.pages(url), {USER_ANNOTATION: t.upn})
+
+    return gather
+
+
+def _principal(path: str, extra: Mapping[str, str] | None = None) -> Gather:
+    def gather(client: TenantClient, t: Target) -> Records:
+        params = {"$filter": f"principalId eq {_quoted(t.user_id)}", **(extra or {})}
+        return _annotated(client.pages(path, params), {USER_ANNOTATION: t.upn})
+
+    return gather
+
+
+_MAIL = "Mail.Read (Graph application permission)"
+_EXCHANGE = "the Exchange Administrator role and Exchange.ManageAsApp"
+_ROLES = "RoleManagement.Read.Directory (Graph application permission)"
+_EXPAND_ROLE = {"$expand": "roleDefinition"}  # the role's name with each assignment
+
+SPECS: tuple[tuple[str, str, Gather, str], ...] = (
+    ("sent-items", "Sent Items in the window", messages("sentitems", "sentDateTime"), _MAIL),
+    ("deleted-items", "Deleted Items received in the window",
+     messages("deleteditems", "receivedDateTime"), _MAIL),
+    ("message-trace", "message trace of mail sent (Get-MessageTraceV2)", message_trace, _EXCHANGE),
+    (
+        "auth-methods", "authentication methods",
+        _user_records("/users/{user}/authentication/methods"),
+        "UserAuthenticationMethod.Read.All (Graph application permission)",
+    ),
+    (
+        "role-assignments", "Entra role assignments (active)",
+        _principal("/roleManagement/directory/roleAssignments", _EXPAND_ROLE), _ROLES,
+    ),
+    (
+        "role-eligibility", "Entra role eligibilities (PIM)",
+        _principal("/roleManagement/directory/roleEligibilitySchedules", _EXPAND_ROLE), _ROLES,
+    ),
+    (
+        "oauth-grants", "delegated permission grants (OAuth consents)",
+        _principal("/oauth2PermissionGrants"),
+        "DelegatedPermissionGrant.Read.All or Directory.Read.All (Graph application permission)",
+    ),
+    (
+        "app-role-assignments", "app role assignments",
+        _user_records("/users/{user}/appRoleAssignments"),
+        "Directory.Read.All (Graph application permission)",
+    ),
+)  # fmt: skip
