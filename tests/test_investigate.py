@@ -173,3 +173,10 @@ def test_the_shipped_example_shows_its_one_takeover(tmp_path: Path) -> None:
     assert any("minutes after" in r for r in victim_reasons)
     clean = next(u for u in users if u["verdict"] == "clean")
     assert any(r.startswith("clean on the evidence present; not checked for lack of data:") for r in clean["reasons"])
+
+
+def test_every_table_says_what_to_collect_when_missing() -> None:
+    from reclaim.case import schema
+    from reclaim.detect import context, engine
+
+    assert set(engine.MISSING) >= set(schema.TABLES) | set(context.VIEWS)

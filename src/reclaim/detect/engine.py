@@ -31,6 +31,9 @@ MISSING = {
     "message_trace": "no message trace (Get-MessageTrace)",
     "mailbox_config": "no signatures (Get-MailboxMessageConfiguration)",
     "blocked_senders": "no restricted-sender list (Get-BlockedSenderAddress)",
+    "auth_methods": "no authentication methods (Graph users/{id}/authentication/methods)",
+    "role_assignments": "no Entra role assignments (Graph roleManagement)",
+    "consents": "no OAuth grants or app role assignments (Graph oauth2PermissionGrants)",
 }
 
 
