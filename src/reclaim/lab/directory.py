@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from reclaim import tenantsim
 from reclaim.lab import odata
@@ -903,7 +903,6 @@ _GRANT_FIELDS: dict[str, Field] = {
 }
 _APP_ROLE_FIELDS: dict[str, Field] = {name: S for name in ("id", "resourceId", "appRoleId", "principalId")}
 _MAX_TOP = {"users/mailFolders/messages": 1000, "users/authentication/methods": 999}
-_SAFE = "$'(),:/@"
 _OPTIONS = frozenset({"$filter", "$top", "$select", "$skiptoken", "$orderby", "$expand"})
 
 
@@ -1094,10 +1093,5 @@ def _page(
     page = [
         {k: v for k, v in r.items() if k in keep} if select else r for r in records[offset : offset + size]
     ]
-    doc: dict[str, Any] = {"@odata.context": context}
-    if offset + size < len(records):
-        params = {k: v for k, v in query.items() if k != "$skiptoken"}
-        params["$skiptoken"] = odata.skiptoken(offset + size, key)
-        doc["@odata.nextLink"] = f"{lab.url}{raw}?{urlencode(params, quote_via=quote, safe=_SAFE)}"
-    doc["value"] = page
-    return lab._json(doc)
+    more = offset + size if offset + size < len(records) else None
+    return lab._json(odata.page_document(page, context, more, key, query, lab.url + raw))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import orjson
 
@@ -391,3 +392,19 @@ def read_skiptoken(token: str, key: str) -> int:
     if not valid:
         raise QueryError("The $skiptoken is invalid or belongs to another query.")
     return int(offset)
+
+
+_LINK_SAFE = "$'(),:/@"  # left as they are in a nextLink, as Graph writes them
+
+
+def page_document(
+    page: list[Any], context: str, next_offset: int | None, key: str, query: Mapping[str, str], url: str
+) -> dict[str, Any]:
+    """A collection page as Graph answers it, with a nextLink to ``url`` when more follow."""
+    doc: dict[str, Any] = {"@odata.context": context}
+    if next_offset is not None:
+        params = {k: v for k, v in query.items() if k != "$skiptoken"}
+        params["$skiptoken"] = skiptoken(next_offset, key)
+        doc["@odata.nextLink"] = f"{url}?{urlencode(params, quote_via=quote, safe=_LINK_SAFE)}"
+    doc["value"] = page
+    return doc

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
@@ -611,13 +611,8 @@ class Lab:
             assert compute is not None
             records = self._cached(key, offset == 0, lambda: compute(query))
         page = [_select(r, query.get("$select")) for r in records[offset : offset + size]]
-        doc: dict[str, Any] = {"@odata.context": context}
-        if offset + size < len(records):
-            params = {k: v for k, v in query.items() if k != "$skiptoken"}
-            params["$skiptoken"] = odata.skiptoken(offset + size, key)
-            doc["@odata.nextLink"] = f"{self.url}{raw}?{urlencode(params, quote_via=quote, safe=_SAFE)}"
-        doc["value"] = page
-        return self._json(doc)
+        more = offset + size if offset + size < len(records) else None
+        return self._json(odata.page_document(page, context, more, key, query, self.url + raw))
 
     def _cached(self, key: str, fresh: bool, compute: Callable[[], list[Record]]) -> list[Record]:
         """Filtering a large log once per query, not once per page."""
@@ -689,7 +684,6 @@ class Lab:
             raise HttpError(400, "BadRequest", str(err)) from err
 
 
-_SAFE = "$'(),:/@"
 _OPTIONS = frozenset({"$filter", "$top", "$select", "$orderby", "$skiptoken"})
 _CHALLENGE = {
     "WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
