@@ -146,7 +146,10 @@ def test_live_collection_finds_what_the_offline_export_finds(tmp_path: Path) -> 
     def findings(case: Case) -> tuple[set[tuple[str, int]], str]:
         analysis = engine.run(case.con, rules.load(), context.Options(user=victim))
         (judged,) = verdict.verdicts(analysis)
-        return {(f.rule.id, f.count) for f in analysis.findings}, judged.verdict
+        # a password spray shows only with the other accounts' failures, which the whole-tenant
+        # export holds and a collection for one user does not
+        found = {(f.rule.id, f.count) for f in analysis.findings if f.rule.id != "signin-password-spray"}
+        return found, judged.verdict
 
     with Case.open(tmp_path / "offline") as offline:
         assert ingest_paths(offline, [tmp_path / "export"]).complete

@@ -14,10 +14,13 @@ file newsletters into folders, and delete a few mails a day. Every public IP com
 real ISP, hosting or mobile network of the right country, checked against the offline
 geolocation database (``reclaim.detect.geo``), so sign-in locations and IP lookups agree.
 
-``compromised`` users additionally suffer a business-email-compromise takeover a few days
-before the end: failed passwords then a sign-in from a foreign hosting network, a hidden
-inbox rule for payment mail, external forwarding, fraud mail sent from the attacker's IP
-and the warning replies deleted.
+Named ``scenarios`` (``SCENARIOS``) are planted on chosen users. "bec" (``compromised`` is
+short for it) is a takeover a few days before the end: a password spray over colleagues from a
+foreign hosting network, failed passwords then a sign-in, the attacker's MFA method, a hidden
+inbox rule for payment mail, external forwarding, a display-name change, an admin role, fraud
+mail sent from the attacker's IP and the warning replies deleted. "consent-phishing": the user
+consents to a multi-tenant app asking for Mail.ReadWrite and offline_access, which then reads
+the mailbox from a hosting network. "traveller": a benign business trip overseas.
 
 Deterministic for a seed; the benign activity is the same with or without takeovers.
 Records stream to disk a day at a time: 500 users for 30 days take a few seconds.
@@ -25,6 +28,7 @@ Records stream to disk a day at a time: 500 users for 30 days take a few seconds
 
 from __future__ import annotations
 
+import base64
 import gc
 import ipaddress
 import random
@@ -32,7 +36,7 @@ import re
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import asin, cos, radians, sin, sqrt
@@ -431,6 +435,13 @@ _APPS: dict[str, tuple[str, str, str, str]] = {
     "mysignins": (
         "My Signins",
         "19db86c3-b2b9-44cc-b339-36da233a3be2",
+        "Microsoft Graph",
+        "00000003-0000-0000-c000-000000000000",
+    ),
+    # the consent-phishing scenario's multi-tenant app, registered in the attacker's own tenant
+    "consent-app": (
+        "Secure Doc Viewer",
+        "067d03d0-2973-4da4-b787-73aaad14bc01",
         "Microsoft Graph",
         "00000003-0000-0000-c000-000000000000",
     ),
@@ -1084,7 +1095,7 @@ class _Writer:
             }
         client = (
             "Browser"
-            if app in ("officehome", "owa", "portal", "mysignins")
+            if app in ("officehome", "owa", "portal", "mysignins", "consent-app")
             else "Mobile Apps and Desktop clients"
         )
         mfa = u.mfa and not attacker
@@ -1426,11 +1437,12 @@ class _Writer:
         modified: Iterable[tuple[str, str, str]] = (),
         operation: str = "Update",
         target_type: str = "User",
+        category: str = "UserManagement",
     ) -> None:
         self.audits.append(
             {
                 "id": f"{'SSGM' if service.startswith('Self') else 'Directory'}_{self.t.uuid(rng)}",
-                "category": "UserManagement",
+                "category": category,
                 "correlationId": self.t.uuid(rng),
                 "result": "success",
                 "resultReason": "",
@@ -1732,6 +1744,12 @@ class _Writer:
         u.mfa = False  # the account the attacker got into had no MFA requirement
         day = max(0, t.days - rng.randrange(2, 5))
         ts = t.start + day * DAY + rng.randrange(0, 20 * HOUR)
+        # the password spray that found the account: a guess or two at each of several colleagues first
+        others = [o for o in t.users if o is not u]
+        spray = ts - rng.randrange(20, 45) * 60
+        for other in rng.sample(others, min(len(others), rng.randrange(6, 10))):
+            self.signin(other, spray, ip, "officehome", "laptop", True, 50126, rng, attacker=True)
+            spray += rng.randrange(20, 150)
         for _ in range(rng.randrange(2, 6)):
             self.signin(u, ts, ip, "officehome", "laptop", True, 50126, rng, attacker=True)
             ts += rng.randrange(40, 200)
@@ -1743,6 +1761,12 @@ class _Writer:
                 u, ts + 60 + k * rng.randrange(20, 90), ip, "laptop", session, rng, bind=True, attacker=True
             )
         ts += rng.randrange(3, 9) * 60
+        # the attacker's own authenticator, so that MFA keeps letting them in after a password reset
+        self.directory(
+            ts, "User registered security info", "Authentication Methods", u, u, ip, rng,
+            [("StrongAuthenticationMethod", "[]", '[{"MethodType":6,"Default":true}]')],
+        )  # fmt: skip
+        ts += rng.randrange(2, 6) * 60
         name = rng.choice([".", "..", "...", "RSS", "a"])
         rule = t._rule_object(
             u,
@@ -1787,6 +1811,23 @@ class _Writer:
             DeliverToMailboxAndForward=True,
             WhenChanged=f"/Date({int(ts) * 1000})/",
         )
+        ts += rng.randrange(3, 10) * 60
+        # renamed to look like the accounts department, and given an admin role to dig in with
+        renamed = f"{u.display} - Accounts Payable"
+        self.directory(
+            ts, "Update user", "Core Directory", u, u, ip, rng,
+            [("DisplayName", f'["{u.display}"]', f'["{renamed}"]'),
+             ("Included Updated Properties", "", '"DisplayName"')],
+        )  # fmt: skip
+        u.mailbox["DisplayName"] = renamed
+        ts += rng.randrange(1, 5) * 60
+        self.directory(
+            ts, "Add member to role", "Core Directory", u, u, ip, rng,
+            [("Role.ObjectID", "", f'"{t.uuid(rng)}"'), ("Role.DisplayName", "", '"Exchange Administrator"'),
+             ("Role.TemplateId", "", '"29232cdf-9323-42fd-ade2-1d097af3e4de"'),
+             ("Role.WellKnownObjectName", "", '"ExchangeServiceAdmins"')],
+            operation="Assign", category="RoleManagement",
+        )  # fmt: skip
         ts += rng.randrange(10, 40) * 60
         for _ in range(rng.randrange(4, 12)):
             self.send(
@@ -1817,6 +1858,161 @@ class _Writer:
         self.delete(
             u, ts + 300, second, "laptop", session, rng, "HardDelete", replies, "Deleted Items", attacker=True
         )
+
+    # -- consent phishing -------------------------------------------------------------------
+    def consent_phishing(self, u: User) -> None:
+        """A link to a "document viewer" asks for consent; the app then reads mail from a server."""
+        t = self.t
+        rng = random.Random(f"{t.seed}-consent-{u.upn}")  # noqa: S311 - simulation, not secrets
+        name, app_id, _, graph_app = _APPS["consent-app"]
+        day = max(0, t.days - rng.randrange(3, 6))
+        uday = t.day_of(u, day, rng)
+        ts = uday.start + (u.start_min + rng.randrange(60, 300)) * 60
+        ip = t.ip_at(u, uday, ts, "laptop", True) or u.home_ip
+        self.signin(u, ts, ip, "officehome", "laptop", True, 0, rng)  # an ordinary morning
+        ts += rng.randrange(5, 90) * 60
+        self.signin(u, ts, ip, "consent-app", "laptop", True, 0, rng)  # the phishing link
+        client = t.uuid(rng)  # the app's service principal, created in this tenant by the consent
+        graph = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{TENANT_ID}/servicePrincipals/{graph_app}"))
+        scope = "openid profile offline_access User.Read Mail.ReadWrite"
+        raw = uuid.UUID(client).bytes + uuid.UUID(graph).bytes
+        grant = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        correlation = t.uuid(rng)
+        ua = _WIN_EDGE if u.laptop == "win-edge" else (_MAC_SAFARI if u.laptop == "mac" else _WIN_CHROME)
+
+        def quoted(text: str) -> str:
+            return orjson.dumps(text).decode()
+
+        def audit(when: float, activity: str, target: tuple[str, str | None], modified: list[tuple[str, str]],
+                  extra: list[dict[str, Any]]) -> None:  # fmt: skip
+            self.audits.append(
+                {
+                    "id": f"Directory_{correlation}_{rng.getrandbits(40):010X}",
+                    "category": "ApplicationManagement",
+                    "correlationId": correlation,
+                    "result": "success",
+                    "resultReason": "",
+                    "activityDisplayName": activity,
+                    "activityDateTime": _iso(when) + "Z",
+                    "loggedByService": "Core Directory",
+                    "operationType": "Assign" if activity != "Add service principal" else "Add",
+                    "initiatedBy": {
+                        "app": None,
+                        "user": {
+                            "id": u.user_id,
+                            "displayName": None,
+                            "userPrincipalName": u.upn,
+                            "ipAddress": ip,
+                            "userType": None,
+                            "homeTenantId": None,
+                            "homeTenantName": None,
+                        },
+                    },
+                    "targetResources": [
+                        {
+                            "id": target[0],
+                            "displayName": target[1],
+                            "type": "ServicePrincipal",
+                            "userPrincipalName": None,
+                            "groupType": None,
+                            "modifiedProperties": [
+                                {"displayName": n, "oldValue": None, "newValue": v} for n, v in modified
+                            ],
+                        }
+                    ],
+                    "additionalDetails": [{"key": "User-Agent", "value": ua}, *extra],
+                }
+            )
+
+        ts += rng.randrange(20, 60)
+        reply = f"https://{name.replace(' ', '').lower()}.example/auth"
+        audit(ts, "Add service principal", (client, name),
+              [("AppAddress", quoted(orjson.dumps([{"AddressType": 0, "Address": reply}]).decode())),
+               ("AppId", quoted(app_id)), ("DisplayName", quoted(name))],
+              [{"key": "AppId", "value": app_id}])  # fmt: skip
+        audit(ts + 1, "Add delegated permission grant", (graph, "Microsoft Graph"),
+              [("DelegatedPermissionGrant.Scope", quoted(scope)),
+               ("DelegatedPermissionGrant.ConsentType", quoted("Principal")),
+               ("ServicePrincipal.ObjectID", quoted(client))], [])  # fmt: skip
+        permissions = (
+            f"[] => [[Id: {grant}, ClientId: {client}, PrincipalId: {u.user_id}, ResourceId: {graph}, "
+            f"ConsentType: Principal, Scope:  {scope}, CreatedDateTime: , LastModifiedDateTime ]]; "
+        )
+        audit(ts + 2, "Consent to application", (client, name),
+              [("ConsentContext.IsAdminConsent", quoted("False")),
+               ("ConsentContext.IsAppOnly", quoted("False")),
+               ("ConsentContext.OnBehalfOfAll", quoted("False")),
+               ("ConsentContext.Tags", quoted("WindowsAzureActiveDirectoryIntegratedApp")),
+               ("ConsentAction.Permissions", quoted(permissions)),
+               ("TargetId.ServicePrincipalNames", quoted(app_id))],
+              [{"key": "AppId", "value": app_id}])  # fmt: skip
+        # the app's server redeems the refresh token and reads the mailbox through Graph, for days
+        own = {u.home.country} | {trip.dest.country for trip in u.trips}
+        country = rng.choice([c for c in ("US", "NL", "SG") if c not in own])
+        server = t.net.draw(country, "hosting", rng=rng)
+        session = t.uuid(rng)
+        ts += rng.randrange(5, 30) * 60
+        first = True
+        while ts < t.end - HOUR:
+            self.signin(u, ts, server, "consent-app", "laptop", False, 0, rng, attacker=True)
+            for k in range(rng.randrange(2, 6)):
+                when = ts + 20 + k * rng.randrange(5, 40)
+                rec = self._exchange(
+                    u, when, "MailItemsAccessed", 50, server,
+                    "Client=REST;Client=RESTSystem;;", session, rng, "consent-app",
+                )  # fmt: skip
+                count = rng.randrange(20, 200) if first else rng.randrange(1, 15)
+                rec.update(
+                    ClientAppId=app_id,
+                    AppAccessContext={"ClientAppId": app_id, "ClientAppName": name},
+                    OperationProperties=[
+                        {"Name": "MailAccessType", "Value": "Sync" if first else "Bind"},
+                        {"Name": "IsThrottled", "Value": "False"},
+                    ],
+                    OperationCount=count,
+                    Folders=[{"Id": "LgAAAAD" + rng.getrandbits(96).to_bytes(12, "big").hex().upper(),
+                              "Path": "\\Inbox", "FolderItems": []}],
+                )  # fmt: skip
+                self.batch.append((when, 2, rec))
+                first = False
+            ts += rng.randrange(45, 75) * 60
+
+    # -- the benign traveller ------------------------------------------------------------------
+    def plan_travel(self, u: User) -> None:
+        """A business trip over the ocean in the second half of the window (before the days are written)."""
+        t = self.t
+        if t.days < 6:
+            raise ValueError("the traveller scenario needs at least 6 days")
+        rng = random.Random(f"{t.seed}-traveller-{u.upn}")  # noqa: S311 - simulation, not secrets
+        dest = PLACES[rng.choice([p for p in ("new_york", "chicago", "san_francisco")
+                                  if PLACES[p].country != u.home.country])]  # fmt: skip
+        first = max(1, t.days - rng.randrange(6, 8))
+        nights = min(rng.randrange(3, 5), t.days - first - 1)
+        flight = (0.75 + km_between(u.home, dest) / 800) * HOUR
+        out_local = t.start + first * DAY + rng.randrange(7 * 60, 10 * 60, 5) * 60
+        out_dep = out_local - utc_offset(u.home.zone, out_local) * HOUR
+        back_local = t.start + (first + nights) * DAY + rng.randrange(16 * 60, 20 * 60, 5) * 60
+        back_dep = back_local - utc_offset(dest.zone, back_local) * HOUR
+        hotel = t.net.draw(dest.country, "home", dest, rng=rng)
+        venue = t.net.draw(dest.country, "home", dest, rng=rng)
+        trip = Trip(dest, out_dep, out_dep + flight, back_dep, back_dep + flight, hotel, venue)
+        u.trips = [trip]  # this trip only, and no leave or VPN to blur it
+        u.leave = frozenset()
+        u.vpn_ip, u.vpn_days = None, frozenset()
+
+    def travel_mail(self, u: User) -> None:
+        """Evenings at the hotel: a sign-in and a few mails from the laptop."""
+        t = self.t
+        rng = random.Random(f"{t.seed}-traveller-mail-{u.upn}")  # noqa: S311 - simulation, not secrets
+        (trip,) = u.trips
+        evening = trip.out_arr + 6 * HOUR
+        while evening < trip.back_dep - 4 * HOUR:
+            ts = evening + rng.randrange(0, 3 * HOUR)
+            session = t.uuid(rng)
+            self.signin(u, ts, trip.hotel_ip, "owa", "laptop", True, 0, rng)
+            for k in range(rng.randrange(1, 4)):
+                self.send(u, ts + 300 + k * rng.randrange(120, 900), trip.hotel_ip, "laptop", session, rng)
+            evening += DAY
 
     # -- output ------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -1880,6 +2076,15 @@ def _rule_parameters(rule: dict[str, Any]) -> list[dict[str, str]]:
     return params
 
 
+SCENARIOS: dict[str, str] = {
+    "bec": "business email compromise: password spray from abroad, MFA method, inbox rule to RSS Feeds, "
+    "external forwarding, display name, admin role, fraud mail, warnings deleted",
+    "consent-phishing": "consents to a malicious multi-tenant app that reads mail from a hosting network",
+    "traveller": "a benign business trip overseas (flight, hotel sign-ins, mail from the hotel)",
+}
+COMPROMISING = ("bec", "consent-phishing")  # the scenarios whose users are compromised (ground truth)
+
+
 def write_tenant(
     folder: Path | str,
     users: int = 500,
@@ -1887,21 +2092,34 @@ def write_tenant(
     seed: int = 1,
     compromised: Iterable[str] = (),
     page_size: int = 1000,
+    scenarios: Mapping[str, Iterable[str]] | None = None,
 ) -> list[Path]:
     """Write a simulated tenant's exports under ``folder``; returns the files written.
 
-    ``compromised``: user principal names (from ``SimTenant(users, days, seed).upns``) whose
-    accounts are taken over a few days before the end.
+    ``scenarios``: user principal names (from ``SimTenant(users, days, seed).upns``) per scenario
+    name (``SCENARIOS``); ``compromised`` is short for the "bec" scenario: accounts taken over a
+    few days before the end.
     """
     folder = Path(folder)
     tenant = SimTenant(users, days, seed)
-    victims = [u.lower() for u in compromised]
-    unknown = [v for v in victims if v not in tenant.by_upn]
+    chosen = {name: [u.lower() for u in upns] for name, upns in (scenarios or {}).items()}
+    bad = sorted(set(chosen) - set(SCENARIOS))
+    if bad:
+        raise ValueError(f"unknown scenarios: {', '.join(bad)} (known: {', '.join(SCENARIOS)})")
+    victims = [u.lower() for u in compromised] + [u for u in chosen.get("bec", []) if u not in compromised]
+    unknown = [v for v in victims + [u for upns in chosen.values() for u in upns] if v not in tenant.by_upn]
     if unknown:
         raise ValueError(f"not users of this tenant: {', '.join(unknown)}")
     writer = _Writer(tenant, folder, page_size)
+    travellers = [tenant.by_upn[upn] for upn in chosen.get("traveller", [])]
+    for u in travellers:  # the trip changes what the user's days look like
+        writer.plan_travel(u)
     for upn in victims:  # before the days are written: it changes the rules and the mailbox
         writer.takeover(tenant.by_upn[upn])
+    for upn in chosen.get("consent-phishing", []):
+        writer.consent_phishing(tenant.by_upn[upn])
+    for u in travellers:
+        writer.travel_mail(u)
     attack = writer.batch
     writer.batch = []
     collecting = gc.isenabled()
@@ -1926,7 +2144,7 @@ EXAMPLE = {"users": 12, "days": 10, "seed": 2026}
 def write_example(folder: Path | str) -> list[Path]:
     """The example export shipped in ``examples/``: a small tenant with one takeover."""
     victim = SimTenant(EXAMPLE["users"], EXAMPLE["days"], EXAMPLE["seed"]).upns[1]
-    return write_tenant(folder, compromised=[victim], **EXAMPLE)
+    return write_tenant(folder, EXAMPLE["users"], EXAMPLE["days"], EXAMPLE["seed"], compromised=[victim])
 
 
 def main(argv: list[str] | None = None) -> None:

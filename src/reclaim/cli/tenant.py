@@ -175,19 +175,27 @@ def lab_group() -> None:
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--compromised", type=click.IntRange(0, 100), default=1, show_default=True,
               help="How many users suffer a takeover (ground truth is printed).")  # fmt: skip
-def lab_serve(port: int, users: int, days: int, seed: int, compromised: int) -> None:
+@click.option("--scenario", "scenarios", multiple=True, type=click.Choice(list(tenantsim.SCENARIOS)),
+              help="Plant a named scenario on the next unused user (repeatable).")  # fmt: skip
+def lab_serve(
+    port: int, users: int, days: int, seed: int, compromised: int, scenarios: tuple[str, ...]
+) -> None:
     """Serve a simulated tenant (Graph and Exchange admin endpoints) until Ctrl-C.
 
     \b
     Example:
       reclaim lab serve --users 20 --compromised 1
+      reclaim lab serve --compromised 0 --scenario consent-phishing --scenario traveller
     """
     from reclaim.lab import Lab, LabTenant
 
-    tenant = LabTenant.simulated(users=users, days=days, seed=seed, compromised=compromised)
+    counts = {name: scenarios.count(name) for name in scenarios}
+    tenant = LabTenant.simulated(users=users, days=days, seed=seed, compromised=compromised, scenarios=counts)
     lab = Lab(tenant, port=port)
     out.print(f"lab tenant {tenant.tenant_id} at [bold]{lab.url}[/] ({users} users, {days} days)")
     out.print(f"taken over: {', '.join(sorted(tenant.ground_truth)) or 'nobody'}")
+    for name, upns in tenant.scenarios.items():
+        out.print(f"  {name}: {', '.join(upns)}")
     out.print("collect with:")
     # the token is the lab's own, made for this run; printing it is the point
     out.print(f"  export {TOKEN_VARIABLE}={lab.token}")

@@ -253,6 +253,7 @@ class LabTenant:
     audit_records: list[Record] = field(default_factory=list)  # Unified Audit Log (AuditData objects)
     ground_truth: frozenset[str] = frozenset()  # UPNs of the accounts taken over
     seed: int = 1
+    scenarios: dict[str, list[str]] = field(default_factory=dict)  # tenantsim scenario name: its UPNs
     all_signins: list[Record] = field(init=False, default_factory=list, repr=False)  # both kinds
 
     def __post_init__(self) -> None:
@@ -305,18 +306,36 @@ class LabTenant:
         seed: int = 1,
         compromised: int | Iterable[str] = 0,
         folder: Path | str | None = None,
+        scenarios: Mapping[str, int | Iterable[str]] | None = None,
     ) -> LabTenant:
         """A ``tenantsim`` tenant; ``compromised``: how many users (the first ones) or which UPNs are
-        taken over. With ``folder`` the exports stay there (for an offline run of the same tenant)."""
+        taken over (the "bec" scenario). ``scenarios``: ``tenantsim.SCENARIOS`` names with their UPNs,
+        or a count of users (the next ones nobody else took). With ``folder`` the exports stay there
+        (for an offline run of the same tenant). Ground truth: the users of the compromising scenarios."""
         sim = tenantsim.SimTenant(users, days, seed)
         victims = sim.upns[:compromised] if isinstance(compromised, int) else [c.lower() for c in compromised]
+        chosen: dict[str, list[str]] = {"bec": list(victims)} if victims else {}
+        named = [u.lower() for v in (scenarios or {}).values() if not isinstance(v, int) for u in v]
+        taken = set(victims) | set(named)
+        free = [u for u in sim.upns if u not in taken]
+        for name, who in (scenarios or {}).items():
+            if isinstance(who, int):
+                picked, free = free[:who], free[who:]
+            else:
+                picked = [u.lower() for u in who]
+            chosen.setdefault(name, []).extend(u for u in picked if u not in chosen.get(name, []))
+        truth = sorted({u for name in tenantsim.COMPROMISING for u in chosen.get(name, [])})
+
+        def load(where: Path | str) -> LabTenant:
+            tenantsim.write_tenant(where, users, days, seed, scenarios=chosen)
+            return cls.from_folder(where, ground_truth=truth, seed=seed)
+
         if folder is None:
             with tempfile.TemporaryDirectory(prefix="reclaim-lab-") as tmp:
-                tenantsim.write_tenant(tmp, users, days, seed, victims)
-                tenant = cls.from_folder(tmp, ground_truth=victims, seed=seed)
+                tenant = load(tmp)
         else:
-            tenantsim.write_tenant(folder, users, days, seed, victims)
-            tenant = cls.from_folder(folder, ground_truth=victims, seed=seed)
+            tenant = load(folder)
+        tenant.scenarios = chosen
         tenant._enrich(sim)
         return tenant
 

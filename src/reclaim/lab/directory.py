@@ -884,7 +884,46 @@ def _consents(tenant: LabTenant) -> tuple[list[Record], dict[str, list[Record]]]
                 "resourceId": expenses,
             }
         ]
+    grants += _granted_in_audits(tenant, graph, grant_id)
     return grants, app_roles
+
+
+def _granted_in_audits(
+    tenant: LabTenant, graph: str, grant_id: Callable[[str, str | None], str]
+) -> list[Record]:
+    """The delegated grants "Add delegated permission grant" audits made (a consent the user gave)."""
+    made: dict[str, Record] = {}
+    for audit in reversed(tenant.directory_audits):  # oldest first: a later grant replaces an earlier one
+        if str(audit.get("activityDisplayName") or "").strip().casefold() != "add delegated permission grant":
+            continue
+        if str(audit.get("result") or "success").casefold() != "success":
+            continue
+        initiator = ((audit.get("initiatedBy") or {}).get("user") or {}).get("id")
+        for target in audit.get("targetResources") or []:
+            props = {
+                str(m.get("displayName")): str(m.get("newValue") or "").strip().strip('"')
+                for m in target.get("modifiedProperties") or []
+            }
+            client = props.get("ServicePrincipal.ObjectID")
+            scope = props.get("DelegatedPermissionGrant.Scope")
+            if not client or scope is None:
+                continue
+            everyone = props.get("DelegatedPermissionGrant.ConsentType") == "AllPrincipals"
+            principal = None if everyone or not initiator else str(initiator)
+            resource = graph if target.get("displayName") == "Microsoft Graph" else str(target.get("id"))
+            try:
+                key = grant_id(client, principal)
+            except ValueError:  # not GUIDs: not a grant this lab can name
+                continue
+            made[key] = {
+                "clientId": client,
+                "consentType": "AllPrincipals" if everyone else "Principal",
+                "id": key,
+                "principalId": principal,
+                "resourceId": resource,
+                "scope": " ".join(scope.split()),
+            }
+    return list(made.values())
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------

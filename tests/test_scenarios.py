@@ -1,0 +1,161 @@
+"""Named scenarios with ground truth: a BEC, a consent phishing and a benign traveller, found (or not)
+through a live collection from the lab and through the offline export of the same tenant."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from reclaim import tenantsim
+from reclaim.case.store import Case
+from reclaim.collect.run import CollectReport, collect_user
+from reclaim.detect import context, engine, rules, verdict
+from reclaim.ingest.pipeline import ingest_paths
+from reclaim.lab import Lab, LabTenant, serve
+from reclaim.tenant.client import StaticToken, TenantClient
+
+USERS, DAYS, SEED = 30, 14, 7
+SINCE = tenantsim.START.replace(tzinfo=None)
+UNTIL = SINCE + timedelta(days=DAYS)
+UPNS = tenantsim.SimTenant(USERS, DAYS, SEED).upns
+PLANTED = {"bec": [UPNS[3]], "consent-phishing": [UPNS[4]], "traveller": [UPNS[5]]}
+# what each scenario's user must be judged; consent phishing stops at suspicious (see test below)
+EXPECTED = {"bec": {"compromised"}, "consent-phishing": {"suspicious", "compromised"},
+            "traveller": {"clean", "suspicious", "inconclusive"}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("scenarios") / "export"
+
+
+@pytest.fixture(scope="module")
+def tenant(export: Path) -> LabTenant:
+    return LabTenant.simulated(users=USERS, days=DAYS, seed=SEED, scenarios=PLANTED, folder=export)
+
+
+def _collect(lab: Lab, case: Case, upn: str) -> CollectReport:
+    async def run() -> CollectReport:
+        async with TenantClient(
+            lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url, backoff=0.05
+        ) as client:
+            return await collect_user(client, case, upn, SINCE, UNTIL)
+
+    return asyncio.run(run())
+
+
+def _judge(case: Case, upn: str) -> verdict.UserVerdict:
+    analysis = engine.run(case.con, rules.load(), context.Options(user=upn))
+    (judged,) = verdict.verdicts(analysis)
+    return judged
+
+
+def _rules_fired(judged: verdict.UserVerdict) -> set[str]:
+    return {f.rule.id for f in judged.findings}
+
+
+def test_ground_truth_per_scenario(tenant: LabTenant) -> None:
+    assert tenant.scenarios == PLANTED
+    assert tenant.ground_truth == {UPNS[3], UPNS[4]}  # the traveller is benign
+
+
+def test_live_collection_finds_each_scenario(tenant: LabTenant, tmp_path: Path) -> None:
+    with serve(tenant) as lab:
+        lab.audit_log.polls = 1
+        for name, (upn,) in PLANTED.items():
+            with Case.open(tmp_path / name) as case:
+                report = _collect(lab, case, upn)
+                assert report.complete, [o for o in report.outcomes if o.status != "collected"]
+                judged = _judge(case, upn)
+                assert judged.verdict in EXPECTED[name], (name, judged.verdict, judged.reasons)
+                fired = _rules_fired(judged)
+                if name == "bec":
+                    assert {"mfa-method-registered", "display-name-changed", "mailbox-forwarding",
+                            "signin-hosting-network"} <= fired  # fmt: skip
+                if name == "consent-phishing":
+                    # the audit of the consent, and the grant the lab now holds
+                    assert {"oauth-consent-mail-scopes", "oauth-grant-mail-scopes"} <= fired, fired
+                    assert judged.verdict == "suspicious"
+
+
+def test_offline_export_gives_the_same_verdicts(tenant: LabTenant, export: Path, tmp_path: Path) -> None:
+    with Case.open(tmp_path / "offline") as case:
+        assert ingest_paths(case, [export]).complete
+        judged = {name: _judge(case, upn) for name, (upn,) in PLANTED.items()}
+    for name, v in judged.items():
+        assert v.verdict in EXPECTED[name], (name, v.verdict, v.reasons)
+    # the whole tenant is in the export: the spray over colleagues' accounts shows
+    assert "signin-password-spray" in _rules_fired(judged["bec"])
+    # consent phishing: the consent is high, the app's sign-ins from a hosting network are access
+    # anomalies, but nothing the app did afterwards is a mailbox action finding: suspicious
+    assert judged["consent-phishing"].verdict == "suspicious"
+    assert "oauth-consent-mail-scopes" in _rules_fired(judged["consent-phishing"])
+
+
+def test_the_bec_leaves_its_traces_in_the_export(tenant: LabTenant, export: Path) -> None:
+    victim = PLANTED["bec"][0]
+    audits = orjson.loads((export / "entra" / "directory-audits.json").read_bytes())["value"]
+    mine = [a for a in audits if any(t.get("userPrincipalName") == victim for t in a["targetResources"])]
+    activities = {a["activityDisplayName"] for a in mine}
+    assert {"User registered security info", "Update user", "Add member to role"} <= activities
+    # the admin role the audit gave shows in the lab's role assignments
+    with serve(tenant) as lab:
+        user_id = str((tenant.user(victim) or {})["id"])
+        import httpx
+
+        got = httpx.get(
+            f"{lab.graph_url}/v1.0/roleManagement/directory/roleAssignments",
+            params={"$filter": f"principalId eq '{user_id}'"},
+            headers={"Authorization": f"Bearer {lab.token}"},
+        ).json()["value"]
+    assert "29232cdf-9323-42fd-ade2-1d097af3e4de" in {a["roleDefinitionId"] for a in got}
+
+
+def test_the_lab_holds_the_consented_grant(tenant: LabTenant) -> None:
+    import httpx
+
+    phished = PLANTED["consent-phishing"][0]
+    user_id = str((tenant.user(phished) or {})["id"])
+    with serve(tenant) as lab:
+        got = httpx.get(
+            f"{lab.graph_url}/v1.0/oauth2PermissionGrants",
+            params={"$filter": f"principalId eq '{user_id}'"},
+            headers={"Authorization": f"Bearer {lab.token}"},
+        ).json()["value"]
+    scopes = [g["scope"].split() for g in got]
+    assert any("Mail.ReadWrite" in s and "offline_access" in s for s in scopes), got
+    # and the app read the mailbox from its server, by its own app id
+    app_id = tenantsim._APPS["consent-app"][1]
+    reads = [r for r in tenant.audit_records if r.get("Operation") == "MailItemsAccessed"
+             and r.get("AppId") == app_id and r.get("UserId") == phished]  # fmt: skip
+    assert reads and all(r["ClientIPAddress"] not in ("", None) for r in reads)
+
+
+def test_compromised_is_short_for_the_bec_scenario(tmp_path: Path) -> None:
+    upn = tenantsim.SimTenant(8, 8, 2).upns[2]
+    one = tenantsim.write_tenant(tmp_path / "a", 8, 8, 2, compromised=[upn])
+    two = tenantsim.write_tenant(tmp_path / "b", 8, 8, 2, scenarios={"bec": [upn]})
+    assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
+    with pytest.raises(ValueError, match="unknown scenarios"):
+        tenantsim.write_tenant(tmp_path / "c", 8, 8, 2, scenarios={"ransomware": [upn]})
+
+
+def test_lab_serve_plants_scenarios_on_unused_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from reclaim.cli.main import cli
+
+    def stop(self: Lab) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Lab, "serve_forever", stop)
+    result = CliRunner().invoke(cli, ["lab", "serve", "--users", "12", "--days", "10", "--seed", "3",
+                                      "--scenario", "consent-phishing", "--scenario", "traveller"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    upns = tenantsim.SimTenant(12, 10, 3).upns
+    assert f"bec: {upns[0]}" in result.output  # --compromised 1 by default: the first user
+    assert f"consent-phishing: {upns[1]}" in result.output and f"traveller: {upns[2]}" in result.output
