@@ -23,8 +23,8 @@ SINCE = tenantsim.START.replace(tzinfo=None)
 UNTIL = SINCE + timedelta(days=DAYS)
 UPNS = tenantsim.SimTenant(USERS, DAYS, SEED).upns
 PLANTED = {"bec": [UPNS[3]], "consent-phishing": [UPNS[4]], "traveller": [UPNS[5]]}
-# what each scenario's user must be judged; consent phishing stops at suspicious (see test below)
-EXPECTED = {"bec": {"compromised"}, "consent-phishing": {"suspicious", "compromised"},
+# what each scenario's user must be judged
+EXPECTED = {"bec": {"compromised"}, "consent-phishing": {"compromised"},
             "traveller": {"clean", "suspicious", "inconclusive"}}  # fmt: skip
 
 
@@ -78,8 +78,7 @@ def test_live_collection_finds_each_scenario(tenant: LabTenant, tmp_path: Path) 
                             "signin-hosting-network"} <= fired  # fmt: skip
                 if name == "consent-phishing":
                     # the audit of the consent, and the grant the lab now holds
-                    assert {"oauth-consent-mail-scopes", "oauth-grant-mail-scopes"} <= fired, fired
-                    assert judged.verdict == "suspicious"
+                    assert {"oauth-consent-mail-scopes", "oauth-grant-mail-scopes", "app-reads-mail"} <= fired, fired
 
 
 def test_offline_export_gives_the_same_verdicts(tenant: LabTenant, export: Path, tmp_path: Path) -> None:
@@ -90,10 +89,9 @@ def test_offline_export_gives_the_same_verdicts(tenant: LabTenant, export: Path,
         assert v.verdict in EXPECTED[name], (name, v.verdict, v.reasons)
     # the whole tenant is in the export: the spray over colleagues' accounts shows
     assert "signin-password-spray" in _rules_fired(judged["bec"])
-    # consent phishing: the consent is high, the app's sign-ins from a hosting network are access
-    # anomalies, but nothing the app did afterwards is a mailbox action finding: suspicious
-    assert judged["consent-phishing"].verdict == "suspicious"
-    assert "oauth-consent-mail-scopes" in _rules_fired(judged["consent-phishing"])
+    # consent phishing: the consent, then the app signing in from a hosting network and
+    # reading mail right after (app-reads-mail) make the sequence of a takeover
+    assert {"oauth-consent-mail-scopes", "app-reads-mail"} <= _rules_fired(judged["consent-phishing"])
 
 
 def test_the_bec_leaves_its_traces_in_the_export(tenant: LabTenant, export: Path) -> None:

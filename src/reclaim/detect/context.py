@@ -3,7 +3,8 @@
 ``prepare`` builds, in the case's connection and for one analysis:
 
 - ``rc_internal_domains(domain)``: the tenant's domains (given, and found in the data);
-- ``rc_words(topic, lang, word)``, ``rc_hiding_folders(name)``, ``rc_legacy_clients(name)``;
+- ``rc_words(topic, lang, word)``, ``rc_hiding_folders(name)``, ``rc_legacy_clients(name)``,
+  ``rc_mail_clients(app_id)`` (Microsoft's own mail applications);
 - ``rc_ips(ip, country, network, cidr, private, hosting)`` for the IPs of sign-ins,
   UAL logons and sends, and
   ``rc_countries(code, name, lat, lon)``;
@@ -271,6 +272,7 @@ def _list_tables(con: duckdb.DuckDBPyConnection, domains: list[str], ips: pa.Tab
             {"name": sorted({f.lower() for fs in data["hiding_folders"].values() for f in fs})}
         ),
         "rc_legacy_clients": pa.table({"name": [c.lower() for c in data["legacy_clients"]]}),
+        "rc_mail_clients": pa.table({"app_id": [str(c).lower() for c in data["microsoft_mail_clients"]]}),
         "rc_countries": geo.country_table(),
         "rc_ips": ips,
     }
