@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +10,10 @@ import pytest
 from reclaim import tenantsim
 from reclaim.case.store import Case
 from reclaim.collect.collectors import COLLECTORS
-from reclaim.collect.run import CollectReport, collect_user
+from reclaim.collect.run import CollectReport
 from reclaim.detect import context, engine, rules, verdict
 from reclaim.lab import Lab, LabTenant, serve
-from reclaim.tenant.client import StaticToken, TenantClient
+from tests.lablib import collect_from_lab
 
 SINCE = tenantsim.START.replace(tzinfo=None)
 UNTIL = SINCE + timedelta(days=14)
@@ -26,13 +25,7 @@ def tenant() -> LabTenant:
 
 
 def _collect(lab: Lab, case: Case, upn: str, until: datetime | None = UNTIL) -> CollectReport:
-    async def run() -> CollectReport:
-        async with TenantClient(
-            lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url, backoff=0.05
-        ) as client:
-            return await collect_user(client, case, upn, SINCE, until)
-
-    return asyncio.run(run())
+    return collect_from_lab(lab, case, upn, SINCE, until)
 
 
 def test_collect_a_victim_then_investigate(tenant: LabTenant, tmp_path: Path) -> None:

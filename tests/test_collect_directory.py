@@ -14,10 +14,10 @@ from reclaim import tenantsim
 from reclaim.case.store import Case
 from reclaim.collect import directory as collect_directory
 from reclaim.collect.collectors import COLLECTORS, Collector
-from reclaim.collect.run import CollectReport, collect_user
+from reclaim.collect.run import CollectReport
 from reclaim.lab import Lab, LabTenant, directory, serve
-from reclaim.tenant.client import StaticToken, TenantClient
 from reclaim.tenant.errors import ReclaimError
+from tests.lablib import collect_from_lab, lab_client
 from tests.test_lab import _conforms, csdl  # noqa: F401 - the CSDL fixture
 
 SINCE = tenantsim.START.replace(tzinfo=None)
@@ -30,18 +30,8 @@ def tenant() -> LabTenant:
     return LabTenant.simulated(users=10, days=14, seed=5, compromised=1)
 
 
-def _client(lab: Lab) -> TenantClient:
-    return TenantClient(
-        lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url, backoff=0.05
-    )
-
-
 def _collect(lab: Lab, case: Case, upn: str, collectors: tuple[Collector, ...] = MINE) -> CollectReport:
-    async def run() -> CollectReport:
-        async with _client(lab) as client:
-            return await collect_user(client, case, upn, SINCE, UNTIL, collectors=collectors)
-
-    return asyncio.run(run())
+    return collect_from_lab(lab, case, upn, SINCE, UNTIL, collectors)
 
 
 def _rows(case: Case, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -173,7 +163,7 @@ def test_the_lab_keeps_the_cmdlets_limits_and_names_missing_permissions(
     victim = min(tenant.ground_truth)
 
     async def trace(**parameters: Any) -> list[dict[str, Any]]:
-        async with _client(lab) as client:
+        async with lab_client(lab) as client:
             return [r async for page in client.exo("Get-MessageTraceV2", parameters) for r in page]
 
     with serve(tenant) as lab, Case.open(tmp_path / "case") as case:

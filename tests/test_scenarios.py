@@ -3,7 +3,6 @@ through a live collection from the lab and through the offline export of the sam
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,11 +11,11 @@ import pytest
 
 from reclaim import tenantsim
 from reclaim.case.store import Case
-from reclaim.collect.run import CollectReport, collect_user
+from reclaim.collect.run import CollectReport
 from reclaim.detect import context, engine, rules, verdict
 from reclaim.ingest.pipeline import ingest_paths
 from reclaim.lab import Lab, LabTenant, serve
-from reclaim.tenant.client import StaticToken, TenantClient
+from tests.lablib import collect_from_lab
 
 USERS, DAYS, SEED = 30, 14, 7
 SINCE = tenantsim.START.replace(tzinfo=None)
@@ -39,13 +38,7 @@ def tenant(export: Path) -> LabTenant:
 
 
 def _collect(lab: Lab, case: Case, upn: str) -> CollectReport:
-    async def run() -> CollectReport:
-        async with TenantClient(
-            lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url, backoff=0.05
-        ) as client:
-            return await collect_user(client, case, upn, SINCE, UNTIL)
-
-    return asyncio.run(run())
+    return collect_from_lab(lab, case, upn, SINCE, UNTIL)
 
 
 def _judge(case: Case, upn: str) -> verdict.UserVerdict:
