@@ -18,10 +18,11 @@ import pytest
 
 from reclaim import tenantsim
 from reclaim.case.store import Case
-from reclaim.collect.collectors import COLLECTORS, Target
+from reclaim.collect.collectors import COLLECTORS
 from reclaim.collect.incomplete import Incomplete
 from reclaim.collect.purview import AuditSearchFailed, audit_log_records
 from reclaim.collect.run import CollectReport, collect_user
+from reclaim.collect.target import Target
 from reclaim.detect import context, engine, rules
 from reclaim.lab import Lab, LabTenant, serve
 from reclaim.lab.odata import parse_time

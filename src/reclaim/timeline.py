@@ -62,30 +62,3 @@ def timeline(
         {"upn": upn.lower(), "since": since, "until": until},
     ).fetchall()
     return [Entry(*row) for row in rows]
-
-
-def user_overview(case: Case) -> list[dict[str, Any]]:
-    """Per user: how much evidence the case holds, busiest first."""
-    cur = case.con.execute(
-        """
-        WITH a AS (SELECT user_id AS upn, count(*) AS audit, count(DISTINCT client_ip) AS ips,
-                          min(time) AS first, max(time) AS last
-                   FROM audit WHERE user_id LIKE '%@%' GROUP BY ALL),
-             s AS (SELECT user_principal_name AS upn, count(*) AS signins,
-                          count(*) FILTER (WHERE NOT success) AS failed,
-                          count(DISTINCT country) AS countries,
-                          min(time) AS first, max(time) AS last
-                   FROM signins GROUP BY ALL),
-             d AS (SELECT target_upn AS upn, count(*) AS changes FROM directory_audits
-                   WHERE target_upn IS NOT NULL GROUP BY ALL)
-        SELECT coalesce(a.upn, s.upn, d.upn) AS upn, coalesce(a.audit, 0) AS audit_events,
-               coalesce(a.ips, 0) AS audit_ips, coalesce(s.signins, 0) AS signins,
-               coalesce(s.failed, 0) AS failed_signins, coalesce(s.countries, 0) AS countries,
-               coalesce(d.changes, 0) AS directory_changes,
-               least(a.first, s.first) AS first_seen, greatest(a.last, s.last) AS last_seen
-        FROM a FULL JOIN s ON a.upn = s.upn FULL JOIN d ON coalesce(a.upn, s.upn) = d.upn
-        ORDER BY audit_events + signins + directory_changes DESC, upn
-        """
-    )
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

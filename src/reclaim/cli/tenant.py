@@ -18,7 +18,7 @@ from reclaim.cli.common import DEFAULT_CASE, err, out, parse_time, print_ingest_
 from reclaim.collect.run import CollectReport, collect_user
 from reclaim.collect.sweep import SweepReport, sweep
 from reclaim.errors import UsageError
-from reclaim.tenant.client import StaticToken, TenantClient
+from reclaim.tenant.client import EXO_URL, GRAPH_URL, StaticToken, TenantClient
 from reclaim.tenant.settings import TenantSettings
 
 # A bearer token obtained elsewhere, used for Graph and Exchange alike: for the lab, or for
@@ -37,8 +37,8 @@ def tenant_client(
         return TenantClient(
             tenant_id,
             StaticToken(token),
-            graph_url=graph_url or os.environ.get("RECLAIM_GRAPH_URL") or "https://graph.microsoft.com",
-            exo_url=exo_url or os.environ.get("RECLAIM_EXO_URL") or "https://outlook.office365.com",
+            graph_url=graph_url or os.environ.get("RECLAIM_GRAPH_URL") or GRAPH_URL,
+            exo_url=exo_url or os.environ.get("RECLAIM_EXO_URL") or EXO_URL,
         )
     settings = TenantSettings.load(tenant, config=config, flags={"graph_url": graph_url, "exo_url": exo_url})
     return settings.client()

@@ -7,36 +7,14 @@ export: a live investigation and an offline one run on the same tables.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from reclaim.collect.directory import SPECS as DIRECTORY_SPECS
 from reclaim.collect.purview import audit_log_records
+from reclaim.collect.target import Records, Target, quoted
 from reclaim.tenant.client import TenantClient
-
-Records = AsyncIterator[list[dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class Target:
-    upn: str
-    user_id: str
-    since: datetime
-    until: datetime
-
-    def window(self, field: str) -> str:
-        """An OData time filter on ``field`` for the window."""
-        return f"{field} ge {_odata_time(self.since)} and {field} le {_odata_time(self.until)}"
-
-
-def _odata_time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -48,26 +26,26 @@ class Collector:
 
 
 def _signins(client: TenantClient, t: Target) -> Records:
-    query = f"userPrincipalName eq {_quoted(t.upn)} and {t.window('createdDateTime')}"
+    query = f"userPrincipalName eq {quoted(t.upn)} and {t.window('createdDateTime')}"
     return client.pages("/auditLogs/signIns", {"$filter": query, "$top": "1000"})
 
 
 def _noninteractive_signins(client: TenantClient, t: Target) -> Records:
     # Graph lists non-interactive sign-ins only in beta, through signInEventTypes
     query = (
-        f"userPrincipalName eq {_quoted(t.upn)} and {t.window('createdDateTime')} "
+        f"userPrincipalName eq {quoted(t.upn)} and {t.window('createdDateTime')} "
         "and signInEventTypes/any(t: t eq 'nonInteractiveUser')"
     )
     return client.pages("/auditLogs/signIns", {"$filter": query, "$top": "1000"}, api="beta")
 
 
 def _audits_about(client: TenantClient, t: Target) -> Records:
-    query = f"targetResources/any(t: t/id eq {_quoted(t.user_id)}) and {t.window('activityDateTime')}"
+    query = f"targetResources/any(t: t/id eq {quoted(t.user_id)}) and {t.window('activityDateTime')}"
     return client.pages("/auditLogs/directoryAudits", {"$filter": query, "$top": "1000"})
 
 
 def _audits_by(client: TenantClient, t: Target) -> Records:
-    query = f"initiatedBy/user/userPrincipalName eq {_quoted(t.upn)} and {t.window('activityDateTime')}"
+    query = f"initiatedBy/user/userPrincipalName eq {quoted(t.upn)} and {t.window('activityDateTime')}"
     return client.pages("/auditLogs/directoryAudits", {"$filter": query, "$top": "1000"})
 
 

@@ -12,18 +12,15 @@ messages, ``@reclaim.upn`` on directory records. The ingest mappings read them i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
+from reclaim.collect.target import Records, Target, odata_time, quoted
 from reclaim.ingest.mappings import FOLDER_ANNOTATION, MAILBOX_ANNOTATION, USER_ANNOTATION
 from reclaim.tenant.client import TenantClient
 
-if TYPE_CHECKING:  # collectors.py registers these collectors: a runtime import would be a cycle
-    from reclaim.collect.collectors import Target
-
-Records = AsyncIterator[list[dict[str, Any]]]
 Gather = Callable[[TenantClient, "Target"], Records]
 
 # What a message record keeps: enough for the rules (S2 sends without a copy, S5/S6 scam wording and
@@ -34,14 +31,6 @@ MESSAGE_FIELDS = (
 )
 TRACE_DAYS = 10  # Get-MessageTraceV2 answers at most ten days a query
 TRACE_RESULT_SIZE = 5000  # its largest ResultSize; a full answer means there may be more
-
-
-def _quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _odata_time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _annotated(pages: Records, annotations: dict[str, str]) -> Records:
@@ -83,8 +72,8 @@ def message_trace(client: TenantClient, t: Target) -> Records:
         for start, end in _trace_windows(t.since, t.until):
             parameters: dict[str, Any] = {
                 "SenderAddress": t.upn,
-                "StartDate": _odata_time(start),
-                "EndDate": _odata_time(end),
+                "StartDate": odata_time(start),
+                "EndDate": odata_time(end),
                 "ResultSize": TRACE_RESULT_SIZE,
             }
             while True:
@@ -126,7 +115,7 @@ def _user_records(path: str) -> Gather:
 
 def _principal(path: str, extra: Mapping[str, str] | None = None) -> Gather:
     def gather(client: TenantClient, t: Target) -> Records:
-        params = {"$filter": f"principalId eq {_quoted(t.user_id)}", **(extra or {})}
+        params = {"$filter": f"principalId eq {quoted(t.user_id)}", **(extra or {})}
         return _annotated(client.pages(path, params), {USER_ANNOTATION: t.upn})
 
     return gather

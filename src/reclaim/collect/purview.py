@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import anyio
 
 from reclaim.collect.incomplete import Incomplete
+from reclaim.collect.target import Target, odata_time
 from reclaim.tenant.client import TenantClient
 from reclaim.tenant.errors import BadResponse, TenantError
-
-if TYPE_CHECKING:  # collectors.py registers this module's collector: a runtime import would be a cycle
-    from reclaim.collect.collectors import Target
 
 QUERIES = "/security/auditLog/queries"
 PERMISSION = "AuditLogsQuery.Read.All"
@@ -46,7 +43,7 @@ class AuditSearchFailed(TenantError):
 
 def query_body(target: Target) -> dict[str, Any]:
     """The auditLogQuery to submit: the user's records in the window."""
-    since, until = _iso(target.since), _iso(target.until)
+    since, until = odata_time(target.since), odata_time(target.until)
     return {
         "@odata.type": "#microsoft.graph.security.auditLogQuery",
         "displayName": f"Reclaim: {target.upn} {since} to {until}",
@@ -131,12 +128,6 @@ async def _finished(
             wait = min(wait * 2, MAX_POLL_INTERVAL)
         polls += 1
         query = await client.get(path)
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is not None:  # the run's times are naive UTC; an aware one is converted
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _window(target: Target) -> str:

@@ -20,8 +20,9 @@ from urllib.parse import quote
 import orjson
 
 from reclaim.case.store import Case, safe_name
-from reclaim.collect.collectors import COLLECTORS, Collector, Target
+from reclaim.collect.collectors import COLLECTORS, Collector
 from reclaim.collect.incomplete import Incomplete
+from reclaim.collect.target import Target
 from reclaim.errors import ReclaimError
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
 from reclaim.tenant.client import TenantClient

@@ -319,8 +319,11 @@ def prepare(con: duckdb.DuckDBPyConnection, options: Options | None = None) -> l
 VIEWS = ("logons", "rule_changes")
 
 
-def check_queries(rules: list[Rule]) -> list[Problem]:
-    """Compile every rule's query against the empty schema; report what does not fit."""
+def check_queries(rules: list[Rule]) -> tuple[list[Problem], set[str]]:
+    """Compile every rule's query against the empty schema; report what does not fit.
+
+    Also returns the ids of the rules whose queries grade each match (a ``severity`` column).
+    """
     from reclaim.detect.rules import OUTPUT, Problem
 
     con = duckdb.connect()
@@ -329,6 +332,7 @@ def check_queries(rules: list[Rule]) -> list[Problem]:
         prepare(con, Options(geo=False))
         known = set(schema.TABLES) | set(VIEWS)
         problems: list[Problem] = []
+        graded: set[str] = set()
         for rule in rules:
             for name in (alt for r in rule.requires for alt in r.split("|")):
                 if name not in known:
@@ -342,6 +346,8 @@ def check_queries(rules: list[Rule]) -> list[Problem]:
                 problems.append(Problem(rule.path, rule.query_line, f"query does not compile: {first}"))
                 continue
             columns = {row[0]: row[1] for row in described}
+            if "severity" in columns:
+                graded.add(rule.id)
             if "severity" in columns and columns["severity"] != "VARCHAR":
                 what = f"'severity' is {columns['severity']}, expected VARCHAR (low, medium, high, critical)"
                 problems.append(Problem(rule.path, rule.query_line, what))
@@ -353,6 +359,6 @@ def check_queries(rules: list[Rule]) -> list[Problem]:
                     problems.append(Problem(
                         rule.path, rule.query_line, f"'{column}' is {columns[column]}, expected {kind}"
                     ))  # fmt: skip
-        return problems
+        return problems, graded
     finally:
         con.close()

@@ -159,8 +159,7 @@ def run(
             continue
         started = clock.perf_counter()
         try:
-            columns = {r[0] for r in con.execute(f"DESCRIBE ({rule.query}\n)").fetchall()}
-            severity = "severity" if "severity" in columns else "NULL::VARCHAR"
+            severity = "severity" if rule.graded else "NULL::VARCHAR"
             sql = _WRAP.format(
                 query=rule.query, severity=severity, levels=list(SEVERITIES), hits=HITS_KEPT,
                 evidence=EVIDENCE_KEPT,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ class Rule:
     path: Path
     builtin: bool
     query_line: int = 1
+    graded: bool = False  # the query grades each match with a `severity` column (set by load)
 
     @property
     def is_access(self) -> bool:
@@ -202,10 +203,11 @@ def load(dirs: Iterable[Path] = (), include_builtin: bool = True) -> list[Rule]:
                 continue
             seen[rule.id] = rule
             rules.append(rule)
-    problems.extend(check_queries(rules))
+    found, graded = check_queries(rules)
+    problems.extend(found)
     if problems:
         raise RuleError(problems)
-    return rules
+    return [replace(r, graded=r.id in graded) for r in rules]
 
 
 def lint(paths: Iterable[Path]) -> list[Problem]:
