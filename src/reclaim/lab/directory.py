@@ -1121,16 +1121,9 @@ def _page(
     name: str,
     always: tuple[str, ...] = (),
 ) -> Response:
-    """One page of a collection, the whole result kept for the pages that follow (as the server does)."""
-    top = odata.parse_top(query.get("$top"), _MAX_TOP.get(name, 999))
-    size = min(top or lab.page_size, lab.page_size)
+    """One page of a collection, paged and cached as the server pages its own."""
     key = "|".join([raw, query.get("$filter", ""), query.get("$orderby", ""), query.get("$expand", "")])
-    offset = odata.read_skiptoken(query["$skiptoken"], key) if "$skiptoken" in query else 0
-    records = lab._cached(key, offset == 0, compute)
-    select = {s.strip() for s in query.get("$select", "").split(",") if s.strip()}
-    keep = select | set(always)
-    page = [
-        {k: v for k, v in r.items() if k in keep} if select else r for r in records[offset : offset + size]
-    ]
-    more = offset + size if offset + size < len(records) else None
-    return lab._json(odata.page_document(page, context, more, key, query, lab.url + raw))
+    return lab._page(
+        None, query, raw, context, name, key, lambda _query: compute(),
+        max_top=_MAX_TOP.get(name, 999), always=always,
+    )  # fmt: skip

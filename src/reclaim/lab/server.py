@@ -602,15 +602,19 @@ class Lab:
         route: str,
         key: str,
         compute: Callable[[Mapping[str, str]], list[Record]] | None,
+        *,
+        max_top: int | None = None,
+        always: tuple[str, ...] = (),
     ) -> Response:
-        """One page of a collection; the whole result is kept for the pages that follow."""
-        top = odata.parse_top(query.get("$top"), _MAX_TOP.get(route, 1000))
+        """One page of a collection; the whole result is kept for the pages that follow.
+        ``always``: properties kept whatever ``$select`` says (Reclaim's annotations)."""
+        top = odata.parse_top(query.get("$top"), max_top or _MAX_TOP.get(route, 1000))
         size = min(top or self.page_size, self.page_size)
         offset = odata.read_skiptoken(query["$skiptoken"], key) if "$skiptoken" in query else 0
         if records is None:
             assert compute is not None
             records = self._cached(key, offset == 0, lambda: compute(query))
-        page = [_select(r, query.get("$select")) for r in records[offset : offset + size]]
+        page = [_select(r, query.get("$select"), always) for r in records[offset : offset + size]]
         more = offset + size if offset + size < len(records) else None
         return self._json(odata.page_document(page, context, more, key, query, self.url + raw))
 
@@ -690,10 +694,11 @@ _CHALLENGE = {
 }
 
 
-def _select(record: Record, select: str | None) -> Record:
-    if not select:
+def _select(record: Record, select: str | None, always: tuple[str, ...] = ()) -> Record:
+    names = {s.strip() for s in (select or "").split(",") if s.strip()}
+    if not names:
         return record
-    names = {s.strip() for s in select.split(",") if s.strip()}
+    names.update(always)
     return {k: v for k, v in record.items() if k in names}
 
 
