@@ -57,11 +57,8 @@ _rules_option = click.option(
     "--internal-domain", "domains", multiple=True,
     help="A domain of the tenant (beside those found in the data): forwarding there is internal.",
 )  # fmt: skip
-@click.option("--tenant", help="Collect the --user's evidence from this tenant first (see reclaim collect).")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Config file with tenants.")
+@tenant_cli.tenant_options
 @click.option("--since", callback=parse_time, help="With --tenant: window start (default: 30 days back).")
-@click.option("--graph-url", help="With --tenant: Microsoft Graph's address (a national cloud, or the lab).")
-@click.option("--exo-url", help="With --tenant: Exchange Online's address (a national cloud, or the lab).")
 @click.option("--profile", is_flag=True, help="Print how long each rule took.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every user, not only the first {USERS_SHOWN}.")
 @date_order_option
@@ -72,11 +69,8 @@ def investigate(
     json_file: Path | None,
     rule_dirs: tuple[Path, ...],
     domains: tuple[str, ...],
-    tenant: str | None,
-    config: Path | None,
+    connection: tenant_cli.Connection,
     since: datetime | None,
-    graph_url: str | None,
-    exo_url: str | None,
     profile: bool,
     show_all: bool,
     date_order: str | None,
@@ -97,6 +91,7 @@ def investigate(
       reclaim investigate --tenant contoso --user adele@contoso.com --since 2026-11-01
     """
     loaded = rules.load(rule_dirs)  # a broken rule file stops here, before any work
+    tenant = connection.tenant
     if tenant and not upn:
         raise UsageError("--tenant collects one user's evidence", hint="add --user UPN")
     if not paths and not tenant and not (case_dir / "case.duckdb").exists():
@@ -108,7 +103,7 @@ def investigate(
     with Case.open(case_dir) as case:
         report = IngestReport()
         if tenant and upn:
-            client = tenant_cli.tenant_client(tenant, config, graph_url, exo_url)
+            client, _ = connection.open()
             start = since or (datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30))
             collected = tenant_cli.run_collection(client, case, upn, start, None)
             if not quiet:

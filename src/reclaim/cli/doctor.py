@@ -4,38 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-from pathlib import Path
 
 import click
 from rich.table import Table
 
 from reclaim.cli.common import err, out, safe
-from reclaim.cli.tenant import TOKEN_VARIABLE, tenant_client
+from reclaim.cli.tenant import Connection, tenant_options
 from reclaim.tenant.client import TenantClient
 from reclaim.tenant.doctor import MISSING, NOT_CHECKED, PRESENT, TASKS, Preflight, preflight
-from reclaim.tenant.errors import SettingsError
-from reclaim.tenant.settings import TenantSettings
 
 _STYLE = {PRESENT: "green", MISSING: "bold red", NOT_CHECKED: "yellow"}
 
 
 @click.command()
-@click.option("--tenant", help="A tenant entry of the config file, or a tenant id or domain.")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Config file with tenants.")
+@tenant_options
 @click.option("--user", "upn", help="Probe this user's mailbox and methods (default: the first user listed).")
-@click.option("--graph-url", help="Microsoft Graph's address (a national cloud, or the lab).")
-@click.option("--exo-url", help="Exchange Online's address (a national cloud, or the lab).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (reclaim.doctor/1).")
-def doctor(
-    tenant: str | None,
-    config: Path | None,
-    upn: str | None,
-    graph_url: str | None,
-    exo_url: str | None,
-    as_json: bool,
-) -> None:
+def doctor(connection: Connection, upn: str | None, as_json: bool) -> None:
     """Check that the app may investigate and remediate in the tenant, and say what to grant.
 
     Tries the token, probes each Microsoft Graph permission with the cheapest read that needs
@@ -52,24 +38,13 @@ def doctor(
       reclaim doctor --tenant contoso
       reclaim doctor --tenant contoso --user adele@contoso.com --json
     """
-    client = tenant_client(tenant, config, graph_url, exo_url)
-    client_id = _client_id(tenant, config)
+    client, client_id = connection.open()
     result = _run(client, upn, client_id)
     if as_json:
         out.print_json(json.dumps(result.as_dict()))
     else:
         print_preflight(result)
     sys.exit(0 if result.ready("investigate") else 3)
-
-
-def _client_id(tenant: str | None, config: Path | None) -> str | None:
-    """The app's id for the fixes, when the settings name it (the token's appid claim is the fallback)."""
-    if os.environ.get(TOKEN_VARIABLE):
-        return os.environ.get("RECLAIM_CLIENT_ID") or None
-    try:
-        return TenantSettings.load(tenant, config=config).client_id
-    except SettingsError:
-        return None
 
 
 def _run(client: TenantClient, upn: str | None, client_id: str | None) -> Preflight:

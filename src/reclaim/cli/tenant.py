@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
@@ -19,34 +23,70 @@ from reclaim.collect.run import CollectReport, collect_user
 from reclaim.collect.sweep import SweepReport, sweep
 from reclaim.errors import UsageError
 from reclaim.tenant.client import EXO_URL, GRAPH_URL, StaticToken, TenantClient
-from reclaim.tenant.settings import TenantSettings
+from reclaim.tenant.settings import AUTH_METHODS, TenantSettings
 
 # A bearer token obtained elsewhere, used for Graph and Exchange alike: for the lab, or for
 # a one-off run with a token from another tool. Read from the environment only.
 TOKEN_VARIABLE = "RECLAIM_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
-def tenant_client(
-    tenant: str | None, config: Path | None, graph_url: str | None, exo_url: str | None
-) -> TenantClient:
-    token = os.environ.get(TOKEN_VARIABLE)
-    if token:
-        tenant_id = tenant or os.environ.get("RECLAIM_TENANT_ID")
-        if not tenant_id:
-            raise UsageError("no tenant id", hint="--tenant TENANT_ID (or RECLAIM_TENANT_ID)")
-        return TenantClient(
-            tenant_id,
-            StaticToken(token),
-            graph_url=graph_url or os.environ.get("RECLAIM_GRAPH_URL") or GRAPH_URL,
-            exo_url=exo_url or os.environ.get("RECLAIM_EXO_URL") or EXO_URL,
-        )
-    settings = TenantSettings.load(tenant, config=config, flags={"graph_url": graph_url, "exo_url": exo_url})
-    return settings.client()
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the tenant, from the shared options; settings are read once."""
+
+    tenant: str | None
+    config: Path | None
+    auth: str | None
+    client_id: str | None
+    graph_url: str | None
+    exo_url: str | None
+
+    def open(self) -> tuple[TenantClient, str | None]:
+        """The client, and the app's id when the settings name it (for the fixes doctor prints)."""
+        token = os.environ.get(TOKEN_VARIABLE)
+        if token:
+            tenant_id = self.tenant or os.environ.get("RECLAIM_TENANT_ID")
+            if not tenant_id:
+                raise UsageError("no tenant id", hint="--tenant TENANT_ID (or RECLAIM_TENANT_ID)")
+            client = TenantClient(
+                tenant_id,
+                StaticToken(token),
+                graph_url=self.graph_url or os.environ.get("RECLAIM_GRAPH_URL") or GRAPH_URL,
+                exo_url=self.exo_url or os.environ.get("RECLAIM_EXO_URL") or EXO_URL,
+            )
+            return client, self.client_id or os.environ.get("RECLAIM_CLIENT_ID") or None
+        flags = {"auth": self.auth, "client_id": self.client_id, "graph_url": self.graph_url,
+                 "exo_url": self.exo_url}  # fmt: skip
+        settings = TenantSettings.load(self.tenant, config=self.config, flags=flags)
+        return settings.client(), settings.client_id
+
+
+_TENANT_OPTIONS = (
+    click.option("--tenant", help="A tenant entry of the config file, or a tenant id or domain."),
+    click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Config file of tenants."),
+    click.option("--auth", type=click.Choice(AUTH_METHODS), help="How the app signs in (else config/env)."),
+    click.option("--client-id", help="The app's client id (else from the config file or RECLAIM_CLIENT_ID)."),
+    click.option("--graph-url", help="Microsoft Graph's address (a national cloud, or the lab)."),
+    click.option("--exo-url", help="Exchange Online's address (a national cloud, or the lab)."),
+)
+
+
+def tenant_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options that say how to reach the tenant, handed over as ``connection``."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        fields = ("tenant", "config", "auth", "client_id", "graph_url", "exo_url")
+        connection = Connection(**{name: kwargs.pop(name) for name in fields})
+        return command(*args, connection=connection, **kwargs)
+
+    for option in reversed(_TENANT_OPTIONS):
+        run = option(run)
+    return run
 
 
 @click.command()
-@click.option("--tenant", help="A tenant entry of the config file, or a tenant id or domain.")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Config file with tenants.")
+@tenant_options
 @click.option("--user", "upn", help="User principal name to collect for.")
 @click.option("--all-users", is_flag=True, help="Instead: every mailbox's rules and delegates (tenant-wide).")
 @click.option("--since", callback=parse_time, help="With --user: start of the window (UTC unless offset).")
@@ -55,18 +95,13 @@ def tenant_client(
     "--case", "case_dir", type=click.Path(path_type=Path), default=DEFAULT_CASE, show_default=True,
     help="Case folder to collect into.",
 )  # fmt: skip
-@click.option("--graph-url", help="Microsoft Graph's address (a national cloud, or the lab).")
-@click.option("--exo-url", help="Exchange Online's address (a national cloud, or the lab).")
 def collect(
-    tenant: str | None,
-    config: Path | None,
+    connection: Connection,
     upn: str | None,
     all_users: bool,
     since: datetime | None,
     until: datetime | None,
     case_dir: Path,
-    graph_url: str | None,
-    exo_url: str | None,
 ) -> None:
     """Collect one user's evidence from the tenant into a case, and ingest it.
 
@@ -88,13 +123,13 @@ def collect(
     """
     if all_users == bool(upn):
         raise UsageError("collect for one --user, or sweep --all-users", hint="reclaim collect --help")
-    client = tenant_client(tenant, config, graph_url, exo_url)
+    if upn and since is None:
+        raise UsageError("--user needs --since", hint="e.g. --since 2026-11-01")
+    client, _ = connection.open()
     if all_users:
         _sweep_all(client, case_dir)
         return
-    if since is None:
-        raise UsageError("--user needs --since", hint="e.g. --since 2026-11-01")
-    assert upn is not None
+    assert upn is not None and since is not None
     with Case.open(case_dir) as case:
         report = run_collection(client, case, upn, since, until)
     print_collect_report(report)
