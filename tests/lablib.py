@@ -15,7 +15,12 @@ from reclaim.tenant.client import StaticToken, TenantClient
 def lab_client(lab: Lab) -> TenantClient:
     """The real client pointed at the lab, with short backoffs for tests."""
     return TenantClient(
-        lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url, backoff=0.05
+        lab.tenant_id,
+        StaticToken(lab.token),
+        graph_url=lab.graph_url,
+        exo_url=lab.exo_url,
+        scc_url=lab.scc_url,
+        backoff=0.05,
     )
 
 

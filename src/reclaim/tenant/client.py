@@ -49,13 +49,16 @@ from reclaim.tenant.errors import (
 
 GRAPH_URL = "https://graph.microsoft.com"
 EXO_URL = "https://outlook.office365.com"
+# Security & Compliance PowerShell's REST endpoint: the same InvokeCommand path as Exchange Online's
+# (ExchangeOnlineManagement 3.2+ in REST mode), on its own host and with its own token audience.
+SCC_URL = "https://ps.compliance.protection.outlook.com"
 SCOPES: Mapping[str, str] = {
     "graph": "https://graph.microsoft.com/.default",
     "exchange": "https://outlook.office365.com/.default",
+    "compliance": "https://ps.compliance.protection.outlook.com/.default",
 }
 API_VERSIONS = ("v1.0", "beta")
 NON_PREMIUM = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
-EXCHANGE_FIX = "assign the Exchange Administrator role to the app (and Exchange.ManageAsApp)"
 
 
 # --- tokens -----------------------------------------------------------------------------------
@@ -63,7 +66,7 @@ EXCHANGE_FIX = "assign the Exchange Administrator role to the app (and Exchange.
 
 class TokenProvider(Protocol):
     async def token(self, resource: str) -> str:
-        """A bearer token for ``resource``: "graph" or "exchange"."""
+        """A bearer token for ``resource``: "graph", "exchange" or "compliance"."""
         ...
 
 
@@ -174,16 +177,39 @@ _GRAPH_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     (r"/applications", "Application.Read.All", ""),
     (r"/identityProtection", "IdentityRiskyUser.Read.All", ""),
 )
-_PERMISSION_TABLE = tuple(
-    (re.compile(prefix + r"(?=[/?(]|$)", re.IGNORECASE), permission, also)
-    for prefix, permission, also in _GRAPH_PERMISSIONS
+# The same for requests that change the tenant (PATCH, POST, PUT, DELETE), as remediation makes them.
+_GRAPH_WRITE_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
+    (r"/users/[^/]+/revokeSignInSessions", "User.RevokeSessions.All", "or User.ReadWrite.All"),
+    (r"/users/[^/]+/authentication", "UserAuthenticationMethod.ReadWrite.All", ""),
+    (r"/users/[^/]+/appRoleAssignments", "AppRoleAssignment.ReadWrite.All", ""),
+    (
+        r"/users",
+        "User.ReadWrite.All",
+        "User.EnableDisableAccount.All is enough to block sign-in; a password reset also needs the User "
+        "Administrator role for the app (Privileged Authentication Administrator for an admin's password)",
+    ),
+    (r"/roleManagement", "RoleManagement.ReadWrite.Directory", ""),
+    (r"/oauth2PermissionGrants", "DelegatedPermissionGrant.ReadWrite.All", ""),
 )
 
 
-def required_permission(path: str) -> tuple[str, str] | None:
-    """The Graph application permission ``path`` (after the API version) needs, and alternatives."""
+def _compiled(table: tuple[tuple[str, str, str], ...]) -> tuple[tuple[re.Pattern[str], str, str], ...]:
+    return tuple(
+        (re.compile(prefix + r"(?=[/?(]|$)", re.IGNORECASE), permission, also)
+        for prefix, permission, also in table
+    )
+
+
+_PERMISSION_TABLE = _compiled(_GRAPH_PERMISSIONS)
+_WRITE_PERMISSION_TABLE = _compiled(_GRAPH_WRITE_PERMISSIONS)
+
+
+def required_permission(path: str, method: str = "GET") -> tuple[str, str] | None:
+    """The Graph application permission a ``method`` on ``path`` (after the API version) needs, and
+    alternatives."""
     path = "/" + path.lstrip("/")
-    for pattern, permission, also in _PERMISSION_TABLE:
+    table = _PERMISSION_TABLE if method.upper() in ("GET", "HEAD") else _WRITE_PERMISSION_TABLE
+    for pattern, permission, also in table:
         if pattern.match(path):
             return permission, also
     return None
@@ -238,6 +264,7 @@ class TenantClient:
         *,
         graph_url: str = GRAPH_URL,
         exo_url: str = EXO_URL,
+        scc_url: str = SCC_URL,
         max_concurrency: int = 8,
         per_mailbox: int = 4,
         timeout: float = 30.0,
@@ -254,6 +281,7 @@ class TenantClient:
         self.tenant_id = tenant_id
         self.graph_url = graph_url.rstrip("/")
         self.exo_url = exo_url.rstrip("/")
+        self.scc_url = scc_url.rstrip("/")
         self.max_concurrency = max_concurrency
         self.per_mailbox = per_mailbox
         self.timeout = timeout
@@ -308,6 +336,16 @@ class TenantClient:
         url = self._graph(path, api)
         return await self._send("POST", url, resource="graph", body=body, idempotent=idempotent)
 
+    async def patch(self, path: str, body: Mapping[str, Any], api: str = "v1.0") -> dict[str, Any]:
+        """Set properties: repeating the same PATCH leaves the same state, so it is retried."""
+        url = self._graph(path, api)
+        return await self._send("PATCH", url, resource="graph", body=body, idempotent=True)
+
+    async def delete(self, path: str, api: str = "v1.0") -> dict[str, Any]:
+        """Delete an object; retried, since a repeated delete changes nothing more (it answers 404)."""
+        url = self._graph(path, api)
+        return await self._send("DELETE", url, resource="graph", idempotent=True)
+
     async def pages(
         self, path: str, params: Mapping[str, str] | None = None, api: str = "v1.0"
     ) -> AsyncIterator[list[dict[str, Any]]]:
@@ -327,23 +365,44 @@ class TenantClient:
         mailbox: str | None = None,
         *,
         idempotent: bool | None = None,
+        service: str = "exchange",
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Run an Exchange Online cmdlet through InvokeCommand; yields the records of each page."""
+        """Run an Exchange Online cmdlet through InvokeCommand (``service="compliance"``: a Security &
+        Compliance one); yields the records of each page. ``idempotent`` defaults to True for Get-
+        cmdlets only; a Set- that sets a state may say so, a New- or Add- must not."""
+        if service not in ("exchange", "compliance"):
+            raise ValueError(f"service must be 'exchange' or 'compliance', not {service!r}")
         if mailbox is None:
             target = parameters.get("Identity", parameters.get("Mailbox"))
             mailbox = target if isinstance(target, str) else None
         if idempotent is None:
             idempotent = cmdlet.lower().startswith("get-")  # reads; Set-/New-/Remove- change state
         body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": dict(parameters)}}
-        url: str | None = f"{self.exo_url}/adminapi/beta/{quote(self.tenant_id, safe='')}/InvokeCommand"
+        base = self.exo_url if service == "exchange" else self.scc_url
+        url: str | None = f"{base}/adminapi/beta/{quote(self.tenant_id, safe='')}/InvokeCommand"
         what = cmdlet + (f" for {mailbox}" if mailbox else "")
         seen: set[str] = set()
         while url is not None:
             data = await self._send(
-                "POST", url, resource="exchange", body=body, idempotent=idempotent, mailbox=mailbox, what=what
+                "POST", url, resource=service, body=body, idempotent=idempotent, mailbox=mailbox, what=what
             )
             yield _records(data, what)
-            url = self._next(data, self.exo_url, seen, url)
+            url = self._next(data, base, seen, url)
+
+    async def run(
+        self,
+        cmdlet: str,
+        parameters: Mapping[str, Any],
+        mailbox: str | None = None,
+        *,
+        idempotent: bool | None = None,
+        service: str = "exchange",
+    ) -> list[dict[str, Any]]:
+        """Every record a cmdlet outputs (all pages)."""
+        found: list[dict[str, Any]] = []
+        async for page in self.exo(cmdlet, parameters, mailbox, idempotent=idempotent, service=service):
+            found.extend(page)
+        return found
 
     async def token_claims(self, resource: str = "graph") -> dict[str, Any] | None:
         """The claims of the bearer token for ``resource`` ("graph" or "exchange") when it is a JWT
@@ -376,7 +435,7 @@ class TenantClient:
     def _describe(self, method: str, url: str) -> str:
         """``GET /v1.0/users/...``: the path as Microsoft documents it, whatever the base URL."""
         path = unquote(urlsplit(url).path)
-        for base in (self.graph_url, self.exo_url):
+        for base in (self.graph_url, self.exo_url, self.scc_url):
             prefix = urlsplit(base).path.rstrip("/")
             if prefix and path.startswith(prefix + "/"):
                 path = path[len(prefix) :]
@@ -471,7 +530,7 @@ class TenantClient:
             headers = {"Authorization": f"Bearer {token}", "client-request-id": request_id}
             if content is not None:
                 headers["Content-Type"] = "application/json"
-            if resource == "exchange":
+            if resource in ("exchange", "compliance"):
                 headers["Prefer"] = "odata.maxpagesize=1000"
                 if mailbox and "@" in mailbox:
                     headers["X-AnchorMailbox"] = f"UPN:{mailbox}"  # routes to the mailbox's server
@@ -571,32 +630,36 @@ class TenantClient:
         code, message = self._error_body(response)
         detail = f"{status} {code}: {message}" if code else f"{status}: {message}"
         ids = _request_ids(response, request_id)
-        if resource == "exchange":
+        if resource in ("exchange", "compliance"):
+            service, audience, role = (
+                ("Exchange Online", EXO_URL, "Exchange Administrator")
+                if resource == "exchange"
+                else ("Security & Compliance", SCC_URL, "Compliance Administrator")
+            )
+            fix = f"assign the {role} role to the app (and Exchange.ManageAsApp)"
             if status == 401:
                 return AuthenticationFailed(
-                    f"{what}: Exchange Online refused the token ({detail})",
-                    f"{EXCHANGE_FIX}; check that the token is for https://outlook.office365.com ({ids})",
+                    f"{what}: {service} refused the token ({detail})",
+                    f"{fix}; check that the token is for {audience} ({ids})",
                     permission="Exchange.ManageAsApp",
-                    role="Exchange Administrator",
+                    role=role,
                 )
             if status == 403:
                 return PermissionMissing(
-                    f"{what}: Exchange Online refused the app ({detail})",
-                    f"{EXCHANGE_FIX}: grant the Office 365 Exchange Online application permission "
+                    f"{what}: {service} refused the app ({detail})",
+                    f"{fix}: grant the Office 365 Exchange Online application permission "
                     "Exchange.ManageAsApp with admin consent, and assign the role to the app's service "
                     "principal in Entra ID",
                     permission="Exchange.ManageAsApp",
-                    role="Exchange Administrator",
+                    role=role,
                 )
             if (
                 status == 404
                 or "ManagementObjectNotFound" in code + message
                 or "couldn't be found" in message
             ):
-                return NotFound(f"{what}: not found ({detail})", "check the mailbox's address")
-            return RequestRejected(
-                f"{what}: Exchange Online refused the request ({detail})", ids, status=status
-            )
+                return NotFound(f"{what}: not found ({detail})", "check the mailbox's address or identity")
+            return RequestRejected(f"{what}: {service} refused the request ({detail})", ids, status=status)
 
         path = _graph_path(url, self.graph_url)
         if status == 401:
@@ -616,7 +679,7 @@ class TenantClient:
                     "Entra admin center and ingest the file",
                     licence="Entra ID P1",
                 )
-            need = required_permission(path)
+            need = required_permission(path, response.request.method)
             if need is None:
                 return PermissionMissing(
                     f"{what}: access denied ({detail})",
@@ -741,7 +804,8 @@ def _graph_path(url: str, graph_url: str) -> str:
 
 
 def _service(resource: str) -> str:
-    return {"graph": "Microsoft Graph", "exchange": "Exchange Online"}.get(resource, resource)
+    names = {"graph": "Microsoft Graph", "exchange": "Exchange Online", "compliance": "Security & Compliance"}
+    return names.get(resource, resource)
 
 
 def _request_ids(response: httpx.Response, sent: str | None = None) -> str:

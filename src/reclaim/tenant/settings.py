@@ -39,11 +39,13 @@ import yaml
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.credentials_async import AsyncTokenCredential
 
-from reclaim.tenant.client import EXO_URL, GRAPH_URL, AzureIdentityTokens, TenantClient
+from reclaim.tenant.client import EXO_URL, GRAPH_URL, SCC_URL, AzureIdentityTokens, TenantClient
 from reclaim.tenant.errors import SettingsError
 
 AUTH_METHODS = ("certificate", "secret", "device-code", "managed-identity")
-FIELDS = ("tenant_id", "client_id", "auth", "certificate_path", "graph_url", "exo_url", "authority")
+FIELDS = (
+    "tenant_id", "client_id", "auth", "certificate_path", "graph_url", "exo_url", "scc_url", "authority"
+)  # fmt: skip
 ENVIRONMENT = {
     "tenant_id": "RECLAIM_TENANT_ID",
     "client_id": "RECLAIM_CLIENT_ID",
@@ -51,6 +53,7 @@ ENVIRONMENT = {
     "certificate_path": "RECLAIM_CERTIFICATE_PATH",
     "graph_url": "RECLAIM_GRAPH_URL",
     "exo_url": "RECLAIM_EXO_URL",
+    "scc_url": "RECLAIM_SCC_URL",
     "authority": "RECLAIM_AUTHORITY",
 }
 SECRET_ENVIRONMENT = ("RECLAIM_CLIENT_SECRET", "AZURE_CLIENT_SECRET")
@@ -84,6 +87,7 @@ class TenantSettings:
     certificate_path: Path | None = None
     graph_url: str = GRAPH_URL
     exo_url: str = EXO_URL
+    scc_url: str = SCC_URL
     authority: str | None = None
     name: str | None = None  # the config file's tenant entry, when one was used
     origin: Mapping[str, str] = field(default_factory=dict, compare=False)  # field -> where it came from
@@ -168,6 +172,7 @@ class TenantSettings:
             origin["client_secret"] = secret_origin or ""
         graph_url = _service_url(values.get("graph_url") or GRAPH_URL, "graph_url")
         exo_url = _service_url(values.get("exo_url") or EXO_URL, "exo_url")
+        scc_url = _service_url(values.get("scc_url") or SCC_URL, "scc_url")
         return cls(
             tenant_id=tenant_id,
             client_id=client_id,
@@ -175,6 +180,7 @@ class TenantSettings:
             certificate_path=certificate_path,
             graph_url=graph_url,
             exo_url=exo_url,
+            scc_url=scc_url,
             authority=values.get("authority") or None,
             name=name,
             origin=origin,
@@ -250,6 +256,7 @@ class TenantSettings:
             self.tokens(),
             graph_url=self.graph_url,
             exo_url=self.exo_url,
+            scc_url=self.scc_url,
             close_tokens=True,
             **options,
         )
@@ -424,3 +431,18 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def break_glass_accounts(config: Path | None, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The emergency-access accounts remediation must not touch: the config file's top-level
+    ``break_glass:`` list and ``RECLAIM_BREAK_GLASS`` (comma-separated)."""
+    env = os.environ if env is None else env
+    path = config or default_config_path(env)
+    document = _read_config(path, explicit=config is not None)
+    listed = document.get("break_glass") or []
+    if isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list) or not all(isinstance(u, str) for u in listed):
+        raise SettingsError(f"{path}: 'break_glass' must be a list of user principal names")
+    listed += [u for u in env.get("RECLAIM_BREAK_GLASS", "").split(",") if u.strip()]
+    return tuple(u.strip().lower() for u in listed)
