@@ -6,11 +6,20 @@ and a client-credentials token endpoint under ``lab.token_url``, all accepting `
 """
 
 from reclaim.lab.data import LabTenant
-from reclaim.lab.server import KNOWN_PERMISSIONS, REQUIRED_PERMISSIONS, Faults, Lab, RequestRecord, serve
+from reclaim.lab.server import (
+    KNOWN_PERMISSIONS,
+    REQUIRED_PERMISSIONS,
+    WRITE_PERMISSIONS,
+    Faults,
+    Lab,
+    RequestRecord,
+    serve,
+)
 
 __all__ = [
     "KNOWN_PERMISSIONS",
     "REQUIRED_PERMISSIONS",
+    "WRITE_PERMISSIONS",
     "Faults",
     "Lab",
     "LabTenant",

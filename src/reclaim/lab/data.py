@@ -11,8 +11,10 @@ from __future__ import annotations
 import random
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,6 +199,93 @@ _COUNTRIES = {
 EXCHANGE_PLAN = ("exchange", "efb87545-963c-4e0d-99df-69c6916d9eb0")  # EXCHANGE_S_ENTERPRISE
 P1_PLAN = ("AADPremiumService", "41781fb2-bc02-4b7c-bd55-b576c07bb09d")  # AAD_PREMIUM (Entra ID P1)
 
+# Built-in role groups per service: (Name, DisplayName, Description, a selection of their Roles).
+# Security & Compliance names its groups without spaces and shows the spaced form as DisplayName.
+_VIEW = ("View-Only Configuration", "View-Only Recipients")
+ROLE_GROUPS: dict[str, tuple[tuple[str, str, str, tuple[str, ...]], ...]] = {
+    "exchange": (
+        ("Organization Management", "Organization Management",
+         "Members of this management role group have permissions to manage Exchange objects and their "
+         "properties in the Exchange organization. Members can also delegate role groups and management "
+         "roles in the organization. This role group shouldn't be deleted.",
+         ("Audit Logs", "Compliance Admin", "Distribution Groups", "Journaling", "Mail Recipient Creation",
+          "Mail Recipients", "Message Tracking", "Organization Configuration", "Recipient Policies",
+          "Reset Password", "Role Management", "Security Admin", "Transport Rules", "User Options", *_VIEW)),
+        ("Recipient Management", "Recipient Management",
+         "Members of this management role group have rights to create, manage, and remove Exchange Online "
+         "recipient objects.",
+         ("Distribution Groups", "Mail Recipient Creation", "Mail Recipients", "Message Tracking",
+          "Migration", "Move Mailboxes", "Recipient Policies", "Reset Password")),
+        ("View-Only Organization Management", "View-Only Organization Management",
+         "Members of this management role group can view recipient and configuration objects and their "
+         "properties in the Exchange organization.", _VIEW),
+        ("Compliance Management", "Compliance Management",
+         "This role group will allow a specified user, responsible for compliance, to properly configure "
+         "and manage compliance settings within Exchange in accordance with their policy.",
+         ("Audit Logs", "Compliance Admin", "Data Loss Prevention", "Journaling", "Message Tracking",
+          "Retention Management", "Transport Rules", "View-Only Audit Logs", *_VIEW)),
+        ("Discovery Management", "Discovery Management",
+         "Members of this management role group can perform searches of mailboxes in the Exchange "
+         "organization for data that meets specific criteria.", ("Legal Hold", "Mailbox Search")),
+        ("Help Desk", "Help Desk",
+         "Members of this management role group can view and manage the configuration for individual "
+         "recipients and view recipients in an Exchange organization.",
+         ("Reset Password", "User Options", "View-Only Recipients")),
+        ("Hygiene Management", "Hygiene Management",
+         "Members of this management role group can manage Exchange anti-spam features and grant "
+         "permissions for antivirus products to integrate with Exchange.", ("Transport Hygiene", *_VIEW)),
+        ("Records Management", "Records Management",
+         "Members of this management role group can configure compliance features such as retention "
+         "policy tags, message classifications, transport rules, and more.",
+         ("Audit Logs", "Journaling", "Message Tracking", "Retention Management", "Transport Rules")),
+        ("Security Administrator", "Security Administrator",
+         "Membership in this role group is synchronized across services and managed centrally.",
+         ("Security Admin",)),
+        ("Security Reader", "Security Reader",
+         "Membership in this role group is synchronized across services and managed centrally.",
+         ("Security Reader",)),
+    ),
+    "compliance": (
+        ("OrganizationManagement", "Organization Management",
+         "Members of this management role group have permissions to manage and configure various aspects "
+         "of the security and compliance features.",
+         ("Audit Logs", "Case Management", "Compliance Administrator", "Compliance Search",
+          "DLP Compliance Management", "Hold", "Role Management", "Search And Purge",
+          "Security Administrator", "View-Only Audit Logs")),
+        ("ComplianceAdministrator", "Compliance Administrator",
+         "Members can manage settings for device management, data loss prevention, reports, and "
+         "preservation.",
+         ("Case Management", "Compliance Administrator", "DLP Compliance Management", "Hold",
+          "View-Only Audit Logs")),
+        ("eDiscoveryManager", "eDiscovery Manager",
+         "Members can perform searches and place holds on mailboxes, SharePoint Online sites, and "
+         "OneDrive for Business locations.",
+         ("Case Management", "Compliance Search", "Export", "Hold", "Preview", "Review", "RMS Decrypt")),
+        ("SecurityAdministrator", "Security Administrator",
+         "Membership in this role group is synchronized across services and managed centrally.",
+         ("Security Administrator", "Security Reader", "View-Only Audit Logs")),
+        ("SecurityReader", "Security Reader",
+         "Membership in this role group is synchronized across services and managed centrally.",
+         ("Security Reader",)),
+        ("ComplianceDataAdministrator", "Compliance Data Administrator",
+         "Members can manage settings for device management, data protection, data loss prevention, "
+         "reports, and preservation.",
+         ("Compliance Administrator", "DLP Compliance Management", "Hold", "View-Only Audit Logs")),
+        ("Reviewer", "Reviewer",
+         "Members can access review sets in eDiscovery (Premium) cases.", ("Review",)),
+        ("RecordsManagement", "Records Management",
+         "Members can configure all aspects of records management, including disposition reviews.",
+         ("Disposition Management", "Retention Management", "View-Only Audit Logs")),
+        ("DataInvestigator", "Data Investigator",
+         "Perform searches on mailboxes, SharePoint Online sites, and OneDrive for Business locations.",
+         ("Compliance Search", "Export", "Preview", "Review", "Search And Purge")),
+        ("SecurityOperator", "Security Operator",
+         "Membership in this role group is synchronized across services and managed centrally.",
+         ("Security Reader", "Quarantine", "Search And Purge")),
+    ),
+}  # fmt: skip
+ORGANIZATION_MANAGEMENT = {"exchange": "Organization Management", "compliance": "OrganizationManagement"}
+
 
 def project(record: Any, shape: Shape | None) -> Any:
     """``record`` trimmed to the properties of a v1.0 shape (recursively; lists element-wise)."""
@@ -250,11 +339,18 @@ class LabTenant:
     mailbox_permissions: list[Record] = field(default_factory=list)
     message_configuration: list[Record] = field(default_factory=list)
     blocked_senders: list[Record] = field(default_factory=list)
+    recipient_permissions: list[Record] = field(default_factory=list)  # Get-RecipientPermission objects
+    # role groups per service ("exchange", "compliance"): Get-RoleGroup objects, Members by name
+    role_groups: dict[str, list[Record]] = field(default_factory=dict)
     audit_records: list[Record] = field(default_factory=list)  # Unified Audit Log (AuditData objects)
     ground_truth: frozenset[str] = frozenset()  # UPNs of the accounts taken over
     seed: int = 1
     scenarios: dict[str, list[str]] = field(default_factory=dict)  # tenantsim scenario name: its UPNs
+    # domains whose sign-ins an on-premises identity provider (AD FS) answers; the others are Managed
+    federated_domains: set[str] = field(default_factory=set)
     all_signins: list[Record] = field(init=False, default_factory=list, repr=False)  # both kinds
+    # held while a cmdlet (or a test) reads or changes the mutable state: rules, mailboxes, groups ...
+    lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.signins = _newest_first(self.signins, "createdDateTime")
@@ -262,6 +358,10 @@ class LabTenant:
         self.all_signins = _newest_first(self.signins + self.noninteractive_signins, "createdDateTime")
         self.directory_audits = _newest_first(self.directory_audits, "activityDateTime")
         self._index()
+        for service, builtin in ROLE_GROUPS.items():
+            if service not in self.role_groups:
+                self.role_groups[service] = [self._role_group(service, *group) for group in builtin]
+        self._role_group_members()
 
     def _index(self) -> None:
         self._users: dict[str, Record] = {}
@@ -296,6 +396,98 @@ class LabTenant:
         """The UPN a mailbox identity names (lower case); the identity itself when unknown."""
         box = self.mailbox(identity)
         return str(box["UserPrincipalName"]).lower() if box else identity.strip().lower()
+
+    # -- role groups (Exchange Online and Security & Compliance RBAC) -----------------------------
+    def role_group(self, service: str, identity: str) -> Record | None:
+        """A role group of ``service`` ("exchange" or "compliance") by name, display name or GUID."""
+        wanted = identity.strip().casefold()
+        for group in self.role_groups.get(service, []):
+            if wanted in {
+                str(group.get(k) or "").casefold()
+                for k in ("Name", "DisplayName", "Identity", "Guid", "ExchangeObjectId")
+            }:
+                return group
+        return None
+
+    def add_role_group_member(self, service: str, group: str, member: str) -> bool:
+        """Put ``member`` (a mailbox's UPN, alias, name, address or owner's object id) in a role group;
+        False when it already was. ``KeyError`` naming the group or member that does not exist."""
+        return self._change_membership(service, group, member, add=True)
+
+    def remove_role_group_member(self, service: str, group: str, member: str) -> bool:
+        """Take ``member`` out of a role group; False when it was not a member. ``KeyError`` as for adding."""
+        return self._change_membership(service, group, member, add=False)
+
+    def _change_membership(self, service: str, group: str, member: str, add: bool) -> bool:
+        with self.lock:
+            found = self.role_group(service, group)
+            if found is None:
+                raise KeyError(group)
+            box = self.mailbox(member)
+            if box is None:
+                raise KeyError(member)
+            name = str(box.get("Name") or box.get("Alias"))
+            members: list[str] = found["Members"]
+            present = any(m.casefold() == name.casefold() for m in members)
+            if present == add:
+                return False
+            found["Members"] = (
+                [*members, name] if add else [m for m in members if m.casefold() != name.casefold()]
+            )
+            found["WhenChanged"] = dotnet_now()
+            return True
+
+    def _role_group(
+        self, service: str, name: str, display: str, description: str, roles: tuple[str, ...]
+    ) -> Record:
+        guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"reclaim-lab:{self.tenant_id}:{service}:{name}"))
+        return {
+            "Name": name,
+            "DisplayName": display,
+            "Identity": name,
+            "Guid": guid,
+            "ExchangeObjectId": guid,
+            "Members": [],
+            "Roles": list(roles),
+            "RoleGroupType": "Standard",
+            "Description": description,
+            "ManagedBy": [],
+            "WhenChanged": "/Date(1705309200000)/",  # when the tenant was made (2024-01-15)
+            "IsValid": True,
+        }
+
+    def _role_group_members(self) -> None:
+        """The IT administrators in Organization Management, then the membership changes the audit log
+        records (Add-/Remove-RoleGroupMember, oldest first) on top: what the groups hold after them."""
+        for user in self.users:
+            if user.get("jobTitle") == "IT administrator":
+                for service in ROLE_GROUPS:
+                    with suppress(KeyError):
+                        self.add_role_group_member(
+                            service, ORGANIZATION_MANAGEMENT[service], user["userPrincipalName"]
+                        )
+        changes = [
+            r
+            for r in self.audit_records
+            if r.get("Operation") in ("Add-RoleGroupMember", "Remove-RoleGroupMember")
+        ]
+        for record in sorted(changes, key=lambda r: str(r.get("CreationTime") or "")):
+            service = "compliance" if record.get("Workload") == "SecurityComplianceCenter" else "exchange"
+            values = {
+                str(p.get("Name")): p.get("Value")
+                for p in record.get("Parameters") or []
+                if isinstance(p, dict)
+            }
+            group, member = values.get("Identity"), values.get("Member")
+            if str(record.get("ResultStatus", "True")) in ("False", "Failed") or not group or not member:
+                continue
+            with suppress(KeyError):  # a group or person the lab does not have
+                change = (
+                    self.add_role_group_member
+                    if record["Operation"].startswith("Add")
+                    else self.remove_role_group_member
+                )
+                change(service, str(group), str(member))
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -362,6 +554,7 @@ class LabTenant:
             mailbox_permissions=found.get("mailbox_permissions", []),
             message_configuration=found.get("message_configuration", []),
             blocked_senders=found.get("blocked_senders", []),
+            recipient_permissions=found.get("recipient_permissions", []),
             audit_records=found.get("audit", []),
             ground_truth=frozenset(u.lower() for u in ground_truth),
             seed=seed,
@@ -389,6 +582,7 @@ class LabTenant:
                 jobTitle="IT administrator" if u.admin else None,
             )
         self._index()
+        self._role_group_members()
 
     def _exchange_defaults(self, found: Mapping[str, list[Record]]) -> None:
         """CAS settings, permissions and signatures of a tenant nobody has tampered with."""
@@ -422,13 +616,15 @@ class LabTenant:
                 )
             if "mailbox_permissions" not in found:
                 self.mailbox_permissions.append(
-                    _permission(alias, "NT AUTHORITY\\SELF", "FullAccess, ReadPermission")
+                    mailbox_permission(alias, "NT AUTHORITY\\SELF", ["FullAccess", "ReadPermission"])
                 )
                 if box.get("RecipientTypeDetails") == "SharedMailbox" and people:
                     for member in rng.sample(people, min(2, len(people))):
                         self.mailbox_permissions.append(
-                            _permission(alias, str(member["UserPrincipalName"]), "FullAccess")
+                            mailbox_permission(alias, str(member["UserPrincipalName"]), ["FullAccess"])
                         )
+            if "recipient_permissions" not in found:
+                self.recipient_permissions.append(recipient_permission(alias, "NT AUTHORITY\\SELF"))
             if "message_configuration" not in found and box.get("RecipientTypeDetails") == "UserMailbox":
                 signed = rng.random() < 0.6
                 name, dept = box.get("DisplayName") or alias, user.get("department")
@@ -478,32 +674,77 @@ class LabTenant:
             "verifiedDomains": [
                 {
                     "capabilities": "Email, OfficeCommunicationsOnline",
-                    "isDefault": True,
-                    "isInitial": False,
-                    "name": self.domain,
-                    "type": "Managed",
-                },
-                {
-                    "capabilities": "Email, OfficeCommunicationsOnline",
-                    "isDefault": False,
-                    "isInitial": True,
-                    "name": self.initial_domain,
-                    "type": "Managed",
-                },
+                    "isDefault": d["isDefault"],
+                    "isInitial": d["isInitial"],
+                    "name": d["id"],
+                    "type": d["authenticationType"],
+                }
+                for d in self.domains()
             ],
         }
 
+    def authentication_type(self, domain: str) -> str:
+        """Federated or Managed (the initial onmicrosoft.com domain is always Managed)."""
+        name = domain.strip().lower()
+        federated = {d.lower() for d in self.federated_domains}
+        return "Federated" if name in federated and name != self.initial_domain.lower() else "Managed"
 
-def _permission(alias: str, user: str, rights: str) -> Record:
+    def domains(self) -> list[Record]:
+        """The Graph ``domain`` objects: the custom domain (default), the initial one, any other federated."""
+        names = [self.domain, self.initial_domain]
+        names += sorted(d.lower() for d in self.federated_domains if d.lower() not in names)
+        return [
+            {
+                "id": name,
+                "authenticationType": self.authentication_type(name),
+                "availabilityStatus": None,
+                "isAdminManaged": True,
+                "isDefault": name == self.domain,
+                "isInitial": name == self.initial_domain,
+                "isRoot": True,
+                "isVerified": True,
+                "manufacturer": None,
+                "model": None,
+                "passwordNotificationWindowInDays": 14,
+                "passwordValidityPeriodInDays": 2147483647,  # passwords never expire
+                "state": None,
+                "supportedServices": ["Email", "OfficeCommunicationsOnline"],
+            }
+            for name in names
+        ]
+
+
+def mailbox_permission(
+    alias: str, user: str, rights: Iterable[str], deny: bool = False, inheritance: str = "All"
+) -> Record:
+    """A Get-MailboxPermission object: the rights as one comma-separated value, as the service shows them."""
     return {
         "Identity": alias,
         "User": user,
-        "AccessRights": [rights],
+        "AccessRights": [", ".join(rights)],
         "IsInherited": False,
-        "Deny": False,
-        "InheritanceType": "All",
+        "Deny": deny,
+        "InheritanceType": inheritance,
         "IsValid": True,
     }
+
+
+def recipient_permission(alias: str, trustee: str, deny: bool = False) -> Record:
+    """A Get-RecipientPermission object (SendAs is its only right)."""
+    return {
+        "Identity": alias,
+        "Trustee": trustee,
+        "AccessControlType": "Deny" if deny else "Allow",
+        "AccessRights": ["SendAs"],
+        "IsInherited": False,
+        "InheritanceType": "None",
+        "IsValid": True,
+    }
+
+
+def dotnet_now() -> str:
+    """Now as ConvertTo-Json writes a date (``/Date(ms)/``), the form the lab's Exchange objects use."""
+    return f"/Date({int(datetime.now(UTC).timestamp() * 1000)})/"
 
 
 def _beta_signin(record: Record) -> Record:
@@ -589,6 +830,7 @@ def _read_export(path: Path) -> list[tuple[str, list[Record]]]:
         ("mailboxes", {"PrimarySmtpAddress", "RecipientTypeDetails"}),
         ("cas_mailboxes", {"PopEnabled", "ImapEnabled"}),
         ("mailbox_permissions", {"AccessRights", "User"}),
+        ("recipient_permissions", {"AccessRights", "Trustee", "AccessControlType"}),
         ("message_configuration", {"SignatureHtml"}),
         ("blocked_senders", {"SenderAddress", "Reason"}),
     ):

@@ -166,6 +166,12 @@ _FRAUD_LINES = {
     "en": "Hello, please note that our bank details have changed. Kindly pay the outstanding invoice to the "
     "new account below and confirm by return mail. Regards, {first}",
 }
+# tenantsim's outbound-spam runs: a phishing lure, to many outside addresses at once
+_SPAM_LINE = (
+    "You have a new secure message. Open https://docs-view.example/s/{token} and sign in with your email "
+    "password to read it before it expires. Regards, {first}"
+)
+_SPAM_DOMAINS = ("mail.example", "webpost.example", "inbox.example", "freemail.example", *_PARTNERS)
 # Who sends what users delete (tenantsim's deleted subjects), by a word of the subject.
 _NEWSLETTERS = (
     ("nyhetsbrev", "nyhetsbrev@branschforbundet.example", "Branschförbundet"),
@@ -192,6 +198,9 @@ class Extras:
     role_eligibility: list[Record] = field(default_factory=list)  # unifiedRoleEligibilitySchedule
     grants: list[Record] = field(default_factory=list)  # oAuth2PermissionGrant
     app_roles: dict[str, list[Record]] = field(default_factory=dict)  # user id -> appRoleAssignment
+    # held by writers (reclaim.lab.writes), which replace a list rather than change it in place, so that
+    # a reader iterating the old one is not disturbed
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 _STATES: dict[int, Extras] = {}
@@ -361,7 +370,10 @@ class _Mail:
         fraud = str(r.get("ClientIPAddress") or r.get("ClientIP") or "") in self.attacker.get(owner, set())
         contacts = self._contacts(owner)
         cc: list[tuple[str, str]] = []
-        if fraud:  # invoice fraud goes to the owner's customers and suppliers
+        if fraud and subject in tenantsim.SPAM_SUBJECTS:  # a spam run goes to bought or harvested addresses
+            to = _spam_targets(rng)
+            preview = _SPAM_LINE.format(first=first, token=imid.strip("<>").split("@")[0][:12])
+        elif fraud:  # invoice fraud goes to the owner's customers and suppliers
             to = rng.sample(contacts, min(len(contacts), rng.choice([1, 1, 2])))
             preview = _FRAUD_LINES["sv" if "faktura" in subject.casefold() else "en"].format(first=first)
         else:
@@ -489,6 +501,16 @@ class _Mail:
             "replyTo": [],
             "flag": {"flagStatus": "notFlagged"},
         }
+
+
+def _spam_targets(rng: random.Random) -> list[tuple[str, str]]:
+    """Five to fifteen outside addresses, different for every message of a spam run."""
+    picked: dict[str, str] = {}
+    for _ in range(rng.randrange(5, 16)):
+        first, last = rng.choice(_CONTACT_NAMES)
+        address = f"{first}.{last}{rng.randrange(1, 100)}@{rng.choice(_SPAM_DOMAINS)}".lower()
+        picked.setdefault(address, f"{first} {last}")
+    return [(name, address) for address, name in picked.items()]
 
 
 def _deleted_preview(subject: str, sender: str) -> str:
@@ -741,16 +763,25 @@ def _assignment(principal: str, role_id: str, scope: str = "/") -> Record:
     }
 
 
-def _eligibility(principal: str, role_id: str, start: datetime, end: datetime | None) -> Record:
-    schedule = _guid("eligibility", principal, role_id)
+def _eligibility(
+    principal: str,
+    role_id: str,
+    start: datetime,
+    end: datetime | None,
+    scope: str = "/",
+    schedule: str | None = None,
+    created: datetime | None = None,
+) -> Record:
+    """An eligibility schedule; ``schedule``: its id (the request's that made it, for PIM's requests)."""
+    schedule = schedule or _guid("eligibility", principal, role_id)
     return {
         "id": schedule,
         "principalId": principal,
         "roleDefinitionId": role_id,
-        "directoryScopeId": "/",
+        "directoryScopeId": scope,
         "appScopeId": None,
         "createdUsing": schedule,
-        "createdDateTime": _iso(start),
+        "createdDateTime": _iso(created or start),
         "modifiedDateTime": None,
         "status": "Provisioned",
         "memberType": "Direct",
@@ -837,6 +868,12 @@ def service_principal(tenant: LabTenant, app_id: str) -> str:
     return _guid("service principal", tenant.tenant_id, app_id)
 
 
+def oauth2_grant_id(client: str, resource: str, principal: str | None) -> str:
+    """A delegated grant's id as Entra makes it: client, resource (and user) object ids, base64url."""
+    raw = uuid.UUID(client).bytes_le + uuid.UUID(resource).bytes_le
+    return _b64(raw + (uuid.UUID(principal).bytes_le if principal else b""))
+
+
 def _consents(tenant: LabTenant) -> tuple[list[Record], dict[str, list[Record]]]:
     graph = service_principal(tenant, GRAPH_APP_ID)
     office = service_principal(tenant, OFFICE_APP_ID)
@@ -845,8 +882,7 @@ def _consents(tenant: LabTenant) -> tuple[list[Record], dict[str, list[Record]]]
     employee_role = _guid("app role", expenses_app, "Employee")
 
     def grant_id(client: str, principal: str | None) -> str:
-        raw = uuid.UUID(client).bytes_le + uuid.UUID(graph).bytes_le
-        return _b64(raw + (uuid.UUID(principal).bytes_le if principal else b""))
+        return oauth2_grant_id(client, graph, principal)
 
     grants: list[Record] = [
         {
@@ -967,16 +1003,20 @@ def _error(status: int, code: str, message: str) -> HttpError:
     return HttpError(status, code, message)
 
 
+def _denied(permission: str, purpose: str) -> HttpError:
+    """Graph's 403 for a missing application permission, naming it and what it is for."""
+    return _error(
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation. The application needs the "
+        f"{permission} application permission (with admin consent) to {purpose}.",
+    )
+
+
 def _require(lab: Lab, name: str) -> None:
     allowed = PERMISSIONS[name]
     if not any(p in lab.granted for p in allowed):
-        need = NAMED.get(name, allowed[0])
-        raise _error(
-            403,
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation. The application needs the "
-            f"{need} application permission (with admin consent) to read {name}.",
-        )
+        raise _denied(NAMED.get(name, allowed[0]), f"read {name}")
 
 
 def answer(lab: Lab, method: str, api: str, rest: list[str], query: Mapping[str, str], raw: str) -> Response:

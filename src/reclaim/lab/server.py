@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
-from reclaim.lab import directory, odata
+from reclaim.lab import directory, odata, writes
 from reclaim.lab.data import (
     DIRECTORY_AUDIT_FIELDS,
     DIRECTORY_AUDIT_V1,
@@ -50,12 +50,16 @@ REQUIRED_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "auditLogs/directoryAudits": ("AuditLog.Read.All",),
     "organization": ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All"),
     "security/auditLog/queries": ("AuditLogsQuery.Read.All",),  # Purview audit search, every workload
+    "domains": ("Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
     **directory.PERMISSIONS,  # mail, sign-in methods, roles, consents (reclaim.lab.directory)
 }
 EXCHANGE_PERMISSION = "Exchange.ManageAsApp"  # an Office 365 Exchange Online application permission
 # What a fresh lab grants: exactly the least-privileged permission of each resource, so that
 # removing one from ``Lab.granted`` takes the access away.
 KNOWN_PERMISSIONS = frozenset({*(p[0] for p in REQUIRED_PERMISSIONS.values()), EXCHANGE_PERMISSION})
+# What ``Lab(grant_writes=True)`` adds: the least-privileged permission of each write remediation makes
+# (reclaim.lab.writes); a fresh lab reads only.
+WRITE_PERMISSIONS = writes.WRITE_PERMISSIONS
 
 _JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 _STATUS_CODES = {
@@ -234,21 +238,30 @@ class Lab:
     """A running lab tenant. Attributes tests read and change:
 
     ``granted`` (application permissions consented), ``exchange_role`` (Exchange Administrator
-    assigned to the app), ``p1`` (Entra ID P1 licence), ``page_size`` (records per page at most),
-    ``faults``; and what it saw: ``requests`` ((method, path, status), path without the query),
-    ``log`` (``RequestRecord``), ``max_concurrent`` and ``max_concurrent_per_mailbox``.
+    assigned to the app), ``compliance_role`` (Compliance Administrator, for Security & Compliance at
+    ``scc_url``), ``password_role`` (User Administrator: password resets), ``p1`` (Entra ID P1
+    licence), ``page_size`` (records per page at most), ``faults``; and what it saw: ``requests``
+    ((method, path, status), path without the query), ``log`` (``RequestRecord``), ``max_concurrent``
+    and ``max_concurrent_per_mailbox``.
     """
 
     def __init__(
-        self, tenant: LabTenant, port: int = 0, host: str = "127.0.0.1", page_size: int = 100
+        self,
+        tenant: LabTenant,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        page_size: int = 100,
+        grant_writes: bool = False,
     ) -> None:
         self.tenant = tenant
         self.tenant_id = tenant.tenant_id
         self.token = "lab-" + secrets.token_urlsafe(32)
         self.client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"reclaim-lab-app:{tenant.tenant_id}"))
         self.client_secret = secrets.token_urlsafe(24)
-        self.granted: set[str] = set(KNOWN_PERMISSIONS)
+        self.granted: set[str] = set(KNOWN_PERMISSIONS) | (WRITE_PERMISSIONS if grant_writes else set())
+        self.password_role = True
         self.exchange_role = True
+        self.compliance_role = True
         self.p1 = True
         self.page_size = page_size
         self.audit_log = AuditLog(tenant)  # Purview audit search: record_limit, polls, fail
@@ -277,6 +290,11 @@ class Lab:
     @property
     def exo_url(self) -> str:
         return self.url + "/exo"
+
+    @property
+    def scc_url(self) -> str:
+        """Security & Compliance PowerShell's InvokeCommand (role group cmdlets only)."""
+        return self.url + "/scc"
 
     @property
     def token_url(self) -> str:
@@ -388,12 +406,16 @@ class Lab:
         self._authenticate(headers)
         if segments[:1] == ["graph"] and segments[2:5] == ["security", "auditLog", "queries"]:
             return self._audit_log(method, segments[1:], query, body)
+        if segments[:1] == ["graph"] and len(segments) > 2 and writes.route(method, segments[2:]) is not None:
+            return writes.answer(self, method, segments[1], segments[2:], query, body, raw)
         if segments[:1] == ["graph"] and len(segments) > 2 and directory.resource(segments[2:]) is not None:
             return directory.answer(self, method, segments[1], segments[2:], query, raw)
         if segments[:1] == ["graph"]:
             return self._graph(method, segments[1:], query, raw)
         if segments[:1] == ["exo"]:
             return self._exchange(method, segments[1:], query, body)
+        if segments[:1] == ["scc"]:
+            return self._exchange(method, segments[1:], query, body, service="compliance")
         raise HttpError(404, "NotFound", f"No such endpoint: {path}")
 
     def _audit_log(self, method: str, segments: list[str], query: dict[str, str], body: bytes) -> Response:
@@ -633,7 +655,10 @@ class Lab:
         return result
 
     # -- Exchange Online ------------------------------------------------------------------------
-    def _exchange(self, method: str, segments: list[str], query: dict[str, str], body: bytes) -> Response:
+    def _exchange(
+        self, method: str, segments: list[str], query: dict[str, str], body: bytes, service: str = "exchange"
+    ) -> Response:
+        """Exchange Online's InvokeCommand, or (``service="compliance"``) Security & Compliance's."""
         if len(segments) != 4 or segments[:2] != ["adminapi", "beta"] or segments[3] != "InvokeCommand":
             raise HttpError(404, "NotFound", "No such Exchange endpoint.")
         if method != "POST":
@@ -647,12 +672,13 @@ class Lab:
                 f"The application lacks the {EXCHANGE_PERMISSION} permission of Office 365 Exchange Online "
                 "(grant it as an application permission and give admin consent).",
             )
-        if not self.exchange_role:
+        role = "Exchange Administrator" if service == "exchange" else "Compliance Administrator"
+        if not (self.exchange_role if service == "exchange" else self.compliance_role):
             raise HttpError(
                 403,
                 "Forbidden",
                 "The role assigned to the application isn't supported in this scenario: assign the "
-                "Exchange Administrator role to the application's service principal.",
+                f"{role} role to the application's service principal.",
             )
         try:
             doc = orjson.loads(body)
@@ -667,10 +693,11 @@ class Lab:
                 "BadRequest",
                 'The body must be {"CmdletInput": {"CmdletName": ..., "Parameters": {...}}}.',
             ) from err
-        raw = f"/exo/adminapi/beta/{segments[2]}/InvokeCommand"
+        prefix = "/exo" if service == "exchange" else "/scc"
+        raw = f"{prefix}/adminapi/beta/{segments[2]}/InvokeCommand"
         key = "|".join([raw, name, orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS).decode()])
         context = (
-            f"{self.exo_url}/adminapi/beta/{segments[2]}/$metadata#Collection(Exchange.GenericHashTable)"
+            f"{self.url}{prefix}/adminapi/beta/{segments[2]}/$metadata#Collection(Exchange.GenericHashTable)"
         )
         try:
             return self._page(
@@ -680,7 +707,7 @@ class Lab:
                 context,
                 "InvokeCommand",
                 key,
-                lambda q: run_cmdlet(self.tenant, name, parameters),
+                lambda q: run_cmdlet(self.tenant, name, parameters, service),
             )
         except CmdletError as err:
             raise HttpError(err.status, err.code, err.message) from err
@@ -703,9 +730,16 @@ def _select(record: Record, select: str | None, always: tuple[str, ...] = ()) ->
 
 
 @contextmanager
-def serve(tenant: LabTenant, port: int = 0, host: str = "127.0.0.1", page_size: int = 100) -> Iterator[Lab]:
-    """Serve ``tenant`` on ``host`` (a free port unless ``port``) until the block ends."""
-    lab = Lab(tenant, port=port, host=host, page_size=page_size)
+def serve(
+    tenant: LabTenant,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    page_size: int = 100,
+    grant_writes: bool = False,
+) -> Iterator[Lab]:
+    """Serve ``tenant`` on ``host`` (a free port unless ``port``) until the block ends; ``grant_writes``:
+    the app also holds ``WRITE_PERMISSIONS``."""
+    lab = Lab(tenant, port=port, host=host, page_size=page_size, grant_writes=grant_writes)
     lab.start()
     try:
         yield lab
