@@ -35,7 +35,11 @@ def main() -> None:
 
         async def run() -> tuple[CollectReport, float, int]:
             async with TenantClient(
-                lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url
+                lab.tenant_id,
+                StaticToken(lab.token),
+                graph_url=lab.graph_url,
+                exo_url=lab.exo_url,
+                scc_url=lab.scc_url,
             ) as client:
                 report = await collect_user(client, case, victim, since, since + timedelta(days=args.days))
                 round_trips = sum(a.finished - a.sent for a in client.attempts)

@@ -99,7 +99,7 @@ def test_reclaim_collect_command_against_the_lab(tenant: LabTenant, tmp_path: Pa
     with serve(tenant) as lab:
         monkeypatch.setenv(TOKEN_VARIABLE, lab.token)
         args = ["collect", "--tenant", lab.tenant_id, "--graph-url", lab.graph_url, "--exo-url", lab.exo_url,
-                "--user", victim, "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(),
+                "--scc-url", lab.scc_url, "--user", victim, "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(),
                 "--case", str(tmp_path / "case")]  # fmt: skip
         result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -121,7 +121,7 @@ def test_investigate_with_tenant_collects_then_judges(tenant: LabTenant, tmp_pat
         out = tmp_path / "findings.json"
         result = CliRunner().invoke(cli, [
             "investigate", "--tenant", lab.tenant_id, "--graph-url", lab.graph_url, "--exo-url", lab.exo_url,
-            "--user", victim, "--since", SINCE.isoformat(), "--case", str(tmp_path / "case"), "--json", str(out)])  # fmt: skip
+            "--scc-url", lab.scc_url, "--user", victim, "--since", SINCE.isoformat(), "--case", str(tmp_path / "case"), "--json", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     import json
 

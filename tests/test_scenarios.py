@@ -1,5 +1,5 @@
-"""Named scenarios with ground truth: a BEC, a consent phishing and a benign traveller, found (or not)
-through a live collection from the lab and through the offline export of the same tenant."""
+"""Named scenarios with ground truth: a BEC, a consent phishing, outbound spam and a benign traveller, found
+(or not) through a live collection from the lab and through the offline export of the same tenant."""
 
 from __future__ import annotations
 
@@ -124,6 +124,56 @@ def test_the_lab_holds_the_consented_grant(tenant: LabTenant) -> None:
     reads = [r for r in tenant.audit_records if r.get("Operation") == "MailItemsAccessed"
              and r.get("AppId") == app_id and r.get("UserId") == phished]  # fmt: skip
     assert reads and all(r["ClientIPAddress"] not in ("", None) for r in reads)
+
+
+SPAM_VICTIM = UPNS[6]
+
+
+@pytest.fixture(scope="module")
+def spam_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("outbound-spam") / "export"
+
+
+@pytest.fixture(scope="module")
+def spam_tenant(spam_export: Path) -> LabTenant:
+    # a tenant of its own: the spray over colleagues would add to the other scenarios' users
+    planted = {"outbound-spam": [SPAM_VICTIM]}
+    return LabTenant.simulated(users=USERS, days=DAYS, seed=SEED, scenarios=planted, folder=spam_export)
+
+
+def test_outbound_spam_plants_a_burst_and_the_restriction(spam_tenant: LabTenant, spam_export: Path) -> None:
+    assert spam_tenant.ground_truth == {SPAM_VICTIM}
+    blocked = orjson.loads((spam_export / "exchange" / "BlockedSenders.json").read_bytes())
+    assert [b["SenderAddress"] for b in blocked] == [SPAM_VICTIM]
+    assert [b["SenderAddress"] for b in spam_tenant.blocked_senders] == [SPAM_VICTIM]
+    assert blocked[0]["Reason"].startswith("OutboundSpamLast24Hours=")
+    spam = [r for r in spam_tenant.audit_records if r.get("Operation") == "Send" and r.get("UserId") == SPAM_VICTIM
+            and r["Item"]["Subject"] in tenantsim.SPAM_SUBJECTS]  # fmt: skip
+    assert 40 <= len(spam) <= 120 and len({r["Item"]["Subject"] for r in spam}) == 1
+    assert any(r.get("Operation") == "AlertTriggered" and r.get("Name") == "User restricted from sending email"
+               for r in spam_tenant.audit_records)  # fmt: skip
+
+
+def test_outbound_spam_live_and_offline(spam_tenant: LabTenant, spam_export: Path, tmp_path: Path) -> None:
+    with serve(spam_tenant) as lab, Case.open(tmp_path / "live") as case:
+        lab.audit_log.polls = 1
+        report = _collect(lab, case, SPAM_VICTIM)
+        assert report.complete, [o for o in report.outcomes if o.status != "collected"]
+        live = engine.run(case.con, rules.load(), context.Options(user=SPAM_VICTIM))
+    with Case.open(tmp_path / "offline") as case:
+        assert ingest_paths(case, [spam_export]).complete
+        offline = engine.run(case.con, rules.load(), context.Options(user=SPAM_VICTIM))
+    for analysis in (live, offline):
+        (judged,) = verdict.verdicts(analysis)
+        assert judged.verdict == "compromised", judged.reasons
+        assert "restricted-from-sending" in _rules_fired(judged)
+    # the Sent Items and the message trace the lab derives: the run's recipients, outside the organization
+    assert "mass-send-same-subject" in {f.rule.id for f in live.findings}
+    assert "signin-password-spray" in {f.rule.id for f in offline.findings}
+    # the same findings from the rules that ran on both, as in test_collect; only which rules fire is
+    # compared: the live case also holds the Sent Items copies of what the UAL records (scam-wording counts both)
+    skipped = {s.rule.id for a in (live, offline) for s in a.skipped} | {"signin-password-spray"}
+    assert {f.rule.id for f in live.findings} - skipped == {f.rule.id for f in offline.findings} - skipped
 
 
 def test_compromised_is_short_for_the_bec_scenario(tmp_path: Path) -> None:

@@ -20,7 +20,10 @@ foreign hosting network, failed passwords then a sign-in, the attacker's MFA met
 inbox rule for payment mail, external forwarding, a display-name change, an admin role, fraud
 mail sent from the attacker's IP and the warning replies deleted. "consent-phishing": the user
 consents to a multi-tenant app asking for Mail.ReadWrite and offline_access, which then reads
-the mailbox from a hosting network. "traveller": a benign business trip overseas.
+the mailbox from a hosting network. "outbound-spam": the same spray, then a burst of spam sent
+from Outlook on the web until Exchange Online restricts the mailbox (``BlockedSenders.json``, as
+Get-BlockedSenderAddress | ConvertTo-Json writes it, and the alert in the audit log).
+"traveller": a benign business trip overseas.
 
 Deterministic for a seed; the benign activity is the same with or without takeovers.
 Records stream to disk a day at a time: 500 users for 30 days take a few seconds.
@@ -595,6 +598,7 @@ _UAL_STREAMS = {
     6: "Audit.SharePoint",
     8: "Audit.AzureActiveDirectory",
     15: "Audit.AzureActiveDirectory",
+    40: "Audit.General",  # SecurityComplianceAlerts
 }
 
 
@@ -1027,6 +1031,14 @@ _WARNING_SUBJECTS = [
     "RE: Invoice {n} - suspicious mail from you?",
 ]
 _ATTACKER_DOMAINS = ["gmail.com", "outlook.com", "proton.me", "contoso-example.com", "contosoo.example"]
+# The outbound-spam scenario's campaigns, one subject for a whole burst; the lab sends a message with one of
+# these subjects, from the attacker's address, to many outside addresses.
+SPAM_SUBJECTS = (
+    "Urgent favor - are you available?",
+    "You have received a secure document",
+    "Action required: confirm your mailbox password",
+    "Your gift card order is ready",
+)
 
 
 def _fill(text: str, rng: random.Random, ts: float) -> str:
@@ -1047,6 +1059,7 @@ class _Writer:
         self.interactive = GraphPages(entra, "signins-interactive", _SIGNIN_CONTEXT, page_size)
         self.noninteractive = GraphPages(entra, "signins-noninteractive", _SIGNIN_CONTEXT, page_size)
         self.audits: list[dict[str, Any]] = []
+        self.blocked: list[dict[str, Any]] = []  # Get-BlockedSenderAddress: the Restricted entities list
         (folder / "ual").mkdir(parents=True, exist_ok=True)
         self.ual_paths = {
             name: folder / "ual" / f"{name}.ndjson" for name in sorted(set(_UAL_STREAMS.values()))
@@ -1733,10 +1746,11 @@ class _Writer:
             )
 
     # -- the takeover -----------------------------------------------------------------------
-    def takeover(self, u: User) -> None:
-        """Business email compromise, from a foreign hosting network, a few days before the end."""
+    def _break_in(self, u: User, rng: random.Random) -> tuple[float, str, str]:
+        """A password spray from a foreign hosting network a few days before the end: a guess or two at
+        several colleagues, failed passwords on ``u``, then a sign-in to Outlook on the web. The time of
+        that sign-in, its IP, and a second address of the same network."""
         t = self.t
-        rng = random.Random(f"{t.seed}-attack-{u.upn}")  # noqa: S311 - simulation, not secrets
         own = {u.home.country} | {trip.dest.country for trip in u.trips}
         country = rng.choice([c for c in ("US", "NL", "GB", "SG") if c not in own and "hosting" in POOLS[c]])
         ip = t.net.draw(country, "hosting", rng=rng)
@@ -1744,7 +1758,6 @@ class _Writer:
         u.mfa = False  # the account the attacker got into had no MFA requirement
         day = max(0, t.days - rng.randrange(2, 5))
         ts = t.start + day * DAY + rng.randrange(0, 20 * HOUR)
-        # the password spray that found the account: a guess or two at each of several colleagues first
         others = [o for o in t.users if o is not u]
         spray = ts - rng.randrange(20, 45) * 60
         for other in rng.sample(others, min(len(others), rng.randrange(6, 10))):
@@ -1755,6 +1768,13 @@ class _Writer:
             ts += rng.randrange(40, 200)
         ts += rng.randrange(30, 120)
         self.signin(u, ts, ip, "owa", "laptop", True, 0, rng, attacker=True)
+        return ts, ip, second
+
+    def takeover(self, u: User) -> None:
+        """Business email compromise, from a foreign hosting network, a few days before the end."""
+        t = self.t
+        rng = random.Random(f"{t.seed}-attack-{u.upn}")  # noqa: S311 - simulation, not secrets
+        ts, ip, second = self._break_in(u, rng)
         session = t.uuid(rng)
         for k in range(rng.randrange(3, 7)):
             self.read(
@@ -1977,6 +1997,63 @@ class _Writer:
                 first = False
             ts += rng.randrange(45, 75) * 60
 
+    # -- outbound spam -----------------------------------------------------------------------
+    def outbound_spam(self, u: User) -> None:
+        """The sprayed password, then one spam run from Outlook on the web (40-120 messages of one
+        subject, the lab sends each to many outside addresses) until Exchange Online's outbound spam
+        filter puts the mailbox on the Restricted entities list, with its "User restricted from sending
+        email" alert."""
+        t = self.t
+        rng = random.Random(f"{t.seed}-spam-{u.upn}")  # noqa: S311 - simulation, not secrets
+        ts, ip, _ = self._break_in(u, rng)
+        session = t.uuid(rng)
+        ts += rng.randrange(2, 10) * 60
+        subject = rng.choice(SPAM_SUBJECTS)
+        sent = rng.randrange(40, 121)
+        for _ in range(sent):
+            self.send(u, ts, ip, "laptop", session, rng, subject, attacker=True)
+            ts += rng.randrange(15, 75)
+        restricted = ts + rng.randrange(30, 300)
+        mail = sent + rng.randrange(0, 6)  # the owner's own mail of the day counts too
+        when = f"/Date({int(restricted) * 1000})/"
+        self.blocked.append(
+            {
+                "SenderAddress": u.upn,
+                "Reason": f"OutboundSpamLast24Hours={sent};OutboundMailLast24Hours={mail};"
+                f"OutboundSpamPercent={100 * sent / mail:.2f}",
+                "CreatedDatetime": when,
+                "ChangedDatetime": when,
+                "TenantId": TENANT_ID,
+                "IsValid": True,
+                "ObjectState": "Unchanged",
+            }
+        )
+        # the default alert policy's alert, in the audit log (RecordType 40, SecurityComplianceAlerts)
+        alert, policy = t.uuid(rng), str(uuid.uuid5(uuid.NAMESPACE_URL, "reclaim-sim:alert:restricted-user"))
+        name = "User restricted from sending email"
+        at = _iso(restricted) + "Z"
+        data = {"etype": "User", "eid": u.upn, "tdc": "1", "ts": at, "te": at, "an": name, "sev": "High",
+                "wl": "Exchange"}  # fmt: skip
+        rec = self._ual_base("SecurityComplianceAlerts", restricted + 60, "AlertTriggered", 40,
+                             "SecurityComplianceCenter", rng, "SecurityComplianceAlerts")  # fmt: skip
+        rec.update(
+            UserType=4,
+            ObjectId=alert,
+            AlertId=alert,
+            AlertLinks=[],
+            AlertType="System",
+            Category="ThreatManagement",
+            Comments="New alert",
+            Data=orjson.dumps(data).decode(),
+            EntityType="User",
+            Name=name,
+            PolicyId=policy,
+            Severity="High",
+            Source="Office 365 Security & Compliance",
+            Status="Active",
+        )
+        self.batch.append((restricted + 60, 2, rec))
+
     # -- the benign traveller ------------------------------------------------------------------
     def plan_travel(self, u: User) -> None:
         """A business trip over the ocean in the second half of the window (before the days are written)."""
@@ -2051,7 +2128,12 @@ class _Writer:
         boxes.write_bytes(
             orjson.dumps([u.mailbox for u in self.t.users] + self.t.shared, option=orjson.OPT_INDENT_2)
         )
-        return [*paths, audits, rules, boxes]
+        written = [*paths, audits, rules, boxes]
+        if self.blocked:  # only a tenant with restricted senders has the export
+            blocked = exo / "BlockedSenders.json"
+            blocked.write_bytes(orjson.dumps(self.blocked, option=orjson.OPT_INDENT_2))
+            written.append(blocked)
+        return written
 
 
 def _rule_parameters(rule: dict[str, Any]) -> list[dict[str, str]]:
@@ -2081,8 +2163,11 @@ SCENARIOS: dict[str, str] = {
     "external forwarding, display name, admin role, fraud mail, warnings deleted",
     "consent-phishing": "consents to a malicious multi-tenant app that reads mail from a hosting network",
     "traveller": "a benign business trip overseas (flight, hotel sign-ins, mail from the hotel)",
+    "outbound-spam": "password spray from abroad, then a burst of spam to many outside addresses until "
+    "Exchange Online restricts the mailbox from sending (Restricted entities list, alert)",
 }
-COMPROMISING = ("bec", "consent-phishing")  # the scenarios whose users are compromised (ground truth)
+# the scenarios whose users are compromised (ground truth)
+COMPROMISING = ("bec", "consent-phishing", "outbound-spam")
 
 
 def write_tenant(
@@ -2118,6 +2203,8 @@ def write_tenant(
         writer.takeover(tenant.by_upn[upn])
     for upn in chosen.get("consent-phishing", []):
         writer.consent_phishing(tenant.by_upn[upn])
+    for upn in chosen.get("outbound-spam", []):
+        writer.outbound_spam(tenant.by_upn[upn])
     for u in travellers:
         writer.travel_mail(u)
     attack = writer.batch

@@ -198,7 +198,7 @@ TABLES: dict[str, dict[str, str]] = {
         "assignment_id": "VARCHAR",
         "role_id": "VARCHAR",
         "role_name": "VARCHAR",
-        "kind": "VARCHAR",  # active or eligible
+        "kind": "VARCHAR",  # active or eligible (Entra), exchange-role-group or compliance-role-group
         "scope": "VARCHAR",  # "/" for the whole tenant, or an administrative unit or object
         "member_type": "VARCHAR",  # Direct, Group, Inherited (schedules only)
         "start_time": "TIMESTAMP",

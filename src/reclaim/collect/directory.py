@@ -1,11 +1,12 @@
 """Collectors for one user's mail evidence and directory state: Sent Items and Deleted Items, the message
-trace, authentication methods, Entra role assignments (active and eligible), delegated consents and app
-role assignments.
+trace, authentication methods, Entra role assignments (active and eligible), Exchange Online and Security &
+Compliance role groups (``role_groups.py``), delegated consents and app role assignments.
 
 Graph records say nothing of whose they are (a message names no mailbox, a method no user), so each
 record is written with Reclaim's instance annotations: ``@reclaim.mailbox`` and ``@reclaim.folder`` on
-messages, ``@reclaim.upn`` on directory records. The ingest mappings read them into the ``mailbox``,
-``folder`` and ``upn`` columns; a Graph export made some other way ingests too, with those left empty.
+messages, ``@reclaim.upn`` on directory records (and ``@reclaim.service`` on role groups). The ingest
+mappings read them into the ``mailbox``, ``folder`` and ``upn`` columns; an export made some other way
+ingests too, with those left empty.
 
 ``SPECS`` lists (name, title, gather, needs); ``collectors.py`` makes them ``Collector`` objects.
 """
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from reclaim.collect.role_groups import role_groups
 from reclaim.collect.target import Records, Target, odata_time, quoted
 from reclaim.ingest.mappings import FOLDER_ANNOTATION, MAILBOX_ANNOTATION, USER_ANNOTATION
 from reclaim.tenant.client import TenantClient
@@ -143,6 +145,14 @@ SPECS: tuple[tuple[str, str, Gather, str], ...] = (
     (
         "role-eligibility", "Entra role eligibilities (PIM)",
         _principal("/roleManagement/directory/roleEligibilitySchedules", _EXPAND_ROLE), _ROLES,
+    ),
+    (
+        "exchange-role-groups", "Exchange Online role groups the user is in",
+        role_groups("exchange"), _EXCHANGE,
+    ),
+    (
+        "compliance-role-groups", "Security & Compliance role groups the user is in",
+        role_groups("compliance"), "the Compliance Administrator role and Exchange.ManageAsApp",
     ),
     (
         "oauth-grants", "delegated permission grants (OAuth consents)",

@@ -32,7 +32,8 @@ MISSING = {
     "mailbox_config": "no signatures (Get-MailboxMessageConfiguration)",
     "blocked_senders": "no restricted-sender list (Get-BlockedSenderAddress)",
     "auth_methods": "no authentication methods (Graph users/{id}/authentication/methods)",
-    "role_assignments": "no Entra role assignments (Graph roleManagement)",
+    "role_assignments": "no role assignments (Graph roleManagement; Exchange and Security & Compliance "
+    "role groups)",
     "consents": "no OAuth grants or app role assignments (Graph oauth2PermissionGrants)",
 }
 

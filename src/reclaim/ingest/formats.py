@@ -226,6 +226,15 @@ FORMATS: tuple[Format, ...] = (
         "roleAssignments.json",
     ),
     Format(
+        "exo-role-group",
+        "Get-RoleGroup, Exchange Online or Security & Compliance (ConvertTo-Json or Export-Csv; Reclaim's "
+        "collectors add the user)",
+        "any",
+        _keys("Name", "Members", "RoleGroupType"),
+        (m.ROLE_GROUP,),
+        "RoleGroups.json",
+    ),
+    Format(
         "graph-oauth2-grant",
         "Graph oAuth2PermissionGrant (delegated consents; JSON)",
         "json",

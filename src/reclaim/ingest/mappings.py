@@ -28,6 +28,7 @@ class Mapping:
     source: str = "rec"  # SQL over the record text giving the JSON to transform
     where: str | None = None  # SQL over ``rec``: which records this mapping takes
     lets: dict[str, str] = field(default_factory=dict)
+    expands: bool = False  # a record may give several rows, or none (an unnest in ``lets``)
 
     def select(self, time_macro: str, relation: str) -> str:
         """Normalized rows from ``relation`` (record_no, line_no, rec, ok)."""
@@ -50,8 +51,9 @@ class Mapping:
 
     @property
     def reads_whole_records(self) -> bool:
-        """True when every record is this mapping's, as it stands (no wrapper, no routing)."""
-        return self.source == "rec" and self.where is None
+        """True when every record is this mapping's, as it stands, one row each (no wrapper, no routing):
+        DuckDB's own readers number the rows as records."""
+        return self.source == "rec" and self.where is None and not self.expands
 
     def duckdb_type(self) -> str:
         """The explicit schema as a DuckDB type, for DuckDB's own JSON reader."""
@@ -707,6 +709,7 @@ MESSAGE_TRACE = _state_mapping(
 MAILBOX_ANNOTATION = "@reclaim.mailbox"
 FOLDER_ANNOTATION = "@reclaim.folder"
 USER_ANNOTATION = "@reclaim.upn"  # whose directory state a Graph record describes
+SERVICE_ANNOTATION = "@reclaim.service"  # which service's role group: "exchange" or "compliance"
 _ADDRESSES = [{"emailAddress": {"address": V}}]
 GRAPH_MESSAGE = Mapping(
     "graph-message",
@@ -836,4 +839,50 @@ GRAPH_APP_ROLE_ASSIGNMENT = Mapping(
         "created": "coalesce({time}(j.createdDateTime), {time}(j.creationTimestamp))",  # v1.0, beta
     },
     time_fields=("j.createdDateTime", "j.creationTimestamp"),
+)
+
+
+# -- Exchange Online and Security & Compliance role groups (Get-RoleGroup) ---------------------------
+# Reclaim's collectors write the groups the user is in, with "@reclaim.upn" and "@reclaim.service": one row
+# each. A plain export (ConvertTo-Json, or Export-Csv with Members joined by ';') gives one row per member
+# name: an address is taken as the UPN; the service is told by Security & Compliance's FFO directory in
+# the group's Identity or DistinguishedName.
+def _ps(key: str) -> str:
+    return f"rc_nz(j.\"{key}\"->>'$')"
+
+
+_GROUP_UPN = f"lower({_ps(USER_ANNOTATION)})"
+_MEMBER_NAMES = (  # Export-Csv of an unjoined list writes its type's name, no member
+    "list_filter(rc_list(j.Members), lambda m: rc_nz(m) IS NOT NULL "
+    "AND NOT regexp_matches(m, '^(System|Microsoft)\\.[\\w.`]+(\\[.*\\])?$'))"
+)
+ROLE_GROUP = Mapping(
+    "exo-role-group",
+    "role_assignments",
+    dict.fromkeys(("Name", "Identity", "DistinguishedName", "Guid", "ExchangeObjectId", "Members"), J)
+    | {USER_ANNOTATION: J, SERVICE_ANNOTATION: J},
+    {
+        "upn": "coalesce(annotated_upn, CASE WHEN regexp_matches(member, '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$') "
+        "THEN lower(member) END)",
+        "principal_id": "coalesce(member, annotated_upn)",
+        "assignment_id": "service || ':' || lower(group_id) || ':' || lower(coalesce(annotated_upn, member))",
+        "role_id": "group_id",
+        "role_name": _ps("Name"),
+        "kind": "service || '-role-group'",
+        "scope": "'/'",
+        "member_type": "'Direct'",  # a role group lists its direct members
+        "start_time": "NULL",
+        "end_time": "NULL",
+    },
+    lets={
+        "annotated_upn": _GROUP_UPN,
+        "member": f"unnest(CASE WHEN {_GROUP_UPN} IS NOT NULL THEN [NULL::VARCHAR] "
+        f"ELSE coalesce({_MEMBER_NAMES}, []) END)",
+        "service": f"CASE WHEN lower({_ps(SERVICE_ANNOTATION)}) IN ('exchange', 'compliance') "
+        f"THEN lower({_ps(SERVICE_ANNOTATION)}) WHEN regexp_matches("
+        f"coalesce({_ps('Identity')}, '') || ' ' || coalesce({_ps('DistinguishedName')}, ''), "
+        "'ffo\\.extest\\.microsoft\\.com|dc=ffo,dc=extest', 'i') THEN 'compliance' ELSE 'exchange' END",
+        "group_id": f"coalesce({_ps('Guid')}, {_ps('ExchangeObjectId')})",
+    },
+    expands=True,
 )
