@@ -127,6 +127,8 @@ REMEDIATE_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("User.ReadWrite.All", "reset the password, block sign-in, revoke sessions"),
     ("UserAuthenticationMethod.ReadWrite.All", "remove MFA methods the attacker registered"),
     ("RoleManagement.ReadWrite.Directory", "remove admin roles the attacker gained"),
+    ("DelegatedPermissionGrant.ReadWrite.All", "remove OAuth consents the attacker obtained"),
+    ("Domain.Read.All", "tell federated accounts, whose password is changed on-premises"),
 )
 
 

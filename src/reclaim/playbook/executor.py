@@ -1,0 +1,210 @@
+"""Apply a plan, verify what was applied, roll it back: all through the journal.
+
+Apply writes each change's before-state (flushed) first, then makes it, then writes its typed result.
+Actions of one lane run in order (a password reset before the session revocation); lanes run
+concurrently. A failure is recorded with its hint and the rest go on. A rerun after a crash finds
+the actions whose result was never written and settles them against the tenant's state, and it
+never repeats a password reset or a revocation an earlier run completed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import anyio
+
+from reclaim.playbook.actions import KINDS, Context
+from reclaim.playbook.followup import followup_dir
+from reclaim.playbook.journal import Journal
+from reclaim.playbook.model import ALREADY, CHANGE, DONE, FAILED, INFO, SKIP, SKIPPED, Action, Plan, Result
+from reclaim.playbook.state import UserState, read_state
+from reclaim.tenant.errors import TenantError
+
+ONCE = ("reset-password", "revoke-sessions")  # never repeated once a run completed them
+Hook = Callable[[str, Action], None]  # ("before" | "after", action): tests inject crashes here
+
+
+def _lanes(actions: list[Action]) -> list[list[Action]]:
+    lanes: dict[str, list[Action]] = {}
+    for a in actions:
+        lanes.setdefault(a.lane, []).append(a)
+    return list(lanes.values())
+
+
+def _export_rules(ctx: Context, plan: Plan) -> None:
+    """R3: the rules to disable, as Get-InboxRule showed them, kept in the case before any change."""
+    rules = [a.before for a in plan.actions if a.kind == "disable-rule" and a.status == CHANGE]
+    if not rules:
+        return
+    folder = followup_dir(ctx.case_root, plan.upn)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"inbox-rules-before-{stamp}.json"
+    path.write_text(json.dumps(rules, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def _settle_interrupted(
+    plan: Plan, state: UserState, journal: Journal, earlier: dict[str, Action]
+) -> list[Result]:
+    """Actions an interrupted run began: done if the tenant shows their desired state (with the
+    original before-state, so rollback restores the right thing), else left to this run."""
+    results = []
+    planned = {a.key: a for a in plan.actions}
+    for key, action in journal.interrupted(plan.upn).items():
+        now = planned.get(key)
+        if now is not None and now.status == CHANGE:
+            continue  # not in place yet: this run makes the change
+        kind = KINDS.get(action.kind)
+        if kind is None or (now is None and not kind.holds(state, action, None)):
+            continue
+        journal.result("apply", plan.upn, action, plan.tenant_id, DONE, "completed before an interruption")
+        earlier[key] = action
+        results.append(Result(key, action.step, action.title, DONE, "completed before an interruption"))
+        if now is not None:
+            plan.actions.remove(now)
+    return results
+
+
+async def apply(
+    ctx: Context, plan: Plan, state: UserState, journal: Journal, hook: Hook | None = None
+) -> list[Result]:
+    """Carry out ``plan``; one result per action that is not a mere report."""
+    earlier = journal.applied(plan.upn)
+    results = _settle_interrupted(plan, state, journal, earlier)
+    _export_rules(ctx, plan)
+
+    async def one(action: Action) -> None:
+        if action.status == INFO:
+            return
+        if action.status in (SKIP, ALREADY):
+            status = SKIPPED if action.status == SKIP else ALREADY
+            journal.result("apply", plan.upn, action, plan.tenant_id, status, action.reason)
+            results.append(Result(action.key, action.step, action.title, status, action.reason))
+            return
+        if action.kind in ONCE and action.key in earlier:
+            detail = "done by an earlier run; not repeated"
+            journal.result("apply", plan.upn, action, plan.tenant_id, ALREADY, detail)
+            results.append(Result(action.key, action.step, action.title, ALREADY, detail))
+            return
+        journal.before("apply", plan.upn, action, plan.tenant_id)
+        if hook:
+            hook("before", action)
+        try:
+            already = await KINDS[action.kind].apply(ctx, action)
+        except TenantError as exc:
+            journal.result("apply", plan.upn, action, plan.tenant_id, FAILED, exc.message, exc.hint or "")
+            results.append(Result(action.key, action.step, action.title, FAILED, exc.message, exc.hint or ""))
+            return
+        status = ALREADY if already else DONE
+        journal.result("apply", plan.upn, action, plan.tenant_id, status, already or "")
+        results.append(Result(action.key, action.step, action.title, status, already or ""))
+        if hook:
+            hook("after", action)
+
+    async def lane(actions: list[Action]) -> None:
+        for action in actions:
+            await one(action)
+
+    async with anyio.create_task_group() as group:
+        for actions in _lanes(plan.actions):
+            group.start_soon(lane, actions)
+    order = {a.key: i for i, a in enumerate(plan.actions)}
+    return sorted(results, key=lambda r: order.get(r.key, -1))
+
+
+@dataclass
+class Check:
+    key: str
+    step: str
+    title: str
+    holds: bool | None  # None: could not be read
+    detail: str = ""
+
+
+async def verify(ctx: Context, journal: Journal) -> list[Check]:
+    """Re-read the tenant and check that every action an apply settled still holds."""
+    settled = journal.settled(ctx.upn)
+    done_at: dict[str, datetime | None] = {}  # when each was first changed
+    for e in journal.entries():
+        if e.op == "apply" and e.phase == "result" and e.status == DONE and e.upn == ctx.upn:
+            done_at.setdefault(e.key, _time(e.data.get("time")))
+    actions = {k: Action.from_dict(e.data) for k, e in settled.items() if e.data.get("kind") in KINDS}
+    parts = tuple(dict.fromkeys(p for a in actions.values() for p in KINDS[a.kind].reads))
+    state = await read_state(ctx.client, ctx.upn, parts)
+    checks = []
+    for key, action in actions.items():
+        kind = KINDS[action.kind]
+        gaps = [state.unavailable[p] for p in kind.reads if p in state.unavailable]
+        if gaps:
+            checks.append(Check(key, action.step, action.title, None, "; ".join(gaps)))
+            continue
+        ok = kind.holds(state, action, done_at.get(key) or _time(settled[key].data.get("time")))
+        checks.append(Check(key, action.step, action.title, ok, "" if ok else "undone since it was applied"))
+    return checks
+
+
+def _time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+async def rollback(
+    ctx: Context,
+    journal: Journal,
+    tenant_id: str,
+    steps: tuple[str, ...] | None = None,
+    include: tuple[str, ...] = (),
+) -> list[Result]:
+    """Restore what apply changed, from the journal's before-states: roles, sign-in and protocols
+    always; rules, forwarding, grants and delegates only when named in ``include``; never a password
+    or a revocation. Each restore is journaled; a rerun skips what is restored."""
+    restored = journal.restored(ctx.upn)
+    results: list[Result] = []
+    wanted = {k.casefold() for k in include}
+
+    async def one(action: Action) -> None:
+        kind = KINDS[action.kind]
+        named = action.key.casefold() in wanted
+        if action.key in restored:
+            results.append(Result(action.key, action.step, action.title, ALREADY, "restored earlier"))
+            return
+        if kind.undo is None or kind.restore == "never":
+            results.append(Result(action.key, action.step, action.title, SKIPPED, "cannot be undone"))
+            return
+        if kind.restore == "on-request" and not named:
+            results.append(
+                Result(
+                    action.key,
+                    action.step,
+                    action.title,
+                    SKIPPED,
+                    f"restored only when asked: --include {action.key}",
+                )
+            )
+            return
+        journal.before("rollback", ctx.upn, action, tenant_id)
+        try:
+            await kind.undo(ctx, action)
+        except TenantError as exc:
+            journal.result("rollback", ctx.upn, action, tenant_id, FAILED, exc.message, exc.hint or "")
+            results.append(Result(action.key, action.step, action.title, FAILED, exc.message, exc.hint or ""))
+            return
+        journal.result("rollback", ctx.upn, action, tenant_id, DONE)
+        results.append(Result(action.key, action.step, action.title, DONE, "restored"))
+
+    chosen = [a for a in journal.applied(ctx.upn).values() if steps is None or a.step in steps]
+
+    async def lane(actions: list[Action]) -> None:
+        for action in actions:
+            await one(action)
+
+    async with anyio.create_task_group() as group:
+        for actions in _lanes(chosen):
+            group.start_soon(lane, actions)
+    order = {a.key: i for i, a in enumerate(chosen)}
+    return sorted(results, key=lambda r: order.get(r.key, -1))
