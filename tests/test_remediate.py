@@ -271,8 +271,12 @@ class Crash(BaseException):
     """A kill between writing a before-state and making the change."""
 
 
-@pytest.mark.parametrize("at", [1, 4, 7])
-def test_a_crash_then_a_rerun_ends_like_an_uninterrupted_run(case_dir: Path, tmp_path: Path, at: int) -> None:
+@pytest.mark.parametrize(("phase", "at"), [("after", 1), ("before", 3), ("after", 4), ("after", 7)])
+def test_a_crash_then_a_rerun_ends_like_an_uninterrupted_run(
+    case_dir: Path, tmp_path: Path, phase: str, at: int
+) -> None:
+    """Killed after a change was made but before its result was journaled ("after"), or between the
+    before-state and the change ("before"): the rerun ends where an uninterrupted run does."""
     with serve(_tenant(), grant_writes=True) as clean:
         shutil.copytree(case_dir, tmp_path / "clean")
         _apply(clean, tmp_path / "clean")
@@ -281,8 +285,8 @@ def test_a_crash_then_a_rerun_ends_like_an_uninterrupted_run(case_dir: Path, tmp
     with serve(_tenant(), grant_writes=True) as lab:
         seen: list[str] = []
 
-        def crash(phase: str, action: Any) -> None:
-            if phase == "after":
+        def crash(when: str, action: Any) -> None:
+            if when == phase:
                 seen.append(action.key)
                 if len(seen) == at:
                     raise Crash()

@@ -24,12 +24,17 @@ from reclaim.playbook.state import UserState, read_state
 from reclaim.tenant.errors import TenantError
 
 ONCE = ("reset-password", "revoke-sessions")  # never repeated once a run completed them
-Hook = Callable[[str, Action], None]  # ("before" | "after", action): tests inject crashes here
+# ("before", action) once its before-state is journaled, ("after", action) once the change is made and
+# before its result is journaled: where tests inject crashes
+Hook = Callable[[str, Action], None]
+
+
+FIRST = ("block-signin",)  # within its lane, before anything else: it shuts the door at once
 
 
 def _lanes(actions: list[Action]) -> list[list[Action]]:
     lanes: dict[str, list[Action]] = {}
-    for a in actions:
+    for a in sorted(actions, key=lambda a: a.kind not in FIRST):  # stable: the plan's order otherwise
         lanes.setdefault(a.lane, []).append(a)
     return list(lanes.values())
 
@@ -49,20 +54,19 @@ def _export_rules(ctx: Context, plan: Plan) -> None:
 def _settle_interrupted(
     plan: Plan, state: UserState, journal: Journal, earlier: dict[str, Action]
 ) -> list[Result]:
-    """Actions an interrupted run began: done if the tenant shows their desired state (with the
-    original before-state, so rollback restores the right thing), else left to this run."""
+    """Actions an interrupted run began: done if the tenant shows their change (keeping the original
+    before-state, so rollback restores the right thing), else left to this run."""
     results = []
     planned = {a.key: a for a in plan.actions}
-    for key, action in journal.interrupted(plan.upn).items():
-        now = planned.get(key)
-        if now is not None and now.status == CHANGE:
-            continue  # not in place yet: this run makes the change
+    for key, (action, begun) in journal.interrupted(plan.upn).items():
         kind = KINDS.get(action.kind)
-        if kind is None or (now is None and not kind.holds(state, action, None)):
-            continue
-        journal.result("apply", plan.upn, action, plan.tenant_id, DONE, "completed before an interruption")
+        now = planned.get(key)
+        if kind is None or not kind.holds(state, action, begun):
+            continue  # not in place: this run makes the change (if the plan still wants it)
+        detail = "completed before an interruption"
+        journal.result("apply", plan.upn, action, plan.tenant_id, DONE, detail)
         earlier[key] = action
-        results.append(Result(key, action.step, action.title, DONE, "completed before an interruption"))
+        results.append(Result(key, action.step, action.title, DONE, detail))
         if now is not None:
             plan.actions.remove(now)
     return results
@@ -98,11 +102,11 @@ async def apply(
             journal.result("apply", plan.upn, action, plan.tenant_id, FAILED, exc.message, exc.hint or "")
             results.append(Result(action.key, action.step, action.title, FAILED, exc.message, exc.hint or ""))
             return
+        if hook:
+            hook("after", action)  # the change is made, its result not yet written: the worst moment to die
         status = ALREADY if already else DONE
         journal.result("apply", plan.upn, action, plan.tenant_id, status, already or "")
         results.append(Result(action.key, action.step, action.title, status, already or ""))
-        if hook:
-            hook("after", action)
 
     async def lane(actions: list[Action]) -> None:
         for action in actions:

@@ -56,6 +56,13 @@ class Entry:
     def upn(self) -> str:
         return str(self.data.get("upn") or "")
 
+    @property
+    def time(self) -> datetime | None:
+        try:
+            return datetime.fromisoformat(str(self.data.get("time")).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
 
 def _check_no_secret(node: Any, where: str = "") -> None:
     if isinstance(node, dict):
@@ -138,15 +145,15 @@ class Journal:
                 found.setdefault(e.key, Action.from_dict(e.data))
         return found
 
-    def interrupted(self, upn: str) -> dict[str, Action]:
+    def interrupted(self, upn: str) -> dict[str, tuple[Action, datetime | None]]:
         """Actions whose before-state was written but whose result never was (a crash or a kill in
-        between): the change may or may not have been made."""
-        pending: dict[str, Action] = {}
+        between), with when that was: the change may or may not have been made."""
+        pending: dict[str, tuple[Action, datetime | None]] = {}
         for e in self.entries():
             if e.op != "apply" or e.upn != upn:
                 continue
             if e.phase == "before":
-                pending.setdefault(e.key, Action.from_dict(e.data))
+                pending.setdefault(e.key, (Action.from_dict(e.data), e.time))
             elif e.phase == "result":
                 pending.pop(e.key, None)
         return pending
