@@ -123,7 +123,7 @@ def investigate(
         else:
             json_file.write_text(text, encoding="utf-8")
     if not quiet:
-        _print_verdicts(judged, analysis, show_all)
+        print_verdicts(judged, analysis, show_all)
         if profile:
             _print_profile(analysis)
         if json_file is not None:
@@ -147,7 +147,7 @@ def _analyze(case: Case, loaded: list[rules.Rule], options: context.Options, qui
         return engine.run(case.con, loaded, options, progress)
 
 
-def _print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis, show_all: bool) -> None:
+def print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis, show_all: bool) -> None:
     counts = {v: sum(1 for u in judged if u.verdict == v) for v in verdict.VERDICTS}
     summary = ", ".join(f"[{_VERDICT_STYLE[v]}]{n} {v}[/]" for v, n in counts.items() if n)
     out.print(f"[bold]{len(judged)} users[/]: {summary or 'none found in the case'}")
@@ -280,4 +280,3 @@ def rules_lint(paths: tuple[Path, ...]) -> None:
         sys.exit(1)
     count = len(rules.rule_files(list(paths)))
     out.print(f"[green]ok[/]: {count} rule file(s)")
-

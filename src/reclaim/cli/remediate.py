@@ -270,6 +270,18 @@ def remediate(
         sys.exit(1)
 
 
+def print_verification(upn: str, checks: list[Check]) -> int:
+    """The checks as a table; how many do not hold (or could not be read)."""
+    table = Table(title=f"Verify {safe(upn)}", title_justify="left")
+    for col in ("step", "action", "holds", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in checks:
+        label = {True: "yes", False: "NO", None: "unknown"}[c.holds]
+        table.add_row(c.step, safe(c.title), f"[{_STYLE[c.holds]}]{label}[/]", safe(c.detail))
+    out.print(table)
+    return sum(c.holds is not True for c in checks)
+
+
 def _journal_users(case_dir: Path, upn: str | None) -> list[str]:
     from reclaim.playbook.journal import Journal
 
@@ -304,16 +316,7 @@ def verify(connection: Connection, case_dir: Path, upn: str | None, json_file: P
                     return await session.verify()
 
             checks[user] = asyncio.run(run())
-    bad = 0
-    for user, found in checks.items():
-        table = Table(title=f"Verify {safe(user)}", title_justify="left")
-        for col in ("step", "action", "holds", "detail"):
-            table.add_column(col, overflow="fold")
-        for c in found:
-            label = {True: "yes", False: "NO", None: "unknown"}[c.holds]
-            table.add_row(c.step, safe(c.title), f"[{_STYLE[c.holds]}]{label}[/]", safe(c.detail))
-            bad += c.holds is not True
-        out.print(table)
+    bad = sum(print_verification(user, found) for user, found in checks.items())
     _write_json(json_file, {u: [vars(c) for c in cs] for u, cs in checks.items()})
     if bad:
         err.print(

@@ -19,7 +19,19 @@ import anyio
 from reclaim.playbook.actions import KINDS, Context
 from reclaim.playbook.followup import followup_dir
 from reclaim.playbook.journal import Journal
-from reclaim.playbook.model import ALREADY, CHANGE, DONE, FAILED, INFO, SKIP, SKIPPED, Action, Plan, Result
+from reclaim.playbook.model import (
+    ALREADY,
+    CHANGE,
+    DONE,
+    FAILED,
+    INFO,
+    SKIP,
+    SKIPPED,
+    STEPS,
+    Action,
+    Plan,
+    Result,
+)
 from reclaim.playbook.state import UserState, read_state
 from reclaim.tenant.errors import TenantError
 
@@ -147,6 +159,22 @@ async def verify(ctx: Context, journal: Journal) -> list[Check]:
             continue
         ok = kind.holds(state, action, done_at.get(key) or _time(settled[key].data.get("time")))
         checks.append(Check(key, action.step, action.title, ok, "" if ok else "undone since it was applied"))
+    order = {step: i for i, step in enumerate(STEPS)}
+    checks.sort(key=lambda c: (order.get(c.step, len(order)), c.key))
+    for c in checks:  # kept with the changes, for the report: what held, and when it was checked
+        journal.append(
+            {
+                "op": "verify",
+                "phase": "result",
+                "tenant": state.tenant_id,
+                "upn": ctx.upn,
+                "key": c.key,
+                "step": c.step,
+                "title": c.title,
+                "holds": c.holds,
+                "detail": c.detail,
+            }
+        )
     return checks
 
 
