@@ -16,7 +16,6 @@ from reclaim import tenantsim
 from reclaim.case.store import Case
 from reclaim.collect.run import CollectReport, collect_user
 from reclaim.lab import LabTenant, serve
-from reclaim.tenant.client import StaticToken, TenantClient
 
 
 def main() -> None:
@@ -34,13 +33,7 @@ def main() -> None:
         lab.audit_log.polls = 1  # the audit search is done at the first poll: no waiting on Purview
 
         async def run() -> tuple[CollectReport, float, int]:
-            async with TenantClient(
-                lab.tenant_id,
-                StaticToken(lab.token),
-                graph_url=lab.graph_url,
-                exo_url=lab.exo_url,
-                scc_url=lab.scc_url,
-            ) as client:
+            async with lab.client() as client:
                 report = await collect_user(client, case, victim, since, since + timedelta(days=args.days))
                 round_trips = sum(a.finished - a.sent for a in client.attempts)
                 return report, round_trips, len(client.attempts)

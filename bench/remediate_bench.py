@@ -19,7 +19,6 @@ from reclaim.case.store import Case
 from reclaim.collect.run import collect_user
 from reclaim.lab import LabTenant, serve
 from reclaim.playbook.session import Session
-from reclaim.tenant.client import StaticToken, TenantClient
 
 CONTAIN = ("R1", "sessions", "R5")
 FULL = ("R1", "sessions", "R2", "R3", "R4", "R5", "R6")
@@ -34,13 +33,7 @@ def measure(steps: tuple[str, ...], latency: float, users: int) -> tuple[float, 
         lab.audit_log.polls = 1
 
         async def run() -> tuple[float, float, float, int, int]:
-            async with TenantClient(
-                lab.tenant_id,
-                StaticToken(lab.token),
-                graph_url=lab.graph_url,
-                exo_url=lab.exo_url,
-                scc_url=lab.scc_url,
-            ) as client:
+            async with lab.client() as client:
                 with Case.open(Path(tmp) / "case") as case:
                     await collect_user(client, case, victim, since, since + timedelta(days=14))
                     lab.faults.latency(latency)

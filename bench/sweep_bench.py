@@ -14,7 +14,6 @@ from pathlib import Path
 from reclaim.case.store import Case
 from reclaim.collect.sweep import SweepReport, sweep
 from reclaim.lab import LabTenant, serve
-from reclaim.tenant.client import StaticToken, TenantClient
 
 
 def main() -> None:
@@ -34,9 +33,7 @@ def main() -> None:
                 lab.faults.throttle("/exo/", 3, retry_after=1)
 
         async def run() -> tuple[SweepReport, int, int]:
-            async with TenantClient(
-                lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url
-            ) as client:
+            async with lab.client() as client:
                 report = await sweep(client, case, throttle)
                 throttled = sum(1 for a in client.attempts if a.status == 429)
                 return report, len(client.attempts), throttled

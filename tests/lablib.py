@@ -9,19 +9,12 @@ from reclaim.case.store import Case
 from reclaim.collect.collectors import COLLECTORS, Collector
 from reclaim.collect.run import CollectReport, collect_user
 from reclaim.lab import Lab
-from reclaim.tenant.client import StaticToken, TenantClient
+from reclaim.tenant.client import TenantClient
 
 
 def lab_client(lab: Lab) -> TenantClient:
     """The real client pointed at the lab, with short backoffs for tests."""
-    return TenantClient(
-        lab.tenant_id,
-        StaticToken(lab.token),
-        graph_url=lab.graph_url,
-        exo_url=lab.exo_url,
-        scc_url=lab.scc_url,
-        backoff=0.05,
-    )
+    return lab.client(backoff=0.05)
 
 
 def collect_from_lab(

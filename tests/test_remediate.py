@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -345,24 +346,38 @@ def test_role_groups_are_recorded_removed_and_restored(lab: Lab, case_dir: Path)
         assert after[part] == before[part], part
 
 
-def test_methods_and_persistence_are_opt_in_and_removable(case_dir: Path, tmp_path: Path) -> None:
-    phished = UPNS[5]
-    tenant = LabTenant.simulated(
-        users=USERS, days=DAYS, seed=SEED, scenarios={"bec": [VICTIM], "consent-phishing": [phished]}
-    )
-    with serve(tenant, grant_writes=True) as lab, Case.open(tmp_path / "phished") as case:
+@contextmanager
+def _scenario(
+    tmp_path: Path, upn: str, scenarios: dict[str, list[str]]
+) -> Iterator[tuple[LabTenant, Lab, Case]]:
+    """A lab with ``scenarios`` planted, and a case holding ``upn``'s collected evidence."""
+    tenant = LabTenant.simulated(users=USERS, days=DAYS, seed=SEED, scenarios=scenarios)
+    with serve(tenant, grant_writes=True) as lab, Case.open(tmp_path / "scenario") as case:
         lab.audit_log.polls = 1
-        assert collect_from_lab(lab, case, phished, SINCE, UNTIL).complete
+        assert collect_from_lab(lab, case, upn, SINCE, UNTIL).complete
+        yield tenant, lab, case
 
-        async def go(steps: tuple[str, ...]) -> tuple[Plan, list[Result]]:
-            async with lab_client(lab) as client:
-                session = Session(client, case, phished, Passwords())
-                plan, state = await session.plan(steps)
-                return plan, await session.apply(plan, state)
 
-        default_plan, _ = asyncio.run(go(("R1", "R2", "R3", "R4")))
+def _plan_and_apply(lab: Lab, case: Case, upn: str, steps: tuple[str, ...]) -> tuple[Plan, list[Result]]:
+    async def go() -> tuple[Plan, list[Result]]:
+        async with lab_client(lab) as client:
+            session = Session(client, case, upn, Passwords())
+            plan, state = await session.plan(steps)
+            return plan, await session.apply(plan, state)
+
+    return asyncio.run(go())
+
+
+def test_methods_and_persistence_are_opt_in_and_removable(tmp_path: Path) -> None:
+    phished = UPNS[5]
+    with _scenario(tmp_path, phished, {"bec": [VICTIM], "consent-phishing": [phished]}) as (
+        tenant,
+        lab,
+        case,
+    ):
+        default_plan, _ = _plan_and_apply(lab, case, phished, ("R1", "R2", "R3", "R4"))
         assert not [a for a in default_plan.changes if a.kind in ("remove-grant", "remove-method")]
-        plan, results = asyncio.run(go(("persistence",)))
+        plan, results = _plan_and_apply(lab, case, phished, ("persistence",))
         grants = [a for a in plan.changes if a.kind == "remove-grant"]
         assert len(grants) == 1 and "Mail.ReadWrite" in grants[0].title
         assert all(r.status == DONE for r in results)
@@ -480,8 +495,7 @@ def test_cli_plan_apply_verify_rollback_and_no_secret_leaks(lab: Lab, case_dir: 
 def test_cli_refuses_a_break_glass_account_without_force(lab: Lab, case_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"break_glass:\n  - {VICTIM.upper()}\n", encoding="utf-8")
-    refused = _cli(
-        lab,
+    args = [
         "remediate",
         "--user",
         VICTIM,
@@ -493,23 +507,10 @@ def test_cli_refuses_a_break_glass_account_without_force(lab: Lab, case_dir: Pat
         "R5",
         "--apply",
         "--yes",
-    )
+    ]
+    refused = _cli(lab, *args)
     assert refused.exit_code == 3 and "break-glass" in refused.output and not _writes(lab)
-    forced = _cli(
-        lab,
-        "remediate",
-        "--user",
-        VICTIM,
-        "--case",
-        str(case_dir),
-        "--config",
-        str(config),
-        "--steps",
-        "R5",
-        "--apply",
-        "--yes",
-        "--force",
-    )
+    forced = _cli(lab, *args, "--force")
     assert forced.exit_code == 0, forced.output
     assert _writes(lab)
 
@@ -568,18 +569,8 @@ def test_cli_never_overwrites_a_password_file(lab: Lab, case_dir: Path, tmp_path
 
 def test_a_restricted_sender_is_unblocked(tmp_path: Path) -> None:
     spammer = UPNS[6]
-    tenant = LabTenant.simulated(users=USERS, days=DAYS, seed=SEED, scenarios={"outbound-spam": [spammer]})
-    with serve(tenant, grant_writes=True) as lab, Case.open(tmp_path / "spam") as case:
-        lab.audit_log.polls = 1
-        assert collect_from_lab(lab, case, spammer, SINCE, UNTIL).complete
-
-        async def go() -> tuple[Plan, list[Result]]:
-            async with lab_client(lab) as client:
-                session = Session(client, case, spammer, Passwords())
-                plan, state = await session.plan(("R4",))
-                return plan, await session.apply(plan, state)
-
-        plan, results = asyncio.run(go())
+    with _scenario(tmp_path, spammer, {"outbound-spam": [spammer]}) as (_, lab, case):
+        plan, results = _plan_and_apply(lab, case, spammer, ("R4",))
         (action,) = plan.actions
         assert action.status == CHANGE and any("restricted-from-sending" in w for w in action.why)
         assert [r.status for r in results] == [DONE] and not lab.tenant.blocked_senders

@@ -10,7 +10,6 @@ import pytest
 from reclaim.case.store import Case
 from reclaim.collect.sweep import Progress, SweepReport, sweep
 from reclaim.lab import Lab, LabTenant, serve
-from reclaim.tenant.client import StaticToken, TenantClient
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +19,7 @@ def tenant() -> LabTenant:
 
 def _sweep(lab: Lab, case: Case, progress: Progress | None = None) -> SweepReport:
     async def run() -> SweepReport:
-        async with TenantClient(lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url,
-                                exo_url=lab.exo_url, backoff=0.05) as client:  # fmt: skip
+        async with lab.client(backoff=0.05) as client:
             return await sweep(client, case, progress)
 
     return asyncio.run(run())

@@ -28,7 +28,6 @@ from reclaim.errors import UsageError
 from reclaim.lab import LabTenant, serve
 from reclaim.playbook.model import FAILED
 from reclaim.playbook.session import Session
-from reclaim.tenant.client import StaticToken, TenantClient
 
 MARKER = ".reclaim-demo"  # a folder holding it is a demo's, safe to replace
 DEMO_STEPS = ("R1", "sessions", "methods", "R2", "R3", "R4", "R5", "R6", "R7")
@@ -88,18 +87,9 @@ def demo(case_dir: Path, users: int, seed: int) -> None:
             f"{DAYS} days of activity. Planted: {safe(victim)} taken over; {safe(traveller)} travels."
         )
 
-        def client() -> TenantClient:
-            return TenantClient(
-                lab.tenant_id,
-                StaticToken(lab.token),
-                graph_url=lab.graph_url,
-                exo_url=lab.exo_url,
-                scc_url=lab.scc_url,
-            )
-
         _section("2. Collect both users' evidence (reclaim collect)")
         for upn in (victim, traveller):
-            print_collect_report(run_collection(client(), case, upn, since, since + timedelta(days=DAYS)))
+            print_collect_report(run_collection(lab.client(), case, upn, since, since + timedelta(days=DAYS)))
 
         _section("3. Investigate (reclaim investigate)")
         analysis = engine.run(case.con, rules.load(), context.Options())
@@ -114,7 +104,7 @@ def demo(case_dir: Path, users: int, seed: int) -> None:
             password_file.write_text(f"{upn}\t{password}\n", encoding="utf-8")
 
         async def remediate() -> None:
-            async with client() as c:
+            async with lab.client() as c:
                 session = Session(c, case, victim, keep_password)
                 plan, state = await session.plan(DEMO_STEPS)
                 print_plan(plan)

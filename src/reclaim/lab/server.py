@@ -22,7 +22,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
@@ -41,6 +41,9 @@ from reclaim.lab.data import (
 )
 from reclaim.lab.exchange import CmdletError, mailbox_parameter, run_cmdlet
 from reclaim.lab.purview import AuditLog, AuditLogError
+
+if TYPE_CHECKING:  # the client is for callers; the lab itself never needs it
+    from reclaim.tenant.client import TenantClient
 
 # Graph resource (path after the version) -> application permissions that allow reading it; the
 # first is the least privileged, the one an error names.
@@ -295,6 +298,15 @@ class Lab:
     def scc_url(self) -> str:
         """Security & Compliance PowerShell's InvokeCommand (role group cmdlets only)."""
         return self.url + "/scc"
+
+    def client(self, **options: Any) -> TenantClient:
+        """Reclaim's real client pointed at this lab with its token (tests, benchmarks, the demo)."""
+        from reclaim.tenant.client import StaticToken, TenantClient
+
+        return TenantClient(
+            self.tenant_id, StaticToken(self.token), graph_url=self.graph_url, exo_url=self.exo_url,
+            scc_url=self.scc_url, **options,
+        )  # fmt: skip
 
     @property
     def token_url(self) -> str:

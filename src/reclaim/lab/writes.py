@@ -24,7 +24,7 @@ import orjson
 
 from reclaim.lab import directory, odata
 from reclaim.lab.data import Record
-from reclaim.lab.directory import _denied, _error, _iso, _time, extras
+from reclaim.lab.directory import Extras, _denied, _error, _iso, _time, extras
 
 if TYPE_CHECKING:  # the server imports this module
     from reclaim.lab.server import HttpError, Lab, Response
@@ -401,11 +401,18 @@ def _role_assignment(lab: Lab, method: str, key: str, query: Mapping[str, str], 
         record = directory._expanded(lab.tenant, found, expand) if found is not None else None
         return lab._entity(record, key, query, base + "roleManagement/directory/roleAssignments/$entity")
     _require(lab, "manage directory role assignments")
+    return _drop(state, "role_assignments", key)
+
+
+def _drop(state: Extras, collection: str, key: str) -> Response:
+    """Delete the object ``key`` from one of the state's lists: a new list, so a read in progress
+    keeps its snapshot; 404 when there is none."""
     with state.lock:
-        kept = [a for a in state.role_assignments if a["id"] != key]
-        if len(kept) == len(state.role_assignments):
+        records: list[Record] = getattr(state, collection)
+        kept = [r for r in records if r["id"] != key]
+        if len(kept) == len(records):
             raise _not_found(key)
-        state.role_assignments = kept
+        setattr(state, collection, kept)
     return _no_content()
 
 
@@ -528,12 +535,7 @@ def _grant(lab: Lab, method: str, key: str, query: Mapping[str, str], base: str)
         found = next((g for g in state.grants if g["id"] == key), None)
         return lab._entity(found, key, query, base + "oauth2PermissionGrants/$entity")
     _require(lab, "manage delegated permission grants")
-    with state.lock:
-        kept = [g for g in state.grants if g["id"] != key]
-        if len(kept) == len(state.grants):
-            raise _not_found(key)
-        state.grants = kept
-    return _no_content()
+    return _drop(state, "grants", key)
 
 
 def _add_grant(lab: Lab, doc: dict[str, Any], base: str) -> Response:

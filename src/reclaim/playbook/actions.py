@@ -202,58 +202,35 @@ def _protocols_off(state: UserState, action: Action, applied: datetime | None) -
     return all(cas.get(k) == v for k, v in action.desired.items())
 
 
+def _delegate_cmdlet(ctx: Context, target: dict[str, Any], verb: str) -> tuple[str, dict[str, Any]]:
+    """The cmdlet that adds (``verb="Add"``) or removes (``"Remove"``) one delegate's right."""
+    who = target["delegate"]
+    if target["right"] == "SendAs":
+        return f"{verb}-RecipientPermission", {
+            "Identity": ctx.upn,
+            "Trustee": who,
+            "AccessRights": ["SendAs"],
+        }
+    if target["right"] == "SendOnBehalf":
+        return "Set-Mailbox", {"Identity": ctx.upn, "GrantSendOnBehalfTo": {verb.lower(): [who]}}
+    return f"{verb}-MailboxPermission", {
+        "Identity": ctx.upn,
+        "User": who,
+        "AccessRights": target["rights"],
+        "InheritanceType": "All",
+    }
+
+
 async def _remove_delegate(ctx: Context, action: Action) -> str | None:
-    t = action.target
     try:
-        if t["right"] == "SendAs":
-            await _cmdlet(
-                ctx,
-                "Remove-RecipientPermission",
-                {"Identity": ctx.upn, "Trustee": t["delegate"], "AccessRights": ["SendAs"]},
-            )
-        elif t["right"] == "SendOnBehalf":
-            await _cmdlet(
-                ctx, "Set-Mailbox", {"Identity": ctx.upn, "GrantSendOnBehalfTo": {"remove": [t["delegate"]]}}
-            )
-        else:
-            await _cmdlet(
-                ctx,
-                "Remove-MailboxPermission",
-                {
-                    "Identity": ctx.upn,
-                    "User": t["delegate"],
-                    "AccessRights": t["rights"],
-                    "InheritanceType": "All",
-                },
-            )
+        await _cmdlet(ctx, *_delegate_cmdlet(ctx, action.target, "Remove"))
     except NotFound:
         return "already removed"
     return None
 
 
 async def _restore_delegate(ctx: Context, action: Action) -> None:
-    t = action.target
-    if t["right"] == "SendAs":
-        await _cmdlet(
-            ctx,
-            "Add-RecipientPermission",
-            {"Identity": ctx.upn, "Trustee": t["delegate"], "AccessRights": ["SendAs"]},
-        )
-    elif t["right"] == "SendOnBehalf":
-        await _cmdlet(
-            ctx, "Set-Mailbox", {"Identity": ctx.upn, "GrantSendOnBehalfTo": {"add": [t["delegate"]]}}
-        )
-    else:
-        await _cmdlet(
-            ctx,
-            "Add-MailboxPermission",
-            {
-                "Identity": ctx.upn,
-                "User": t["delegate"],
-                "AccessRights": t["rights"],
-                "InheritanceType": "All",
-            },
-        )
+    await _cmdlet(ctx, *_delegate_cmdlet(ctx, action.target, "Add"))
 
 
 def delegate_entries(state: UserState) -> list[dict[str, Any]]:

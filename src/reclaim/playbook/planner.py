@@ -326,43 +326,29 @@ class _Planner:
     def r6(self) -> None:
         flagged = [f"{f.summary} [{f.rule.id}]" for f in self.f.about("admin-role-added")]
         why = ["recorded in the journal, restored by reclaim rollback", *flagged]
-        for r in self.s.get("roles") or []:
-            name = (r.get("roleDefinition") or {}).get("displayName") or r.get("roleDefinitionId")
-            self.add(
-                f"role:{r['id']}",
-                "R6",
-                "remove-role",
-                f"Remove Entra role {name}",
-                lane="roles",
-                target={
-                    "id": r["id"],
-                    "role_id": r.get("roleDefinitionId"),
-                    "scope": r.get("directoryScopeId") or "/",
-                    "role_name": name,
-                },
-                before=r,
-                desired={"assigned": False},
-                why=why,
-            )
-        for r in self.s.get("eligible") or []:
-            name = (r.get("roleDefinition") or {}).get("displayName") or r.get("roleDefinitionId")
-            end = ((r.get("scheduleInfo") or {}).get("expiration") or {}).get("endDateTime")
-            self.add(
-                f"eligible:{r['id']}",
-                "R6",
-                "remove-eligibility",
-                f"Remove PIM eligibility for {name}",
-                lane="roles",
-                target={
-                    "id": r["id"],
-                    "role_id": r.get("roleDefinitionId"),
-                    "scope": r.get("directoryScopeId") or "/",
-                    "role_name": name,
-                },
-                before={**r, "endDateTime": end},
-                desired={"eligible": False},
-                why=why,
-            )
+        for part, kind, label, gone in (
+            ("roles", "remove-role", "Entra role", {"assigned": False}),
+            ("eligible", "remove-eligibility", "PIM eligibility for", {"eligible": False}),
+        ):
+            for r in self.s.get(part) or []:
+                name = (r.get("roleDefinition") or {}).get("displayName") or r.get("roleDefinitionId")
+                end = ((r.get("scheduleInfo") or {}).get("expiration") or {}).get("endDateTime")
+                self.add(
+                    f"{'role' if part == 'roles' else 'eligible'}:{r['id']}",
+                    "R6",
+                    kind,
+                    f"Remove {label} {name}",
+                    lane="roles",
+                    target={
+                        "id": r["id"],
+                        "role_id": r.get("roleDefinitionId"),
+                        "scope": r.get("directoryScopeId") or "/",
+                        "role_name": name,
+                    },
+                    before={**r, "endDateTime": end} if part == "eligible" else r,
+                    desired=gone,
+                    why=why,
+                )
         for service, part, label in (
             ("exchange", "exchange_groups", "Exchange"),
             ("compliance", "compliance_groups", "Security & Compliance"),
