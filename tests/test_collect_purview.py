@@ -22,7 +22,7 @@ from reclaim.collect.collectors import COLLECTORS
 from reclaim.collect.incomplete import Incomplete
 from reclaim.collect.purview import AuditSearchFailed, audit_log_records
 from reclaim.collect.run import CollectReport, collect_user
-from reclaim.collect.target import Target
+from reclaim.collect.target import Checkpoint, Target
 from reclaim.detect import context, engine, rules
 from reclaim.lab import Lab, LabTenant, serve
 from reclaim.lab.odata import parse_time
@@ -69,7 +69,9 @@ def _with_client(lab: Lab, work: Callable[[TenantClient], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def _collect(lab: Lab, case: Case, upn: str, since: datetime = SINCE, until: datetime | None = UNTIL) -> CollectReport:
+def _collect(
+    lab: Lab, case: Case, upn: str, since: datetime = SINCE, until: datetime | None = UNTIL
+) -> CollectReport:
     return _with_client(lab, lambda client: collect_user(client, case, upn, since, until, collectors=UAL))
 
 
@@ -90,7 +92,11 @@ def test_every_record_of_the_victim_in_the_window_arrives_once(tenant: LabTenant
         lab.page_size = 7
         report = _collect(lab, case, victim, since, until)
         (outcome,) = report.outcomes
-        assert (outcome.collector, outcome.status, outcome.message) == ("unified-audit-log", "collected", None)
+        assert (outcome.collector, outcome.status, outcome.message) == (
+            "unified-audit-log",
+            "collected",
+            None,
+        )
         records = _lines(report.folder / "unified-audit-log.ndjson")
         ids = [r["id"] for r in records]
         assert len(ids) == len(set(ids)) == len(want) == outcome.records
@@ -105,7 +111,9 @@ def test_every_record_of_the_victim_in_the_window_arrives_once(tenant: LabTenant
         assert report.ingest is not None and report.ingest.complete
         (ingested,) = report.ingest.files
         assert (ingested.format, ingested.records) == ("graph-audit-record", len(want))
-        stored = case.con.execute("SELECT count(DISTINCT record_id), count(*) FROM audit WHERE user_id = ?", [victim])
+        stored = case.con.execute(
+            "SELECT count(DISTINCT record_id), count(*) FROM audit WHERE user_id = ?", [victim]
+        )
         assert stored.fetchone() == (len(want), len(want))
 
 
@@ -142,7 +150,9 @@ def test_a_failed_or_endless_search_is_a_clear_error(tenant: LabTenant, tmp_path
 
         lab.audit_log.polls = 10_000  # never finishes
         started = time.monotonic()
-        with pytest.raises(AuditSearchFailed, match=r"did not finish within 0.3 s \(status running\)") as caught:
+        with pytest.raises(
+            AuditSearchFailed, match=r"did not finish within 0.3 s \(status running\)"
+        ) as caught:
             _with_client(lab, lambda c: _drain(audit_log_records(c, target, max_wait=0.3, first_wait=0.05)))
         assert "run the collection again later" in (caught.value.hint or "")
         assert time.monotonic() - started < 5
@@ -175,45 +185,291 @@ def test_throttling_of_the_records_and_the_submission_is_survived(tenant: LabTen
         assert after and after[0].status == 200 and after[0].started - throttled[-1].finished >= 1.0
 
 
-def test_the_record_limit_is_reported_and_kept_for_a_resumed_run(tenant: LabTenant, tmp_path: Path) -> None:
+def _posts(lab: Lab) -> int:
+    """Searches the lab accepted."""
+    return sum(1 for m, p, s in lab.requests if (m, p, s) == ("POST", QUERIES, 201))
+
+
+def _searches(folder: Path) -> list[dict[str, Any]]:
+    """The run's checkpoint of the Purview searches."""
+    entries: list[dict[str, Any]] = orjson.loads((folder / "unified-audit-log.checkpoint.json").read_bytes())[
+        "searches"
+    ]
+    return entries
+
+
+def _only_run(case: Path) -> Path:
+    (folder,) = (case / "collected").iterdir()
+    return folder
+
+
+def _listed(lab: Lab) -> list[dict[str, Any]]:
+    """Every query the lab holds, as Graph lists them."""
+    with httpx.Client(headers={"Authorization": f"Bearer {lab.token}"}) as http:
+        found: list[dict[str, Any]] = http.get(lab.graph_url + "/v1.0/security/auditLog/queries").json()[
+            "value"
+        ]
+    return found
+
+
+def test_a_window_over_the_limit_is_split_until_every_record_arrived_once(
+    tenant: LabTenant, tmp_path: Path
+) -> None:
     victim = _victim(tenant)
+    want = _expected(tenant, victim, SINCE, UNTIL)
+    seen: list[tuple[int, bool]] = []
     with serve(tenant) as lab, Case.open(tmp_path / "case") as case:
-        lab.audit_log.record_limit = 10
+        lab.audit_log.record_limit = 15  # the busiest hour of the victim has 13 records
+        lab.page_size = 4
+        report = _with_client(
+            lab,
+            lambda client: collect_user(
+                client,
+                case,
+                victim,
+                SINCE,
+                UNTIL,
+                collectors=UAL,
+                progress=lambda n, c, f: seen.append((c, f)),
+            ),
+        )
+        (outcome,) = report.outcomes
+        assert (outcome.status, outcome.records, outcome.message) == ("collected", len(want), None)
+        ids = [r["id"] for r in _lines(report.folder / "unified-audit-log.ndjson")]
+        assert len(ids) == len(set(ids)) == len(want) and set(ids) == set(want)
+        assert report.ingest is not None and report.ingest.records == len(want)
+        # progress as the records came, in many steps
+        assert seen[-1] == (len(want), True) and len([c for c, f in seen if not f]) > 10
+        assert [c for c, f in seen] == sorted(c for c, f in seen)
+        # the cut-short searches were split, never paged: each record was fetched once
+        queries = _listed(lab)
+        cut = {q["id"] for q in queries if q["isRecordCountLimitExceeded"]}
+        paged = {p.split("/")[-2] for m, p, s in lab.requests if p.endswith("/records")}
+        assert cut and paged and not cut & paged and len(cut) + len(paged) == len(queries) == _posts(lab)
+        # the checkpoint names every search with its query; the split ones are the cut ones
+        searches = _searches(report.folder)
+        assert {s["id"] for s in searches} == {q["id"] for q in queries}
+        assert {s["id"] for s in searches if s["split"]} == cut
+        assert {s["query"]["displayName"] for s in searches} == {q["displayName"] for q in queries}
+        # the leaves tile the window, end to end
+        leaves = sorted((s["query"]["filterStartDateTime"], s["query"]["filterEndDateTime"]) for s in searches
+                        if not s["split"])  # fmt: skip
+        assert leaves[0][0] == "2026-10-05T00:00:00Z" and leaves[-1][1] == "2026-10-19T00:00:00Z"
+        assert all(a[1] == b[0] for a, b in pairwise(leaves))
+        # a few searches at once, no more
+        assert 2 <= lab.audit_log.max_running <= 3
+
+
+def test_without_the_flag_a_search_at_the_limit_is_split_and_its_records_not_doubled(
+    tenant: LabTenant,
+) -> None:
+    victim = _victim(tenant)
+    want = _expected(tenant, victim, SINCE, UNTIL)
+    target = Target(victim, "unused", SINCE, UNTIL)
+    with serve(tenant) as lab:
+        lab.audit_log.record_limit = 15
+        lab.audit_log.report_limit = False  # the older service: reaching the limit is the only sign
+        found = _with_client(
+            lab, lambda c: _drain(audit_log_records(c, target, first_wait=0.01, record_limit=15))
+        )
+        ids = [r["id"] for r in found]
+        assert len(ids) == len(set(ids)) == len(want) and set(ids) == set(want)
+        # the first search's 15 records were paged, then its halves brought them again
+        (first, *_) = [p.split("/")[-2] for m, p, s in lab.requests if p.endswith("/records")]
+        assert _listed(lab)[-1]["id"] == first and lab.audit_log.submitted > 3
+
+
+def test_a_window_too_short_to_split_that_is_cut_short_is_reported_incomplete(
+    tenant: LabTenant, tmp_path: Path
+) -> None:
+    victim = _victim(tenant)
+    want = _expected(tenant, victim, SINCE, UNTIL)
+    with serve(tenant) as lab, Case.open(tmp_path / "case") as case:
+        lab.audit_log.record_limit = 10  # an hour of the victim's has 13 records
         lab.page_size = 4
         report = _collect(lab, case, victim)
         (outcome,) = report.outcomes
-        assert (outcome.status, outcome.records) == ("collected", 10)
-        assert outcome.message is not None
-        assert "stopped at its limit of 10 records for 2026-10-05 00:00 to 2026-10-19 00:00 UTC" in outcome.message
-        assert "shorter windows" in outcome.message
-        assert report.complete and report.ingest is not None and report.ingest.records == 10
-        # the service says so too, and the query still succeeded
-        with httpx.Client(headers={"Authorization": f"Bearer {lab.token}"}) as http:
-            (query,) = http.get(lab.graph_url + "/v1.0/security/auditLog/queries").json()["value"]
-        assert (query["status"], query["isRecordCountLimitExceeded"], query["recordCountLimit"]) == (
-            "succeeded", True, 10
-        )  # fmt: skip
+        assert outcome.status == "collected" and report.complete
+        assert outcome.message == (
+            "the Purview audit search stopped at its limit of 10 records for 2026-10-16 16:13:07 to "
+            "2026-10-16 16:52:30 UTC: the rest of that window's records are missing (a window of 1 hour or "
+            "less is not split further)"
+        )
+        # what came is kept: everything outside that window, and 10 records of it
+        ids = [r["id"] for r in _lines(report.folder / "unified-audit-log.ndjson")]
+        inside = set(
+            _expected(tenant, victim, datetime(2026, 10, 16, 16, 13, 7), datetime(2026, 10, 16, 16, 52, 30))
+        )
+        assert len(ids) == len(set(ids)) == outcome.records == len(want) - len(inside) + 10
+        assert set(want) - inside <= set(ids) <= set(want) and len(set(ids) & inside) == 10
         again = _collect(lab, case, victim, until=None)
-        assert [(o.status, o.records, o.message) for o in again.outcomes] == [("resumed", 10, outcome.message)]
+        assert [(o.status, o.records, o.message) for o in again.outcomes] == [
+            ("resumed", outcome.records, outcome.message)
+        ]
 
-        # a service that does not send isRecordCountLimitExceeded: reaching the limit is the sign
-        lab.audit_log.report_limit = False
+        # a longer shortest window, several windows cut short: all named, the limit too
         target = Target(victim, "unused", SINCE, UNTIL)
         got: list[dict[str, Any]] = []
 
         async def drain(client: TenantClient) -> None:
-            async for batch in audit_log_records(client, target, first_wait=0.01, record_limit=10):
+            async for batch in audit_log_records(
+                client, target, first_wait=0.01, min_window=timedelta(days=4)
+            ):
                 got.extend(batch)
 
-        with pytest.raises(Incomplete, match="limit of 10 records"):
+        with pytest.raises(Incomplete) as caught:
             _with_client(lab, drain)
-        assert len(got) == 10
-        # below the limit nothing is said
-        lab.audit_log.record_limit = 1000
-        assert len(_with_client(lab, lambda c: _drain(audit_log_records(c, target, first_wait=0.01)))) > 10
+        assert caught.value.message.startswith(
+            "the Purview audit search stopped at its limit of 10 records in 4 windows, 2026-10-05 00:00 to "
+            "2026-10-08 12:00 UTC, 2026-10-08 12:00 to 2026-10-12 00:00 UTC, "
+        )
+        assert "(a window of 4 days or less is not split further)" in caught.value.message
+        assert len(got) == len({r["id"] for r in got}) == 40
 
 
-def test_without_the_permission_the_collector_is_skipped_with_the_fix(tenant: LabTenant, tmp_path: Path) -> None:
+class _Stop(Exception):
+    """The collection killed from outside."""
+
+
+def test_a_rerun_after_an_interruption_while_the_search_runs_polls_the_same_search(
+    tenant: LabTenant, tmp_path: Path
+) -> None:
+    victim = _victim(tenant)
+    with serve(tenant) as lab, Case.open(tmp_path / "case") as case, Case.open(tmp_path / "other") as other:
+        lab.page_size = 7
+        lab.audit_log.polls = 10_000  # Purview keeps running the search
+
+        async def interrupted(client: TenantClient) -> None:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(collect_user(client, case, victim, SINCE, UNTIL, collectors=UAL), 0.5)
+
+        _with_client(lab, interrupted)
+        folder = _only_run(tmp_path / "case")
+        (search,) = _searches(folder)
+        assert (_posts(lab), search["split"]) == (1, False)
+        assert search["query"]["filterStartDateTime"] == "2026-10-05T00:00:00Z"
+        assert search["query"]["userPrincipalNameFilters"] == [victim]
+        assert (folder / "unified-audit-log.partial").exists()
+        polled = sum(1 for m, p, s in lab.requests if p == f"{QUERIES}/{search['id']}")
+        assert polled >= 2
+
+        lab.audit_log.polls = 0  # the search finishes at its next poll
+        report = _collect(lab, case, victim)
+        (outcome,) = report.outcomes
+        assert (outcome.status, outcome.message) == (
+            "collected",
+            "picked up 1 Purview audit search of an interrupted run",
+        )
+        assert _posts(lab) == 1 and lab.audit_log.submitted == 1
+        rerun = [(m, p) for m, p, s in lab.requests if p.startswith(QUERIES)][polled + 1 :]
+        assert rerun[0] == ("GET", f"{QUERIES}/{search['id']}")
+        # the same evidence as a run that was never interrupted
+        whole = _collect(lab, other, victim)
+        lines = sorted((report.folder / "unified-audit-log.ndjson").read_bytes().splitlines())
+        assert lines == sorted((whole.folder / "unified-audit-log.ndjson").read_bytes().splitlines())
+        assert len(lines) == len(_expected(tenant, victim, SINCE, UNTIL))
+
+
+def test_a_rerun_after_an_interruption_while_paging_reuses_every_search_and_keeps_each_record_once(
+    tenant: LabTenant, tmp_path: Path
+) -> None:
+    victim = _victim(tenant)
+    want = _expected(tenant, victim, SINCE, UNTIL)
+
+    def killed(name: str, records: int, finished: bool) -> None:
+        if records >= 40 and not finished:
+            raise _Stop
+
+    with serve(tenant) as lab, Case.open(tmp_path / "case") as case:
+        lab.audit_log.record_limit = 15  # split, as in the test above
+        lab.page_size = 4
+        with pytest.raises(_Stop):
+            _with_client(
+                lab, lambda c: collect_user(c, case, victim, SINCE, UNTIL, collectors=UAL, progress=killed)
+            )
+        folder = _only_run(tmp_path / "case")
+        before, first_run = _searches(folder), {q["id"] for q in _listed(lab)}
+        # a submission cut off in flight (accepted, its answer never read) is not in the checkpoint
+        assert len(first_run) - 3 <= len(before) <= len(first_run) == _posts(lab)
+        assert len(before) > 3 and any(s["split"] for s in before)
+        assert len(_lines(folder / "unified-audit-log.partial")) >= 40
+
+        mark = len(lab.requests)
+        report = _collect(lab, case, victim)
+        (outcome,) = report.outcomes
+        assert outcome.status == "collected"
+        ids = [r["id"] for r in _lines(report.folder / "unified-audit-log.ndjson")]
+        assert len(ids) == len(set(ids)) == len(want) and set(ids) == set(want)
+        # the rerun submitted only searches the checkpoint did not have
+        after = _searches(report.folder)
+        assert {s["id"] for s in before} <= {s["id"] for s in after}
+        new = [q for q in _listed(lab) if q["id"] not in first_run]
+        assert len(new) == _posts(lab) - len(first_run) == len(after) - len(before)
+        assert not {q["displayName"] for q in new} & {s["query"]["displayName"] for s in before}
+        # split searches were taken up from the checkpoint, without asking Purview again
+        split = {f"{QUERIES}/{s['id']}" for s in before if s["split"]}
+        assert split and not split & {p for m, p, s in lab.requests[mark:]}
+        assert (
+            outcome.message
+            == f"picked up {len(before) - len(split)} Purview audit searches of an interrupted run"
+        )
+
+
+def test_a_search_that_vanished_failed_or_is_too_old_is_submitted_again(
+    tenant: LabTenant, tmp_path: Path
+) -> None:
+    victim = _victim(tenant)
+    want = sorted(_expected(tenant, victim, SINCE, UNTIL))
+    with serve(tenant) as lab, Case.open(tmp_path / "case") as case:
+        # a search that failed: the rerun sees it failed and submits another
+        lab.audit_log.fail = 1
+        (failed,) = _collect(lab, case, victim).outcomes
+        assert failed.status == "failed" and _posts(lab) == 1
+        (gone,) = _searches(_only_run(tmp_path / "case"))
+        report = _collect(lab, case, victim)
+        (outcome,) = report.outcomes
+        assert outcome.status == "collected" and _posts(lab) == 2
+        window = "2026-10-05 00:00 to 2026-10-19 00:00 UTC"
+        assert outcome.message == (
+            f"the Purview audit search {gone['id']} for {window} had ended with status failed: submitted it again"
+        )
+        (search,) = _searches(report.folder)
+        assert search["id"] != gone["id"]
+
+        # straight from the collector, with a checkpoint of its own
+        checkpoint = Checkpoint(tmp_path / "uam.checkpoint.json")
+        target = Target(victim, "unused", SINCE, UNTIL, checkpoint)
+
+        def collect() -> list[str]:
+            checkpoint.notes.clear()
+            return sorted(r["id"] for r in _with_client(lab, lambda c: _drain(audit_log_records(c, target))))
+
+        assert collect() == want and _posts(lab) == 3
+        assert collect() == want and _posts(lab) == 3  # the same search again
+        assert checkpoint.notes == ["picked up 1 Purview audit search of an interrupted run"]
+        (search,) = orjson.loads(checkpoint.path.read_bytes())["searches"]
+        lab.audit_log.forget(search["id"])  # Purview no longer has it: 404
+        assert collect() == want and _posts(lab) == 4
+        assert checkpoint.notes == [
+            f"the Purview audit search {search['id']} for {window} no longer exists: submitted it again"
+        ]
+        # older than Purview keeps searches: not even asked for
+        doc = orjson.loads(checkpoint.path.read_bytes())
+        (search,) = doc["searches"]
+        search["submitted"] = "2026-01-01T00:00:00Z"
+        checkpoint.path.write_bytes(orjson.dumps(doc))
+        asked = len(lab.requests)
+        assert collect() == want and _posts(lab) == 5
+        assert not any(p == f"{QUERIES}/{search['id']}" for m, p, s in lab.requests[asked:])
+        assert checkpoint.notes == [
+            f"the Purview audit search {search['id']} for {window} was submitted over 29 days ago, longer than "
+            "Purview keeps searches: submitted it again"
+        ]
+
+
+def test_without_the_permission_the_collector_is_skipped_with_the_fix(
+    tenant: LabTenant, tmp_path: Path
+) -> None:
     with serve(tenant) as lab, Case.open(tmp_path / "case") as case:
         lab.granted.discard("AuditLogsQuery.Read.All")
         (outcome,) = _collect(lab, case, _victim(tenant)).outcomes
@@ -310,4 +566,6 @@ def test_queries_and_records_follow_the_graph_schema(tenant: LabTenant) -> None:
         assert http.post(base, json={"recordTypeFilters": ["NoSuchType"]}).status_code == 400
         assert http.post(base, json={"userPrincipalNameFilter": victim}).status_code == 400
         assert http.get(f"{base}/no-such-query").status_code == 404
-        assert http.get(f"{base}/{query_id}/records", params={"$filter": "operation eq 'x'"}).status_code == 400
+        assert (
+            http.get(f"{base}/{query_id}/records", params={"$filter": "operation eq 'x'"}).status_code == 400
+        )

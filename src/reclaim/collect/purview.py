@@ -6,23 +6,42 @@ Each record carries the UAL record in ``auditData``, so the file ingests as ``gr
 into the same ``audit`` table as a Purview export.
 
 A search stops at the service's record-count limit and still "succeeds": the records past the limit
-are simply missing. The collector then raises ``Incomplete`` after the last page, so the run keeps
-what came and says that the window was cut short and should be collected in smaller parts.
+are simply missing. Such a window is split in two halves by time and each half searched on its own
+(a few searches at once), again and again, so that a busy mailbox's month arrives complete. A window
+of ``MIN_WINDOW`` or less is not split: when its search is cut short, what came is kept and the
+collector raises ``Incomplete`` after the last page, naming the window. A record is yielded once
+even if two searches found it (by its id): a service that does not flag a cut-short search is known
+to have cut it only after its records were paged, and the halves then bring them again.
+
+Resumable: each search is written to the run's checkpoint (``Target.checkpoint``, a JSON file) as
+soon as Purview accepts it, with the query it was made for:
+``{"searches": [{"id", "submitted": "…Z", "query": {the POST body}, "split": bool}]}``. A rerun for
+the same query asks for that search instead of submitting a new one (a search takes minutes, a busy
+tenant's tens of minutes, and a tenant may submit only so many a day): still running, it is polled on;
+finished, its records are paged from the first page (the runner writes its file again from the start,
+so nothing is lost or doubled, and no next link of the interrupted run is needed); split, its halves
+are taken up. One that failed, is gone (404) or is older than Purview keeps searches is submitted
+again, and the run's report says so.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import anyio
 
 from reclaim.collect.incomplete import Incomplete
-from reclaim.collect.target import Target, odata_time
+from reclaim.collect.target import Checkpoint, Target, odata_time
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import BadResponse, TenantError
+from reclaim.tenant.errors import BadResponse, NotFound, TenantError
 
 QUERIES = "/security/auditLog/queries"
 PERMISSION = "AuditLogsQuery.Read.All"
@@ -32,7 +51,14 @@ PERMISSION = "AuditLogsQuery.Read.All"
 RECORD_LIMIT = 1_000_000
 MAX_WAIT = 1800.0  # seconds: Purview runs a search in minutes, a busy tenant's in tens of minutes
 MAX_POLL_INTERVAL = 60.0
+MIN_WINDOW = timedelta(hours=1)  # a window this long or shorter is not split further
+# Searches queued or running at once. Graph allows a tenant at least 50 (and 200 submissions a day),
+# shared with its other apps and admins; a few at once already overlap Purview's waits.
+PARALLEL = 3
+# Purview keeps a search 30 days; a day's margin so that it does not vanish while being paged.
+REUSE_FOR = timedelta(days=29)
 _FAILED = ("failed", "cancelled")
+_SHOWN = 5  # cut-short windows named in the message
 
 
 class AuditSearchFailed(TenantError):
@@ -53,58 +79,254 @@ def query_body(target: Target) -> dict[str, Any]:
     }
 
 
-async def audit_log_records(
+def audit_log_records(
     client: TenantClient,
     target: Target,
     *,
     max_wait: float = MAX_WAIT,
     first_wait: float | None = None,
     record_limit: int = RECORD_LIMIT,
+    min_window: timedelta = MIN_WINDOW,
+    parallel: int = PARALLEL,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """The user's UAL records in the window, page by page (auditLogRecord objects).
+    """The user's UAL records in the window, page by page (auditLogRecord objects, each once).
 
-    The first poll goes right after the submission; ``first_wait``: seconds before the second,
-    doubled before each next one (default: twice the client's backoff base, so a test client that
-    retries fast also polls fast); ``max_wait``: the most time spent waiting for the search, after
-    which ``AuditSearchFailed`` says so.
+    The first poll of a search goes right after its submission; ``first_wait``: seconds before the
+    second, doubled before each next one (default: twice the client's backoff base, so a test client
+    that retries fast also polls fast); ``max_wait``: the most time spent waiting for one search,
+    after which ``AuditSearchFailed`` says so (a rerun picks the search up). ``min_window``: a window
+    cut short is split while longer than this; ``parallel``: searches queued or running at once.
     """
-    # A duplicate search changes nothing in the tenant (it costs one of its daily submissions), so
-    # this POST may be retried like a read.
-    submitted = await client.post(QUERIES, query_body(target), idempotent=True)
-    query_id = submitted.get("id")
-    if not isinstance(query_id, str) or not query_id:
-        raise BadResponse(f"POST {QUERIES}: the answer has no query id")
+    if min_window < timedelta(seconds=2) or parallel < 1:
+        raise ValueError("min_window must be at least 2 seconds and parallel at least 1")
     wait = first_wait if first_wait is not None else max(0.01, 2 * client.backoff)
-    query = await _finished(client, target, submitted, query_id, wait, max_wait)
-    count = 0
-    async for batch in client.pages(f"{QUERIES}/{quote(query_id, safe='')}/records"):
-        count += len(batch)
-        yield batch
-    limit = query.get("recordCountLimit")
-    limit = limit if isinstance(limit, int) and limit > 0 else record_limit
-    exceeded = query.get("isRecordCountLimitExceeded")
-    # the flag is authoritative when sent; without it, reaching the limit is taken as being cut short
-    if exceeded is True or (not isinstance(exceeded, bool) and count >= limit):
-        raise Incomplete(
-            f"the Purview audit search stopped at its limit of {limit:,} records for "
-            f"{_window(target)}: later records of that window are missing; collect it again in "
-            "shorter windows (--since/--until)",
-            f"query {query_id}",
+    searches = _Searches(target.checkpoint)
+    return _Search(client, target, searches, wait, max_wait, record_limit, min_window, parallel).records()
+
+
+class _Searches:
+    """The searches submitted for one collection, kept in its checkpoint file (if it has one)."""
+
+    def __init__(self, checkpoint: Checkpoint | None) -> None:
+        self.checkpoint = checkpoint
+        self.entries: list[dict[str, Any]] = []
+        if checkpoint is not None and checkpoint.path.exists():
+            try:
+                doc = json.loads(checkpoint.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # a damaged checkpoint costs new searches, nothing else
+                doc = None
+            found = doc.get("searches") if isinstance(doc, dict) else None
+            self.entries = [
+                e
+                for e in (found if isinstance(found, list) else [])
+                if isinstance(e, dict)
+                and isinstance(e.get("id"), str)
+                and isinstance(e.get("submitted"), str)
+                and isinstance(e.get("query"), dict)
+            ]
+
+    def find(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        return next((e for e in self.entries if e["query"] == body), None)
+
+    def submitted(self, query_id: str, body: dict[str, Any]) -> None:
+        self.entries = [e for e in self.entries if e["query"] != body]
+        now = odata_time(datetime.now(UTC))
+        self.entries.append({"id": query_id, "submitted": now, "query": body, "split": False})
+        self._save()
+
+    def split(self, body: dict[str, Any]) -> None:
+        for entry in self.entries:
+            if entry["query"] == body:
+                entry["split"] = True
+        self._save()
+
+    def note(self, text: str) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.notes.append(text)
+
+    def _save(self) -> None:
+        if self.checkpoint is None:
+            return
+        path = self.checkpoint.path
+        part = path.with_name(path.name + ".tmp")
+        part.write_text(json.dumps({"searches": self.entries}, indent=1), encoding="utf-8")
+        os.replace(part, path)  # whole or not at all: a kill mid-write leaves the previous one
+
+
+@dataclass
+class _Done:
+    """A window's search once Purview has run it, its records to page."""
+
+    window: Target
+    query: dict[str, Any]
+
+
+class _Search:
+    """One collection: its windows' searches, their records, what was cut short."""
+
+    def __init__(
+        self,
+        client: TenantClient,
+        target: Target,
+        searches: _Searches,
+        wait: float,
+        max_wait: float,
+        record_limit: int,
+        min_window: timedelta,
+        parallel: int,
+    ) -> None:
+        self.client, self.target, self.searches = client, target, searches
+        self.wait, self.max_wait, self.record_limit = wait, max_wait, record_limit
+        self.min_window = min_window
+        self.slots = asyncio.Semaphore(parallel)
+        self.seen: set[str] = set()  # record ids yielded
+        self.cut: list[tuple[Target, int, str]] = []  # (window, limit, query id) cut short, not split
+        self.reused = 0
+        self.tasks: set[asyncio.Task[_Done | None]] = set()  # windows' searches under way
+
+    def _start(self, window: Target) -> None:
+        self.tasks.add(asyncio.create_task(self._done(window)))
+
+    def _split(self, window: Target) -> None:
+        for half in _halves(window):
+            self._start(half)
+
+    async def records(self) -> AsyncIterator[list[dict[str, Any]]]:
+        tasks = self.tasks
+        self._start(self.target)
+        try:
+            while tasks:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in [t for t in tasks if t.done()]:
+                    tasks.discard(task)
+                    done = task.result()
+                    if done is None:  # split: its halves are under way
+                        continue
+                    query_id = str(done.query["id"])
+                    count = 0
+                    async for batch in self.client.pages(f"{_path(query_id)}/records"):
+                        count += len(batch)
+                        fresh = self._fresh(batch)
+                        if fresh:
+                            yield fresh
+                    limit = _limit(done.query, self.record_limit)
+                    if not _cut(done.query, count, limit):
+                        continue
+                    if self._splittable(done.window):  # not flagged by the service: known only now
+                        self.searches.split(query_body(done.window))
+                        self._split(done.window)
+                    else:
+                        self.cut.append((done.window, limit, query_id))
+        finally:
+            for task in tasks:  # an error or an interruption: the other searches stop here
+                task.cancel()
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: asyncio would log it as lost
+            if self.reused:
+                many = f"{self.reused} Purview audit search" + ("es" if self.reused > 1 else "")
+                self.searches.note(f"picked up {many} of an interrupted run")
+        if self.cut:
+            raise self._incomplete()
+
+    async def _done(self, window: Target) -> _Done | None:
+        """The window's search once run; None when the window is split instead (the halves are
+        started here, so that Purview runs them while other records are being paged)."""
+        body = query_body(window)
+        entry = self.searches.find(body)
+        if entry is not None and entry.get("split") is True and self._splittable(window):
+            self._split(window)  # known from the interrupted run
+            return None
+        async with self.slots:
+            query = await self._resume(window, entry) if entry is not None else None
+            polled = query is not None
+            if query is None:
+                # A duplicate search changes nothing in the tenant (it costs one of its daily
+                # submissions), so the POST is retried like a read; it is recorded at once.
+                query = await self.client.post(QUERIES, body, idempotent=True)
+                if not isinstance(query.get("id"), str) or not query["id"]:
+                    raise BadResponse(f"POST {QUERIES}: the answer has no query id")
+                self.searches.submitted(query["id"], body)
+            query_id = str(query["id"])
+            query = await _poll(self.client, window, query, query_id, self.wait, self.max_wait, polled)
+        query = {**query, "id": query_id}
+        if query.get("isRecordCountLimitExceeded") is True and self._splittable(window):
+            self.searches.split(body)  # its records are not paged: the halves bring them all
+            self._split(window)
+            return None
+        return _Done(window, query)
+
+    async def _resume(self, window: Target, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """The interrupted run's search for the window, unless it has to be submitted again."""
+        query_id = str(entry["id"])
+        what = f"the Purview audit search {query_id} for {_window(window)}"
+        try:
+            submitted: datetime | None = datetime.fromisoformat(str(entry["submitted"]))
+        except ValueError:
+            submitted = None
+        if submitted is None or submitted.tzinfo is None or datetime.now(UTC) - submitted > REUSE_FOR:
+            self.searches.note(
+                f"{what} was submitted over {REUSE_FOR.days} days ago, longer than Purview keeps "
+                "searches: submitted it again"
+            )
+            return None
+        try:
+            query = await self.client.get(_path(query_id))
+        except NotFound:
+            self.searches.note(f"{what} no longer exists: submitted it again")
+            return None
+        status = str(query.get("status") or "")
+        if status in _FAILED:
+            self.searches.note(f"{what} had ended with status {status}: submitted it again")
+            return None
+        self.reused += 1
+        return {**query, "id": query_id}
+
+    def _splittable(self, window: Target) -> bool:
+        return window.until - window.since > self.min_window
+
+    def _fresh(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records not yielded before (a record without an id cannot be told apart: kept)."""
+        fresh = []
+        for record in batch:
+            record_id = record.get("id")
+            if isinstance(record_id, str) and record_id:
+                if record_id in self.seen:
+                    continue
+                self.seen.add(record_id)
+            fresh.append(record)
+        return fresh
+
+    def _incomplete(self) -> Incomplete:
+        cut = sorted(self.cut, key=lambda c: c[0].since)
+        limit = max(c[1] for c in cut)
+        shown = ", ".join(_window(c[0]) for c in cut[:_SHOWN])
+        more = f" and {len(cut) - _SHOWN} more" if len(cut) > _SHOWN else ""
+        if len(cut) == 1:
+            where = f"for {shown}: the rest of that window's records are missing"
+        else:
+            where = f"in {len(cut)} windows, {shown}{more}: the rest of their records are missing"
+        return Incomplete(
+            f"the Purview audit search stopped at its limit of {limit:,} records {where} "
+            f"(a window of {_span(self.min_window)} or less is not split further)",
+            "search those windows in Purview with narrower filters (record types, operations); "
+            f"queries {', '.join(c[2] for c in cut[:_SHOWN])}{more}",
         )
 
 
-async def _finished(
+async def _poll(
     client: TenantClient,
     target: Target,
     query: dict[str, Any],
     query_id: str,
     wait: float,
     max_wait: float,
+    polled: bool,
 ) -> dict[str, Any]:
-    """The query once Purview has run it; polls with doubling waits, at most ``max_wait`` in all."""
+    """The query once Purview has run it; polls with doubling waits, at most ``max_wait`` in all.
+    The first poll goes at once unless ``query`` is itself the answer of one (``polled``)."""
     deadline = time.monotonic() + max_wait
-    path = f"{QUERIES}/{quote(query_id, safe='')}"
-    polls = 0
+    path = _path(query_id)
+    polls = int(polled)
     while True:
         status = str(query.get("status") or "")
         if status == "succeeded":
@@ -120,7 +342,7 @@ async def _finished(
             raise AuditSearchFailed(
                 f"the Purview audit search for {target.upn} ({_window(target)}) did not finish within "
                 f"{max_wait:g} s (status {status or 'unknown'})",
-                "Purview may be busy: run the collection again later (it resumes with this collector), "
+                "Purview may be busy: run the collection again later (it picks up this search), "
                 f"or collect a shorter window (query {query_id})",
             )
         if polls:  # the first poll goes at once: a small search may be done already
@@ -130,5 +352,40 @@ async def _finished(
         query = await client.get(path)
 
 
+def _limit(query: dict[str, Any], fallback: int) -> int:
+    limit = query.get("recordCountLimit")
+    return limit if isinstance(limit, int) and limit > 0 else fallback
+
+
+def _cut(query: dict[str, Any], count: int, limit: int) -> bool:
+    """Whether the search stopped at its limit: the service's flag when it sends one (the count
+    it reports is approximate), else reaching the limit is taken as being cut short."""
+    exceeded = query.get("isRecordCountLimitExceeded")
+    return exceeded is True or (not isinstance(exceeded, bool) and count >= limit)
+
+
+def _halves(window: Target) -> tuple[Target, Target]:
+    """Two windows, end to end (the search's end is exclusive; a record at the seam found twice
+    would be yielded once anyway); whole seconds, as the query's times are."""
+    middle = (window.since + (window.until - window.since) / 2).replace(microsecond=0)
+    return replace(window, until=middle), replace(window, since=middle)
+
+
+def _path(query_id: str) -> str:
+    return f"{QUERIES}/{quote(query_id, safe='')}"
+
+
 def _window(target: Target) -> str:
-    return f"{target.since:%Y-%m-%d %H:%M} to {target.until:%Y-%m-%d %H:%M} UTC"
+    return f"{_at(target.since)} to {_at(target.until)} UTC"
+
+
+def _at(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M")
+
+
+def _span(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}" + ("s" if seconds != size else "")
+    return f"{seconds} seconds"

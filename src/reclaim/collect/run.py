@@ -2,8 +2,10 @@
 
 A run lives in ``CASE/collected/<user>-<since>/``: each collector writes ``<name>.partial``
 and renames it to ``<name>.ndjson`` (or ``<name>.empty``) when complete, so a rerun after
-an interruption skips what is done and redoes only what was cut off. ``state.json`` keeps
-the window, so a resumed run asks for exactly the same records. Completed files are then
+an interruption skips what is done and redoes only what was cut off (a cut-off file is
+written again from its start). ``state.json`` keeps the window, so a resumed run asks for
+exactly the same records; ``<name>.checkpoint.json`` is a collector's own (the Purview
+searches it submitted, so that a rerun does not wait for new ones). Completed files are then
 ingested like any export (a file ingested before is a no-op by its sha256).
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -22,7 +24,7 @@ import orjson
 from reclaim.case.store import Case, safe_name
 from reclaim.collect.collectors import COLLECTORS, Collector
 from reclaim.collect.incomplete import Incomplete
-from reclaim.collect.target import Target
+from reclaim.collect.target import Checkpoint, Target
 from reclaim.errors import ReclaimError
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
 from reclaim.tenant.client import TenantClient
@@ -83,6 +85,8 @@ def _prepare(folder: Path, until: datetime | None) -> datetime:
             done.unlink()
         for done in folder.glob("*.warning"):
             done.unlink()
+        for done in folder.glob("*.checkpoint.json"):  # searches of the other window
+            done.unlink()
     chosen = until or datetime.now().replace(microsecond=0)
     state_path.write_text(json.dumps({"until": chosen.isoformat()}), encoding="utf-8")
     return chosen
@@ -94,7 +98,10 @@ async def _one(
     final, empty = folder / f"{collector.name}.ndjson", folder / f"{collector.name}.empty"
     warned = folder / f"{collector.name}.warning"  # an Incomplete's message, kept for a resumed run
     if final.exists() or empty.exists():
-        count = sum(1 for _ in final.open("rb")) if final.exists() else 0
+        count = 0
+        if final.exists():
+            with final.open("rb") as lines:
+                count = sum(1 for _ in lines)
         if progress:
             progress(collector.name, count, True)
         warning = warned.read_text(encoding="utf-8") if warned.exists() else None
@@ -103,9 +110,10 @@ async def _one(
     count = 0
     warning = None
     warned.unlink(missing_ok=True)
+    checkpoint = Checkpoint(folder / f"{collector.name}.checkpoint.json")
     try:
-        with partial.open("wb") as out:
-            async for batch in collector.gather(client, target):
+        with partial.open("wb") as out:  # "wb": what an interrupted run wrote is written again
+            async for batch in collector.gather(client, replace(target, checkpoint=checkpoint)):
                 out.write(b"".join(orjson.dumps(record) + b"\n" for record in batch))
                 count += len(batch)
                 if progress:
@@ -122,7 +130,8 @@ async def _one(
         return Outcome(collector.name, collector.title, "skipped", 0, needs)
     except ReclaimError as exc:
         partial.unlink(missing_ok=True)
-        return Outcome(collector.name, collector.title, "failed", count, exc.message)
+        failed = "; ".join([exc.message, *checkpoint.notes])
+        return Outcome(collector.name, collector.title, "failed", count, failed)
     if count:
         partial.replace(final)
     else:
@@ -130,7 +139,8 @@ async def _one(
         empty.touch()
     if progress:
         progress(collector.name, count, True)
-    return Outcome(collector.name, collector.title, "collected", count, warning)
+    message = "; ".join([*checkpoint.notes, *([warning] if warning else [])]) or None
+    return Outcome(collector.name, collector.title, "collected", count, message)
 
 
 async def collect_user(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 Records = AsyncIterator[list[dict[str, Any]]]
@@ -22,12 +23,22 @@ def quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+@dataclass
+class Checkpoint:
+    """What a collector may keep in the run folder so that a rerun picks up its work (``path``, a
+    JSON file of its own), and notes for the run's report (a resubmitted search, say)."""
+
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Target:
     upn: str
     user_id: str
     since: datetime
     until: datetime
+    checkpoint: Checkpoint | None = field(default=None, compare=False)  # set by the runner
 
     def window(self, field: str) -> str:
         """An OData time filter on ``field`` for the window."""

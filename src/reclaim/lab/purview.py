@@ -136,7 +136,9 @@ class AuditLog:
     finished; the first ones say ``running``), ``fail`` (how many of the next queries end ``failed``),
     ``report_limit`` (send ``recordCountLimit``, ``isRecordCountLimitExceeded`` and
     ``approximateReturnedRecordCount``, which Graph added to auditLogQuery in 2026; False answers as
-    the older service, whose queries did not say they were cut short).
+    the older service, whose queries did not say they were cut short). ``forget`` drops a query as
+    Purview does once it no longer keeps it; ``max_running`` is the most queries that were queued or
+    running at once (Graph allows a tenant at least 50).
     """
 
     tenant: LabTenant
@@ -144,6 +146,7 @@ class AuditLog:
     polls: int = 2
     fail: int = 0
     report_limit: bool = True
+    max_running: int = 0
     _queries: dict[str, _Query] = field(default_factory=dict, repr=False)
     _entries: list[_Entry] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -244,7 +247,14 @@ class AuditLog:
                 self.fail -= 1
             kept, exceeded = found[:limit], len(found) > limit
             self._queries[submitted["id"]] = _Query(submitted, kept, exceeded, limit, fails)
+            running = sum(q.status in ("notStarted", "running") for q in self._queries.values())
+            self.max_running = max(self.max_running, running)
         return self._advance(submitted["id"], poll=False)
+
+    def forget(self, query_id: str) -> None:
+        """Drop a query, as Purview does some time after it finished: from then on it answers 404."""
+        with self._lock:
+            del self._queries[query_id]
 
     def _advance(self, query_id: str, poll: bool) -> Record:
         """The query as Graph shows it; a poll moves it on: running, then finished."""
