@@ -300,7 +300,9 @@ def test_token_endpoint_answers_client_credentials(lab: Lab) -> None:
     r = httpx.post(url, data=form)
     assert r.status_code == 200
     doc = r.json()
-    assert doc["access_token"] == lab.token and doc["token_type"] == "Bearer" and doc["expires_in"] == 3600
+    # a token for Graph's audience only (lab.token stays good everywhere: the static-token path)
+    assert doc["access_token"] == lab.signin.tokens["graph"] and doc["token_type"] == "Bearer"
+    assert doc["expires_in"] == 3600
     wrong = httpx.post(url, data={**form, "client_secret": "nope"})
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
     assert lab.client_secret not in wrong.text

@@ -23,7 +23,7 @@ from reclaim.collect.run import CollectReport, collect_user
 from reclaim.collect.sweep import SweepReport, sweep
 from reclaim.errors import UsageError
 from reclaim.tenant.client import EXO_URL, GRAPH_URL, SCC_URL, StaticToken, TenantClient
-from reclaim.tenant.settings import AUTH_METHODS, TenantSettings
+from reclaim.tenant.settings import AUTH_METHODS, ENVIRONMENT, TenantSettings
 
 if TYPE_CHECKING:
     from reclaim.lab import Lab
@@ -58,6 +58,7 @@ class Connection:
                 graph_url=self.graph_url or os.environ.get("RECLAIM_GRAPH_URL") or GRAPH_URL,
                 exo_url=self.exo_url or os.environ.get("RECLAIM_EXO_URL") or EXO_URL,
                 scc_url=self.scc_url or os.environ.get("RECLAIM_SCC_URL") or SCC_URL,
+                verify=os.environ.get(ENVIRONMENT["ca_file"]) or True,
             )
             return client, self.client_id or os.environ.get("RECLAIM_CLIENT_ID") or None
         flags = {"auth": self.auth, "client_id": self.client_id, "graph_url": self.graph_url,

@@ -3,6 +3,8 @@
 ``with serve(LabTenant.simulated(users=20, days=14, seed=1, compromised=1)) as lab:`` gives a
 Microsoft Graph stand-in at ``lab.graph_url``, Exchange Online's InvokeCommand at ``lab.exo_url``
 and a client-credentials token endpoint under ``lab.token_url``, all accepting ``lab.token``.
+``serve(tenant, tls=True)`` serves HTTPS (trust ``lab.ca_file``) and signs in azure-identity's
+credentials: secret, certificate, device code, managed identity (``reclaim.lab.signin``).
 """
 
 from reclaim.lab.data import LabTenant

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -41,6 +43,7 @@ from reclaim.lab.data import (
 )
 from reclaim.lab.exchange import CmdletError, mailbox_parameter, run_cmdlet
 from reclaim.lab.purview import AuditLog, AuditLogError
+from reclaim.lab.signin import SignIn
 
 if TYPE_CHECKING:  # the client is for callers; the lab itself never needs it
     from reclaim.tenant.client import TenantClient
@@ -173,10 +176,23 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # bursts of concurrent connects from a pool must not be refused
     lab: Lab
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None = None) -> None:
         self.open: set[socket.socket] = set()
         self.open_lock = threading.Lock()
+        self.tls = tls
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake waits for the connection's own thread (finish_request)
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(_Handler.timeout)
+            request.do_handshake()  # a failed one raises SSLError, an OSError: handle_error stays quiet
+        super().finish_request(request, client_address)
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup of the host (slow or hanging offline)."""
@@ -205,7 +221,8 @@ class _Server(ThreadingHTTPServer):
             sockets = list(self.open)
         for sock in sockets:
             with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                # the plain socket's shutdown: SSLSocket's would drop its TLS state under a reading thread
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -245,7 +262,9 @@ class Lab:
     ``scc_url``), ``password_role`` (User Administrator: password resets), ``p1`` (Entra ID P1
     licence), ``page_size`` (records per page at most), ``faults``; and what it saw: ``requests``
     ((method, path, status), path without the query), ``log`` (``RequestRecord``), ``max_concurrent``
-    and ``max_concurrent_per_mailbox``.
+    and ``max_concurrent_per_mailbox``. Sign-in (``reclaim.lab.signin``): ``signin`` (its switches),
+    ``client_secret``, ``client_certificate_path``, ``register_certificate``, ``approve_device_codes``,
+    ``managed_identity_environment``; with ``tls=True`` it serves HTTPS and ``ca_file`` is the CA to trust.
     """
 
     def __init__(
@@ -255,6 +274,7 @@ class Lab:
         host: str = "127.0.0.1",
         page_size: int = 100,
         grant_writes: bool = False,
+        tls: bool = False,
     ) -> None:
         self.tenant = tenant
         self.tenant_id = tenant.tenant_id
@@ -277,10 +297,19 @@ class Lab:
         self._active = 0
         self._per_mailbox: dict[str, int] = {}
         self._results: OrderedDict[str, list[Record]] = OrderedDict()
-        self._server = _Server((host, port))
+        self.signin = SignIn(self)
+        self.ca_file: Path | None = None  # with tls: the CA certificate (PEM) a client must trust
+        context = None
+        if tls:
+            context, self.ca_file = self.signin.tls(host)
+        try:
+            self._server = _Server((host, port), context)
+        except OSError:
+            self.signin.close()
+            raise
         self._server.lab = self
         bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host!s}:{bound_port}"
+        self.url = f"{'https' if tls else 'http'}://{bound_host!s}:{bound_port}"
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:  # no token or secret
@@ -303,6 +332,8 @@ class Lab:
         """Reclaim's real client pointed at this lab with its token (tests, benchmarks, the demo)."""
         from reclaim.tenant.client import StaticToken, TenantClient
 
+        if self.ca_file is not None:
+            options.setdefault("verify", str(self.ca_file))
         return TenantClient(
             self.tenant_id, StaticToken(self.token), graph_url=self.graph_url, exo_url=self.exo_url,
             scc_url=self.scc_url, **options,
@@ -316,6 +347,24 @@ class Lab:
     @property
     def ground_truth(self) -> frozenset[str]:
         return self.tenant.ground_truth
+
+    @property
+    def client_certificate_path(self) -> Path:
+        """A PEM file (private key and certificate) registered on the lab's app: certificate sign-in."""
+        return self.signin.client_certificate_path
+
+    def register_certificate(self, pem: bytes | str) -> str:
+        """Upload another certificate to the lab's app; its SHA-1 thumbprint."""
+        return self.signin.register_certificate(pem)
+
+    def approve_device_codes(self) -> int:
+        """The lab's user completes every pending device code sign-in; how many."""
+        return self.signin.approve_device_codes()
+
+    def managed_identity_environment(self) -> dict[str, str]:
+        """What App Service sets for a managed identity, pointing at the lab: ManagedIdentityCredential
+        reads IDENTITY_ENDPOINT and IDENTITY_HEADER from the process environment."""
+        return {"IDENTITY_ENDPOINT": self.url + "/msi/token", "IDENTITY_HEADER": self.signin.identity_header}
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> Lab:
@@ -332,6 +381,7 @@ class Lab:
             self._thread = None
         self._server.close_connections()
         self._server.server_close()
+        self.signin.close()  # its certificates and keys
 
     def __enter__(self) -> Lab:
         return self.start()
@@ -346,6 +396,7 @@ class Lab:
         finally:
             self._server.close_connections()
             self._server.server_close()
+            self.signin.close()
 
     # -- one request ------------------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Response:
@@ -414,8 +465,10 @@ class Lab:
             raise HttpError(fault.status, code, f"Injected fault: {code}.", extra)
         segments = [unquote(s) for s in raw.rstrip("/").split("/")[1:]]
         if segments[:1] == ["token"]:
-            return self._token(method, segments[1:], body)
-        self._authenticate(headers)
+            return self._token(method, segments[1:], query, body)
+        if segments == ["msi", "token"]:
+            return self._oauth(*self.signin.managed_identity(method, query, headers))
+        self._authenticate(headers, segments[0] if segments else "")
         if segments[:1] == ["graph"] and segments[2:5] == ["security", "auditLog", "queries"]:
             return self._audit_log(method, segments[1:], query, body)
         if segments[:1] == ["graph"] and len(segments) > 2 and writes.route(method, segments[2:]) is not None:
@@ -443,13 +496,20 @@ class Lab:
             raise HttpError(err.status, err.code, err.message) from err
         return self._json(doc, status)
 
-    def _authenticate(self, headers: Mapping[str, str]) -> None:
+    def _authenticate(self, headers: Mapping[str, str], route: str) -> None:
+        """``Lab.token`` is good everywhere; a token from the sign-in service only for its audience."""
         value = headers.get("authorization") or ""
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise HttpError(401, "InvalidAuthenticationToken", "Access token is empty.", _CHALLENGE)
-        if not secrets.compare_digest(token.strip().encode(), self.token.encode()):
+        if secrets.compare_digest(token.strip().encode(), self.token.encode()):
+            return
+        audience = self.signin.audience(token.strip())
+        if audience is None:
             raise HttpError(401, "InvalidAuthenticationToken", "Access token validation failure.", _CHALLENGE)
+        if audience != route:
+            message = "Access token validation failure. Invalid audience."
+            raise HttpError(401, "InvalidAuthenticationToken", message, _CHALLENGE)
 
     def _require(self, resource: str) -> None:
         allowed = REQUIRED_PERMISSIONS[resource]
@@ -478,53 +538,18 @@ class Lab:
     def _json(doc: Any, status: int = 200) -> Response:
         return Response(status, orjson.dumps(doc), {"Content-Type": _JSON, "request-id": str(uuid.uuid4())})
 
-    # -- token endpoint ---------------------------------------------------------------------------
-    def _token(self, method: str, rest: list[str], body: bytes) -> Response:
-        if len(rest) >= 2 and rest[1:] == ["v2.0", ".well-known", "openid-configuration"] and method == "GET":
-            base = f"{self.token_url}/{rest[0]}"
-            return self._json(
-                {
-                    "token_endpoint": f"{base}/oauth2/v2.0/token",
-                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                    "issuer": f"{self.token_url}/{self.tenant_id}/v2.0",
-                    "tenant_region_scope": "EU",
-                }
-            )
-        if len(rest) != 4 or rest[1:] != ["oauth2", "v2.0", "token"] or method != "POST":
+    # -- sign-in (reclaim.lab.signin) -------------------------------------------------------------
+    def _token(self, method: str, rest: list[str], query: dict[str, str], body: bytes) -> Response:
+        answer = self.signin.answer(method, rest, query, body)
+        if answer is None:
             raise HttpError(404, "NotFound", "No such token endpoint.")
-        if rest[0].lower() not in {self.tenant_id, self.tenant.domain, self.tenant.initial_domain}:
-            return self._oauth_error(400, "invalid_request", f"AADSTS90002: Tenant '{rest[0]}' not found.")
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        if form.get("grant_type") != "client_credentials":
-            return self._oauth_error(
-                400, "unsupported_grant_type", "AADSTS70003: The grant type is not supported."
-            )
-        if form.get("client_id") != self.client_id:
-            return self._oauth_error(
-                400, "unauthorized_client", "AADSTS700016: The application was not found in the directory."
-            )
-        secret = form.get("client_secret")
-        assertion = form.get("client_assertion")
-        if secret is None and not assertion:
-            return self._oauth_error(
-                400, "invalid_client", "AADSTS7000218: client_assertion or client_secret."
-            )
-        if secret is not None and not secrets.compare_digest(secret.encode(), self.client_secret.encode()):
-            return self._oauth_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
-        if not form.get("scope", "").endswith("/.default"):
-            return self._oauth_error(
-                400, "invalid_scope", "AADSTS1002012: The scope must end with /.default."
-            )
-        return self._json(
-            {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": self.token}
-        )
+        return self._oauth(*answer)
 
-    def _oauth_error(self, status: int, error: str, description: str) -> Response:
-        return Response(
-            status,
-            orjson.dumps({"error": error, "error_description": description, "error_codes": []}),
-            {"Content-Type": "application/json; charset=utf-8"},
-        )
+    @staticmethod
+    def _oauth(status: int, doc: Mapping[str, Any]) -> Response:
+        """Entra ID's (and a managed identity endpoint's) answers: plain JSON, never cached."""
+        headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+        return Response(status, orjson.dumps(doc), headers)
 
     # -- Graph --------------------------------------------------------------------------------------
     def _graph(self, method: str, segments: list[str], query: dict[str, str], raw: str) -> Response:
@@ -748,10 +773,11 @@ def serve(
     host: str = "127.0.0.1",
     page_size: int = 100,
     grant_writes: bool = False,
+    tls: bool = False,
 ) -> Iterator[Lab]:
     """Serve ``tenant`` on ``host`` (a free port unless ``port``) until the block ends; ``grant_writes``:
-    the app also holds ``WRITE_PERMISSIONS``."""
-    lab = Lab(tenant, port=port, host=host, page_size=page_size, grant_writes=grant_writes)
+    the app also holds ``WRITE_PERMISSIONS``; ``tls``: HTTPS, trusting ``lab.ca_file``."""
+    lab = Lab(tenant, port=port, host=host, page_size=page_size, grant_writes=grant_writes, tls=tls)
     lab.start()
     try:
         yield lab

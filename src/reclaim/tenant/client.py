@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
 import time
 import uuid
 from collections import deque
@@ -273,7 +274,10 @@ class TenantClient:
         backoff: float = 1.0,
         close_tokens: bool = False,
         keep_attempts: int = 100_000,
+        verify: ssl.SSLContext | str | bool = True,
     ) -> None:
+        """``verify``: the system's trust (True), a CA bundle's path to trust instead (a national
+        cloud behind an inspecting proxy, the lab's CA), or an SSL context."""
         if not tenant_id.strip():
             raise ValueError("tenant_id is empty")
         if max_concurrency < 1 or per_mailbox < 1 or max_attempts < 1 or timeout <= 0:
@@ -291,6 +295,8 @@ class TenantClient:
         self.attempts: deque[Attempt] = deque(maxlen=keep_attempts)
         self._tokens = tokens
         self._close_tokens = close_tokens
+        # a path becomes a context now: a missing or broken CA file fails here, not on the first request
+        self._verify = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         self._secrets: set[str] = set()
         self._http: httpx.AsyncClient | None = None
         self._global: anyio.Semaphore | None = None
@@ -307,6 +313,7 @@ class TenantClient:
             ),
             headers={"User-Agent": f"reclaim/{__version__}", "Accept": "application/json"},
             follow_redirects=False,  # a redirect must not carry our token anywhere
+            verify=self._verify,
         )
         self._global = anyio.Semaphore(self.max_concurrency)
         return self

@@ -13,6 +13,14 @@ tenants:
     certificate_path: ~/.config/reclaim/contoso.pem
 ```
 
+A national cloud or the lab: ``graph_url``, ``exo_url``, ``scc_url`` (the services), ``authority`` (the
+sign-in service, e.g. ``https://login.microsoftonline.us``; an authority Microsoft does not list, such as
+the lab's ``https://127.0.0.1:PORT/token``, is used as given, without asking login.microsoftonline.com
+about it), and ``ca_file`` (``RECLAIM_CA_FILE``): a PEM bundle of the CAs to trust *instead of* the
+default ones, for sign-in and the services alike (a TLS-inspecting proxy's CA, the lab's ``Lab.ca_file``).
+Managed identity reads its endpoint from the platform's variables (``IDENTITY_ENDPOINT`` and
+``IDENTITY_HEADER`` on App Service, else IMDS), as azure-identity does.
+
 A client secret (or a certificate password) is read only from the environment:
 ``RECLAIM_CLIENT_SECRET`` or ``AZURE_CLIENT_SECRET`` (``RECLAIM_CERTIFICATE_PASSWORD``). A config
 file holding one is refused: files get copied, backed up and committed; the environment of one
@@ -25,6 +33,7 @@ import functools
 import ipaddress
 import os
 import re
+import ssl
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +53,8 @@ from reclaim.tenant.errors import SettingsError
 
 AUTH_METHODS = ("certificate", "secret", "device-code", "managed-identity")
 FIELDS = (
-    "tenant_id", "client_id", "auth", "certificate_path", "graph_url", "exo_url", "scc_url", "authority"
+    "tenant_id", "client_id", "auth", "certificate_path", "graph_url", "exo_url", "scc_url", "authority",
+    "ca_file",
 )  # fmt: skip
 ENVIRONMENT = {
     "tenant_id": "RECLAIM_TENANT_ID",
@@ -55,6 +65,7 @@ ENVIRONMENT = {
     "exo_url": "RECLAIM_EXO_URL",
     "scc_url": "RECLAIM_SCC_URL",
     "authority": "RECLAIM_AUTHORITY",
+    "ca_file": "RECLAIM_CA_FILE",
 }
 SECRET_ENVIRONMENT = ("RECLAIM_CLIENT_SECRET", "AZURE_CLIENT_SECRET")
 CERTIFICATE_PASSWORD_ENVIRONMENT = "RECLAIM_CERTIFICATE_PASSWORD"  # noqa: S105 - a variable name
@@ -89,6 +100,7 @@ class TenantSettings:
     exo_url: str = EXO_URL
     scc_url: str = SCC_URL
     authority: str | None = None
+    ca_file: Path | None = None  # the CAs to trust instead of the default ones
     name: str | None = None  # the config file's tenant entry, when one was used
     origin: Mapping[str, str] = field(default_factory=dict, compare=False)  # field -> where it came from
     client_secret: str | None = field(default=None, repr=False, compare=False)
@@ -113,7 +125,7 @@ class TenantSettings:
 
         name, entry = _pick_entry(document, tenant, path)
         for key, value in entry.items():
-            values[key] = _from_file(key, value, path) if key == "certificate_path" else value
+            values[key] = _from_file(key, value, path) if key in ("certificate_path", "ca_file") else value
             origin[key] = f"{path} (tenants.{name})"
         for key, variable in ENVIRONMENT.items():
             if env.get(variable):
@@ -173,6 +185,7 @@ class TenantSettings:
         graph_url = _service_url(values.get("graph_url") or GRAPH_URL, "graph_url")
         exo_url = _service_url(values.get("exo_url") or EXO_URL, "exo_url")
         scc_url = _service_url(values.get("scc_url") or SCC_URL, "scc_url")
+        ca_file = values.get("ca_file")
         return cls(
             tenant_id=tenant_id,
             client_id=client_id,
@@ -182,6 +195,7 @@ class TenantSettings:
             exo_url=exo_url,
             scc_url=scc_url,
             authority=values.get("authority") or None,
+            ca_file=Path(ca_file).expanduser() if ca_file else None,
             name=name,
             origin=origin,
             client_secret=secret if auth == "secret" else None,
@@ -198,6 +212,7 @@ class TenantSettings:
             ManagedIdentityCredential,
         )
 
+        verify = self._verify()
         common: dict[str, Any] = {}
         if self.authority:
             common["authority"] = self.authority
@@ -206,7 +221,7 @@ class TenantSettings:
                 # instance discovery asks login.microsoft.com about the authority: not for a lab's
                 common["disable_instance_discovery"] = True
         # azure-identity's async default transport needs aiohttp; requests already comes with msal
-        transport = {"transport": AsyncioRequestsTransport()}
+        transport = {"transport": AsyncioRequestsTransport(connection_verify=verify)}
         try:
             if self.auth == "certificate":
                 assert self.certificate_path is not None and self.client_id is not None
@@ -235,6 +250,7 @@ class TenantSettings:
                     client_id=self.client_id,
                     tenant_id=self.tenant_id,
                     prompt_callback=prompt or device_code_prompt,
+                    connection_verify=verify,  # its requests transport's
                     **common,
                 )
                 return ThreadedCredential(device)
@@ -251,6 +267,7 @@ class TenantSettings:
 
     def client(self, **options: Any) -> TenantClient:
         """A TenantClient for this tenant that closes its credential when it closes."""
+        options.setdefault("verify", self._verify())
         return TenantClient(
             self.tenant_id,
             self.tokens(),
@@ -260,6 +277,23 @@ class TenantSettings:
             close_tokens=True,
             **options,
         )
+
+    def _verify(self) -> str | bool:
+        """What TLS connections trust: ``ca_file`` instead of the default CAs when it is set."""
+        if self.ca_file is None:
+            return True
+        if not self.ca_file.is_file():
+            raise SettingsError(
+                f"the CA file {self.ca_file} does not exist (from {self.origin.get('ca_file', 'settings')})",
+                "point ca_file (RECLAIM_CA_FILE) at a PEM file of the certificate authorities to trust",
+            )
+        try:
+            ssl.create_default_context(cafile=str(self.ca_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise SettingsError(
+                f"cannot use the CA file {self.ca_file}: {exc}", "it must hold PEM certificates"
+            ) from None
+        return str(self.ca_file)
 
 
 def device_code_prompt(verification_uri: str, user_code: str, expires_on: datetime) -> None:
