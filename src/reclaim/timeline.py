@@ -6,6 +6,7 @@ its original record (``E<evidence>.<record>``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -53,12 +54,37 @@ WHERE initiated_by_upn = $upn OR target_upn = $upn
 """
 
 
+_WINDOW = "WHERE ($since IS NULL OR time >= $since) AND ($until IS NULL OR time <= $until)"
+
+
 def timeline(
-    case: Case, upn: str, since: datetime | None = None, until: datetime | None = None
+    case: Case,
+    upn: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    around: Sequence[datetime] = (),
 ) -> list[Entry]:
-    rows = case.con.execute(
-        f"SELECT * FROM ({_QUERY}) WHERE ($since IS NULL OR time >= $since) "
-        "AND ($until IS NULL OR time <= $until) ORDER BY time NULLS FIRST, row",
-        {"upn": upn.lower(), "since": since, "until": until},
-    ).fetchall()
+    """The entries in time order. With ``limit``, only the ``limit`` entries nearest to one of the
+    times ``around`` (the newest, when there are none) are kept: a report of a busy mailbox shows
+    what happened near the findings, not a million rows."""
+    params: dict[str, Any] = {"upn": upn.lower(), "since": since, "until": until}
+    inner = f"SELECT * FROM ({_QUERY}) {_WINDOW}"
+    if limit is not None:
+        if around:
+            params["around"] = list(around)
+            key = "list_min(list_transform($around, lambda a: abs(epoch(time) - epoch(a))))"
+        else:
+            key = "-epoch(time)"
+        # entries without a time come first, as in the full timeline
+        inner += f" ORDER BY coalesce({key}, '-infinity'::DOUBLE), time DESC, row LIMIT {int(limit)}"
+    rows = case.con.execute(f"SELECT * FROM ({inner}) ORDER BY time NULLS FIRST, row", params).fetchall()
     return [Entry(*row) for row in rows]
+
+
+def timeline_size(case: Case, upn: str, since: datetime | None = None, until: datetime | None = None) -> int:
+    """How many entries ``timeline`` has without a limit."""
+    row = case.con.execute(
+        f"SELECT count(*) FROM ({_QUERY}) {_WINDOW}", {"upn": upn.lower(), "since": since, "until": until}
+    ).fetchone()
+    return int(row[0]) if row else 0

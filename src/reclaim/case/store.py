@@ -176,6 +176,27 @@ class Case:
                 return table, row
         return None
 
+    def find_rows(self, refs: list[RowRef]) -> dict[RowRef, tuple[str, dict[str, Any]]]:
+        """``find_row`` for many references: one scan per table, not one per reference."""
+        found: dict[RowRef, tuple[str, dict[str, Any]]] = {}
+        if not refs:
+            return found
+        keys = sorted({(r.evidence_id, r.record_no) for r in refs})
+        evidence_ids = sorted({e for e, _ in keys})
+        wanted = [f"{e}.{r}" for e, r in keys]
+        for table in schema.TABLES:
+            cur = self.con.execute(
+                # the evidence filter lets DuckDB skip row groups before the key test
+                f"SELECT * FROM {table} WHERE list_contains(?, evidence_id) "
+                "AND list_contains(?, evidence_id || '.' || record_no)",
+                [evidence_ids, wanted],
+            )
+            names = [d[0] for d in cur.description]
+            for row in cur.fetchall():
+                data = dict(zip(names, row, strict=True))
+                found.setdefault(RowRef(data["evidence_id"], data["record_no"]), (table, data))
+        return found
+
 
 def _iso(value: datetime) -> str:
     return value.isoformat(timespec="seconds") + "Z"

@@ -1,1 +1,1 @@
-"""Turning a case's analysis into documents: the findings JSON (and, later, HTML and Markdown)."""
+"""Turning a case's analysis into documents: the findings JSON, the HTML report and the Markdown summary."""

@@ -7,6 +7,7 @@ are replaced by visible ``<U+XXXX>`` marks, so the reader sees that they are the
 
 from __future__ import annotations
 
+import html
 import re
 
 _HIDDEN = re.compile(
@@ -17,3 +18,26 @@ _HIDDEN = re.compile(
 
 def reveal(text: object) -> str:
     return _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(text))
+
+
+def html_text(text: object) -> str:
+    """Text for HTML content and attribute values alike: escaped, hidden characters shown."""
+    return html.escape(reveal("" if text is None else text), quote=True)
+
+
+# What could start markup inside a line (a link, emphasis, code, a table cell, HTML). Line-start
+# markup (#, +, -) cannot occur: hidden characters, newlines included, are shown as <U+XXXX>.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~])")
+_URL = re.compile(r"(?i)\bhttp(s?)://")
+_WWW = re.compile(r"(?i)\b(www)\.")
+
+
+def markdown_text(text: object) -> str:
+    """Text for Markdown (a ticket): nothing in it becomes markup, a link or HTML.
+
+    URLs are defanged as incident notes do (``hxxps://``, ``www[.]``), since a Markdown renderer
+    turns a bare URL into a link whatever the escaping.
+    """
+    shown = reveal("" if text is None else text).replace("&", "&amp;")
+    shown = _WWW.sub(r"\1[.]", _URL.sub(r"hxxp\1://", shown))
+    return _MARKDOWN.sub(r"\\\1", shown)
