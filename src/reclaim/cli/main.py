@@ -18,7 +18,8 @@ from rich.table import Table
 
 from reclaim import __version__
 from reclaim.case.store import Case, RowRef
-from reclaim.cli import demo, detect, doctor, remediate, tenant
+from reclaim.cli import demo, detect, doctor, remediate, serve, tenant
+from reclaim.cli import report as report_cli
 from reclaim.cli.common import (
     date_order_option,
     err,
@@ -189,7 +190,9 @@ cli.add_command(tenant.lab_group)
 cli.add_command(remediate.remediate)
 cli.add_command(remediate.verify)
 cli.add_command(remediate.rollback)
+cli.add_command(report_cli.report)
 cli.add_command(demo.demo)
+cli.add_command(serve.serve)
 
 
 def main() -> None:

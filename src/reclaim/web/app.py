@@ -48,7 +48,8 @@ def _html(text: str, status_code: int = 200) -> Response:
             "Content-Security-Policy": CSP,
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
+            # not no-referrer: with it, Chromium sends "Origin: null" on our own forms' POSTs
+            "Referrer-Policy": "same-origin",
         },
     )
 

@@ -1,0 +1,58 @@
+"""``reclaim serve``: the local web UI over one or more cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reclaim.case.store import Case
+from reclaim.cli.common import out, safe
+from reclaim.cli.tenant import Connection, tenant_options
+from reclaim.detect import context, rules
+from reclaim.errors import CaseError
+from reclaim.playbook.session import Guard
+from reclaim.report import data, html
+from reclaim.tenant.client import TenantClient
+from reclaim.tenant.settings import break_glass_accounts
+from reclaim.web.app import App
+from reclaim.web.server import WebServer
+
+
+def render_report(case: Case, user: str | None) -> str:
+    """The HTML report of a case (or of one user in it), as ``reclaim report`` writes it."""
+    return html.render(data.gather(case, rules.load(), context.Options(user=user), case.root.name))
+
+
+@click.command()
+@click.argument("cases", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
+@tenant_options
+@click.option("--port", default=0, show_default=True, help="Port on 127.0.0.1 (0: any free one).")
+def serve(cases: tuple[Path, ...], connection: Connection, port: int) -> None:
+    """A local web UI: cases, users, reports, and the remediation plan with apply, verify, rollback.
+
+    Listens on 127.0.0.1 only; the address it prints carries a random token, and nothing answers
+    without it. With --tenant (and the other tenant options), plans can be made and applied; without,
+    the UI only reads.
+
+    \b
+    Example:
+      reclaim serve acme-2026-11
+      reclaim serve acme-2026-11 --tenant contoso
+    """
+    for case_dir in cases:
+        if not (case_dir / "case.duckdb").exists():
+            raise CaseError(f"no case at {case_dir}", "reclaim investigate ... --case DIR makes one")
+
+    def connect() -> TenantClient:
+        client, _ = connection.open()
+        return client
+
+    guard = Guard(break_glass_accounts(connection.config))
+    app = App(list(cases), render_report, connect if connection.tenant else None, guard)
+    server = WebServer(app, port)
+    out.print(f"Reclaim is serving {len(cases)} case(s) at [bold]{safe(server.url)}[/] (Ctrl+C stops it)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        out.print("stopped")
