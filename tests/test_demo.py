@@ -33,6 +33,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     password = secret.read_text(encoding="utf-8").split("\t")[1].strip()
     assert password not in result.output
     assert (case_dir / "remediation").is_dir()
+    assert "<script" in (case_dir / "report.html").read_text(encoding="utf-8")
 
     again = CliRunner().invoke(cli, ["demo", "--case", str(case_dir), "--users", "12"])
     assert again.exit_code == 0, again.output  # a previous demo's case is replaced

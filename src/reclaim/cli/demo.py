@@ -28,6 +28,7 @@ from reclaim.errors import UsageError
 from reclaim.lab import LabTenant, serve
 from reclaim.playbook.model import FAILED
 from reclaim.playbook.session import Session
+from reclaim.report import data, html
 
 MARKER = ".reclaim-demo"  # a folder holding it is a demo's, safe to replace
 DEMO_STEPS = ("R1", "sessions", "methods", "R2", "R3", "R4", "R5", "R6", "R7")
@@ -119,10 +120,15 @@ def demo(case_dir: Path, users: int, seed: int) -> None:
         out.print(
             f"The new password is in {safe(password_file)} (mode 0600): never printed, mailed or journaled."
         )
+        _section("6. Report (reclaim report --html)")
+        report = case_dir / "report.html"
+        html.write(data.gather(case, rules.load(), context.Options(), case_dir.name), report)
     _section("Done")
     out.print(
         f"In {time.perf_counter() - started:.0f} s. The case is {safe(case_dir)}: evidence/, case.duckdb, "
         "journal.jsonl, remediation/ (rules exported, recipients, notice draft)."
     )
-    out.print(f"Try: reclaim timeline {safe(case_dir)} --user {safe(victim)}")
+    out.print(f"Report: [bold]{safe(report)}[/] (open it in a browser; it works offline)")
+    out.print(f"Try: reclaim serve {safe(case_dir)} (the web UI)")
+    out.print(f"     reclaim timeline {safe(case_dir)} --user {safe(victim)}")
     sys.exit(0)

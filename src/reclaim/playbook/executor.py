@@ -73,7 +73,9 @@ def _settle_interrupted(
     for key, (action, begun) in journal.interrupted(plan.upn).items():
         kind = KINDS.get(action.kind)
         now = planned.get(key)
-        if kind is None or not kind.holds(state, action, begun):
+        # a reset whose result was never written may have set a password nobody received: it is
+        # made again, so that the password handed over is the one in force
+        if kind is None or action.kind == "reset-password" or not kind.holds(state, action, begun):
             continue  # not in place: this run makes the change (if the plan still wants it)
         detail = "completed before an interruption"
         journal.result("apply", plan.upn, action, plan.tenant_id, DONE, detail)

@@ -57,8 +57,11 @@ class CaseFacts:
 
 def _flags_by_row(case: Case, findings: list[Finding], table_sql: str) -> dict[str, list[tuple[str, Flag]]]:
     """For the evidence rows of ``findings``: the (object key, flag) pairs ``table_sql`` yields from a
-    ``rows`` table of (ref) - the SQL selects (ref, key)."""
-    refs = {ref: f for f in findings for ref in f.evidence}
+    ``rows`` table of (ref); the SQL selects (ref, key). A row several findings share flags for each."""
+    refs: dict[str, list[Finding]] = {}
+    for f in findings:
+        for ref in f.evidence:
+            refs.setdefault(ref, []).append(f)
     if not refs:
         return {}
     con = case.con
@@ -67,8 +70,8 @@ def _flags_by_row(case: Case, findings: list[Finding], table_sql: str) -> dict[s
     found: dict[str, list[tuple[str, Flag]]] = {}
     for ref, key in con.execute(table_sql).fetchall():
         if key:
-            f = refs[ref]
-            found.setdefault(ref, []).append((str(key).casefold(), Flag(f.summary, f.rule.id)))
+            flags = [(str(key).casefold(), Flag(f.summary, f.rule.id)) for f in refs[ref]]
+            found.setdefault(ref, []).extend(flags)
     con.execute("DROP TABLE rows")
     return found
 
