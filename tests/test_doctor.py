@@ -44,7 +44,7 @@ def _preflight(lab: Lab, token: str | None = None, **options: Any) -> Preflight:
     async def run() -> Preflight:
         async with TenantClient(
             lab.tenant_id, StaticToken(token or lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url,
-            backoff=0.01,
+            scc_url=lab.scc_url, backoff=0.01,
         ) as client:  # fmt: skip
             return await preflight(client, **options)
 
@@ -150,6 +150,15 @@ def test_no_exchange_role_is_missing_with_the_fix(lab: Lab) -> None:
         assert lab.client_id in role.fix
         assert checks[f"exchange:{EXCHANGE_PERMISSION}"].status == PRESENT
     assert [c.key for c in result.missing("investigate")] == ["exchange:role"]
+
+
+def test_no_compliance_role_is_missing_for_remediation_only(lab: Lab) -> None:
+    assert _by_key(_preflight(lab), "remediate")["compliance:role"].status == PRESENT
+    lab.compliance_role = False
+    result = _preflight(lab, client_id=lab.client_id)
+    role = _by_key(result, "remediate")["compliance:role"]
+    assert role.status == MISSING and role.fix.startswith("assign the Compliance Administrator role")
+    assert "compliance:role" not in _by_key(result, "investigate") and result.ready("investigate")
 
 
 def test_no_manage_as_app_is_missing_and_the_role_not_checked(lab: Lab) -> None:

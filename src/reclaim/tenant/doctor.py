@@ -44,6 +44,7 @@ SCHEMA = "reclaim.doctor/1"
 
 EXCHANGE_PERMISSION = "Exchange.ManageAsApp"
 EXCHANGE_ROLE = "Exchange Administrator"
+COMPLIANCE_ROLE = "Compliance Administrator"
 P1 = "Entra ID P1"
 # organization.assignedPlans[].servicePlanId of AAD_PREMIUM (P1) and AAD_PREMIUM_P2, which includes P1
 P1_PLANS = frozenset({"41781fb2-bc02-4b7c-bd55-b576c07bb09d", "eec0eb4f-6444-4f95-aba0-50c24d67f998"})
@@ -235,6 +236,17 @@ async def _exchange(client: TenantClient) -> _Exchange:
     return _Exchange(done, done)
 
 
+async def _compliance(client: TenantClient) -> _Outcome:
+    """Security & Compliance's role groups (R6 records and removes memberships there too)."""
+    try:
+        await client.run("Get-RoleGroup", {"ResultSize": 1}, service="compliance")
+    except PermissionMissing as exc:
+        return _Outcome(MISSING, exc.message, exc)
+    except TenantError as exc:
+        return _failed(exc)
+    return _Outcome(PRESENT, "Get-RoleGroup -ResultSize 1 through Security & Compliance answered")
+
+
 def _exchange_refused(exc: TenantError, facts: TokenFacts | None) -> _Exchange:
     later = "checked once Exchange Online accepts the app"
     # (an AuthenticationFailed is a PermissionMissing too)
@@ -346,6 +358,9 @@ async def preflight(
     async def exo() -> None:
         exchange.append(await _exchange(client))
 
+    async def scc() -> None:
+        outcomes["compliance"] = await _compliance(client)
+
     async with anyio.create_task_group() as group:
         group.start_soon(per_user)
         for key in ("signins", "directory-audits", "audit-queries", "oauth-grants"):
@@ -356,6 +371,7 @@ async def preflight(
         else:
             group.start_soon(probe, "role-assignments")
         group.start_soon(exo)
+        group.start_soon(scc)
 
     return _assemble(client, client_id, facts, outcomes, exchange[0], own_roles)
 
@@ -396,6 +412,9 @@ def _needs(fixes: _Fixes) -> dict[str, list[_Need]]:
                                    "reset passwords (the application permission alone is not enough)",
                                    fixes.password_role()))  # fmt: skip
     remediate += exchange
+    remediate.append(_Need("compliance:role", "Security & Compliance", f"{COMPLIANCE_ROLE} role",
+                           "record and remove Security & Compliance role-group memberships (R6)",
+                           fixes.compliance_role()))  # fmt: skip
     return {"investigate": investigate, "remediate": remediate}
 
 
@@ -449,6 +468,7 @@ def _assemble(
     )
     found[f"exchange:{EXCHANGE_PERMISSION}"] = (exchange.permission.status, exchange.permission.detail, None)
     found["exchange:role"] = (exchange.role.status, exchange.role.detail, None)
+    found["compliance:role"] = (outcomes["compliance"].status, outcomes["compliance"].detail, None)
     found["licence:p1"] = (*_p1(outcomes["organization"], outcomes["signins"]), None)
     return _result(client, client_id, facts, found, (NOT_CHECKED, "not probed", None))
 
@@ -560,6 +580,13 @@ class _Fixes:
     def exchange_role(self) -> str:
         owner = f" ({self.client_id})" if self.client_id else ""
         return f"assign the {EXCHANGE_ROLE} role to the app's service principal{owner} in Entra ID"
+
+    def compliance_role(self) -> str:
+        owner = f" ({self.client_id})" if self.client_id else ""
+        return (
+            f"assign the {COMPLIANCE_ROLE} role to the app's service principal{owner} in Entra ID (with "
+            f"{EXCHANGE_PERMISSION} granted)"
+        )
 
     def p1(self) -> str:
         return (
