@@ -61,6 +61,11 @@ _rules_option = click.option(
 @click.option("--since", callback=parse_time, help="With --tenant: window start (default: 30 days back).")
 @click.option("--profile", is_flag=True, help="Print how long each rule took.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every user, not only the first {USERS_SHOWN}.")
+@click.option(
+    "--tenants", "tenants_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Many tenants: a YAML file of tenants to collect and judge, each in a case under --case.",
+)  # fmt: skip
+@click.option("--parallel", default=2, show_default=True, help="With --tenants: tenants worked on at once.")
 @date_order_option
 def investigate(
     paths: tuple[Path, ...],
@@ -73,6 +78,8 @@ def investigate(
     since: datetime | None,
     profile: bool,
     show_all: bool,
+    tenants_file: Path | None,
+    parallel: int,
     date_order: str | None,
 ) -> None:
     """Ingest exports, run every detection rule and judge each user (I3).
@@ -89,8 +96,17 @@ def investigate(
       reclaim investigate exports/ --case acme-2026-11
       reclaim investigate --case acme-2026-11 --user adele@contoso.com --json findings.json
       reclaim investigate --tenant contoso --user adele@contoso.com --since 2026-11-01
+      reclaim investigate --tenants tenants.yaml --case customers/
+
+    With --tenants, each tenant of the file (its format: docs/fleet.md) gets its own case
+    folder under --case: every mailbox swept, its listed users collected, all judged; then one
+    summary of the users at risk per tenant and the indicators seen in several tenants.
     """
     loaded = rules.load(rule_dirs)  # a broken rule file stops here, before any work
+    if tenants_file is not None:
+        from reclaim.cli.fleet import investigate_tenants
+
+        investigate_tenants(tenants_file, case_dir, loaded, parallel, json_file)
     tenant = connection.tenant
     if tenant and not upn:
         raise UsageError("--tenant collects one user's evidence", hint="add --user UPN")
