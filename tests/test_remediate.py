@@ -586,3 +586,10 @@ def test_a_rule_flagged_by_several_detections_gives_every_reason(lab: Lab, case_
     (rule,) = [a for a in plan.actions if a.kind == "disable-rule"]
     fired = {w.rsplit("[", 1)[-1].rstrip("]") for w in rule.why}
     assert {"inbox-rule-hiding-folder", "inbox-rule-meaningless-name", "inbox-rule-marks-read"} <= fired, rule.why
+
+
+def test_a_federated_account_is_told_to_change_its_password_on_premises(lab: Lab, case_dir: Path) -> None:
+    lab.tenant.federated_domains.add(VICTIM.rpartition("@")[2])
+    plan, _ = _plan(lab, case_dir, ("R1",))
+    reset = next(a for a in plan.actions if a.key == "R1:password")
+    assert reset.status == "skip" and "federated" in reset.reason and "on-premises" in reset.reason
