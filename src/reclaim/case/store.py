@@ -85,6 +85,7 @@ class Case:
         except duckdb.Error as exc:
             raise CaseError(f"cannot open {db}: {exc}", hint="is another reclaim using it?") from exc
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")  # DuckDB's own bar would land in stdout (--json)
         # Bounded memory whatever the input size: DuckDB spills to the case's tmp/ beyond it.
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"SET temp_directory = '{str(root / 'tmp').replace(chr(39), chr(39) * 2)}'")
@@ -117,6 +118,16 @@ class Case:
             self.con.execute("ROLLBACK")
             raise
         self.con.execute("COMMIT")
+
+    # -- meta --------------------------------------------------------------------------
+    # Keys besides schema_version: tenant_id (the tenant collected from, for datasets) and
+    # dataset (the Parquet dataset that `ingest --dataset` wrote the rows to).
+    def meta(self, key: str) -> str | None:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
     # -- evidence ----------------------------------------------------------------------
     def evidence_by_sha(self, sha256: str) -> dict[str, Any] | None:

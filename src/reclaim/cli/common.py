@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from reclaim.case.store import Case
-from reclaim.ingest.pipeline import IngestReport, ingest_paths
+from reclaim.ingest.pipeline import AfterLoad, IngestReport, ingest_paths
 from reclaim.report.text import reveal
 
 out = Console(highlight=False)
@@ -33,7 +33,9 @@ date_order_option = click.option(
 )
 
 
-def ingest_with_progress(case: Case, paths: list[Path], date_order: str | None, quiet: bool) -> IngestReport:
+def ingest_with_progress(
+    case: Case, paths: list[Path], date_order: str | None, quiet: bool, after_load: AfterLoad | None = None
+) -> IngestReport:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -50,7 +52,7 @@ def ingest_with_progress(case: Case, paths: list[Path], date_order: str | None, 
                 tasks[name] = bar.add_task(escape(Path(name).name[-40:]), total=total)
             bar.update(tasks[name], completed=done)
 
-        return ingest_paths(case, paths, date_order=date_order, progress=progress)
+        return ingest_paths(case, paths, date_order=date_order, progress=progress, after_load=after_load)
 
 
 def print_ingest_report(report: IngestReport) -> None:

@@ -17,7 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from reclaim import __version__
+from reclaim.case import dataset
 from reclaim.case.store import Case, RowRef
+from reclaim.cli import dataset as dataset_cli
 from reclaim.cli import demo, detect, doctor, remediate, serve, tenant
 from reclaim.cli import report as report_cli
 from reclaim.cli.common import (
@@ -30,7 +32,7 @@ from reclaim.cli.common import (
     print_ingest_report,
     safe,
 )
-from reclaim.errors import ReclaimError
+from reclaim.errors import ReclaimError, UsageError
 from reclaim.ingest.original import read_original
 from reclaim.timeline import timeline
 
@@ -95,8 +97,24 @@ def case_new(directory: Path) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @date_order_option
 @click.option("--json", "as_json", is_flag=True, help="Print the ingest report as JSON.")
-def ingest(case_dir: Path, paths: tuple[Path, ...], date_order: str | None, as_json: bool) -> None:
+@click.option(
+    "--dataset", "--to-dataset", "dataset_dir", type=click.Path(path_type=Path, file_okay=False),
+    help="Write the normalized rows to this Parquet dataset instead of the case (inputs larger than memory).",
+)  # fmt: skip
+@dataset_cli.tenant_id_option
+def ingest(
+    case_dir: Path,
+    paths: tuple[Path, ...],
+    date_order: str | None,
+    as_json: bool,
+    dataset_dir: Path | None,
+    tenant_id: str | None,
+) -> None:
     """Add exports (files, folders, .zip, .gz) to a case; the format is read from the content.
+
+    With --dataset, each file's rows go to a Parquet dataset (docs/dataset.md) as soon as
+    the file is read; the case keeps the evidence, rejects and manifest, so `reclaim show`
+    still finds every row's original record.
 
     Exit code 0: everything read; 3: some records or files were not (see the report and
     evidence/manifest.json); 1: nothing was read.
@@ -104,9 +122,16 @@ def ingest(case_dir: Path, paths: tuple[Path, ...], date_order: str | None, as_j
     \b
     Example:
       reclaim ingest acme-2026-11 AuditLog.csv SigninLogs.json mailbox-state.zip
+      reclaim ingest acme-2026-11 ual-2026/ --dataset lake/reclaim
     """
+    if tenant_id and dataset_dir is None:
+        raise UsageError("--tenant-id names the tenant of a dataset's rows", hint="add --dataset DIR")
     with Case.open(case_dir) as case:
-        report = ingest_with_progress(case, list(paths), date_order, quiet=as_json)
+        if dataset_dir is None:
+            report = ingest_with_progress(case, list(paths), date_order, quiet=as_json)
+        else:
+            with dataset.Sink(case, dataset_dir, tenant_id) as sink:
+                report = ingest_with_progress(case, list(paths), date_order, as_json, after_load=sink.flush)
     if as_json:
         out.print_json(json.dumps(report.as_dict(), default=str))
     else:
@@ -132,7 +157,7 @@ def show(case_dir: Path, row_id: str) -> None:
             raise ReclaimError(f"no evidence {ref.evidence_id} in {case_dir}")
         path = case.evidence_dir / evidence["stored_as"]
         original = read_original(path, evidence["container"], evidence["encoding"], ref.record_no)
-        found = case.find_row(ref)
+        found = case.find_row(ref) or dataset.find_row(case, ref)
     out.print(
         f"[bold]{ref}[/]  {escape(evidence['source'])}  record {ref.record_no}  "
         f"({escape(str(evidence['format']))})"
@@ -183,6 +208,7 @@ def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetim
 
 
 cli.add_command(detect.investigate)
+cli.add_command(dataset_cli.export)
 cli.add_command(detect.rules_group)
 cli.add_command(tenant.collect)
 cli.add_command(doctor.doctor)

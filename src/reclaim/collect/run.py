@@ -143,6 +143,27 @@ async def _one(
     return Outcome(collector.name, collector.title, "collected", count, message)
 
 
+async def record_tenant(client: TenantClient, case: Case) -> str:
+    """Keep in the case the tenant its evidence comes from: a dataset partitions rows by it.
+
+    The organization's id as the tenant answers it (the client may have been given a domain
+    or a config entry's name); the client's tenant when the app may not read the organization.
+    Asked once per case: a resumed run asks nothing new.
+    """
+    known = case.meta("tenant_id")
+    if known:
+        return known
+    tenant = client.tenant_id
+    try:
+        found = (await client.get("/organization", {"$select": "id"})).get("value") or []
+        if found and found[0].get("id"):
+            tenant = str(found[0]["id"])
+    except ReclaimError:
+        pass
+    case.set_meta("tenant_id", tenant)
+    return tenant
+
+
 async def collect_user(
     client: TenantClient,
     case: Case,
@@ -154,6 +175,7 @@ async def collect_user(
 ) -> CollectReport:
     """Collect one user's evidence into the case and ingest it."""
     user = await client.get(f"/users/{quote(upn)}", {"$select": "id,userPrincipalName"})
+    await record_tenant(client, case)
     folder = _run_folder(case, upn.lower(), since)
     end = _prepare(folder, until)
     target = Target(upn.lower(), str(user["id"]), since, end)

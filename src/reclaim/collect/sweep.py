@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from reclaim.case.store import Case
+from reclaim.collect.run import record_tenant
 from reclaim.errors import ReclaimError
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
 from reclaim.tenant.client import TenantClient
@@ -140,6 +141,7 @@ async def sweep(client: TenantClient, case: Case, progress: Progress | None = No
             if partial.stat().st_size:
                 files.append(partial.replace(folder / f"{stem}.ndjson"))
         report.ingest = ingest_paths(case, files)
+        await record_tenant(client, case)
         (folder / "complete").touch()
     summary = {"mailboxes": report.mailboxes, "done": report.done, "failed": report.failed}
     (folder / "report.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -57,6 +57,9 @@ _KEY_COLUMNS = {
 _NATIVE_PAGE_MAX = 256 << 20
 
 Progress = Callable[[str, int, int], None]  # (source name, bytes done, bytes total)
+# Called with a file's evidence id once its rows are committed (reclaim.case.dataset moves them
+# out of the case into a Parquet dataset); an error fails the file.
+AfterLoad = Callable[[int], None]
 
 
 @dataclass
@@ -114,17 +117,22 @@ def ingest_paths(
     paths: list[Path],
     date_order: str | None = None,
     progress: Progress | None = None,
+    after_load: AfterLoad | None = None,
 ) -> IngestReport:
     sql.install_macros(case.con)
     report = IngestReport()
     for source in expand(paths):
-        report.files.append(_ingest_source(case, source, date_order, progress))
+        report.files.append(_ingest_source(case, source, date_order, progress, after_load))
     case.write_manifest()
     return report
 
 
 def _ingest_source(
-    case: Case, source: Source, date_order: str | None, progress: Progress | None
+    case: Case,
+    source: Source,
+    date_order: str | None,
+    progress: Progress | None,
+    after_load: AfterLoad | None,
 ) -> FileResult:
     if source.error:
         return FileResult(source.name, "failed", message=source.error)
@@ -159,9 +167,12 @@ def _ingest_source(
             loader.native = False
             container, fmt = _load(case, loader, result)
         result.format = fmt.name
+        if after_load is not None:
+            after_load(evidence_id)
         result.status = "partial" if result.rejected else "ingested"
     except (FormatError, duckdb.Error, OSError, ValueError, pa.ArrowException) as exc:
         container = None
+        result.records = 0  # none kept (the load rolled back, or after_load could not take them)
         result.status = "unknown-format" if isinstance(exc, _UnknownFormat) else "failed"
         if isinstance(exc, FormatError):
             result.message = exc.message + (f" ({exc.hint})" if exc.hint else "")
@@ -490,10 +501,19 @@ class _Loader:
         return record_no + int(table.num_rows)
 
     def _stage(self, table: pa.Table) -> None:
-        self.con.register("frame_in", table)
-        self.con.execute("INSERT INTO staging SELECT record_no, line_no, rec FROM frame_in")
-        self.con.unregister("frame_in")
+        self._execute("INSERT INTO staging SELECT record_no, line_no, rec FROM frame_in", table)
         self._advance(table)
+
+    def _execute(self, statement: str, frame_in: pa.Table | None) -> None:
+        """Run ``statement``, reading ``frame_in`` under that name when given.
+
+        Not con.register(): a registered table is kept alive until the file's transaction
+        commits, so memory would grow with the file; a relation's query lets it go.
+        """
+        if frame_in is None:
+            self.con.execute(statement)
+        else:
+            self.con.from_arrow(frame_in).query("frame_in", statement)
 
     def _advance(self, table: pa.Table) -> None:
         if self.progress is None:
@@ -505,12 +525,10 @@ class _Loader:
         self._add_rejects(rejects)
         if table is None or table.num_rows == 0:
             return
-        self.con.register("frame_in", pa.Table.from_batches(table.to_batches(_SCAN_BATCH)))
-        self._normalize(fmt, "frame_in", "mdy")
-        self.con.unregister("frame_in")  # not in a finally: it would mask the real error
+        self._normalize(fmt, "frame_in", "mdy", pa.Table.from_batches(table.to_batches(_SCAN_BATCH)))
         self._advance(table)
 
-    def _normalize(self, fmt: Format, relation: str, order: str) -> None:
+    def _normalize(self, fmt: Format, relation: str, order: str, frame_in: pa.Table | None = None) -> None:
         # regexes, not trim(): trimming copies every record, which cost a third of the load
         checked = (
             f"(SELECT record_no, line_no, rec, "
@@ -520,20 +538,22 @@ class _Loader:
         macro = sql.time_macro(order)
         for route in fmt.routes:
             cols = ", ".join(f'"{c}"' for c in route.columns)
-            self.con.execute(
+            self._execute(
                 f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) "
-                f"SELECT {self.evidence_id}, * FROM ({route.select(macro, checked)})"
+                f"SELECT {self.evidence_id}, * FROM ({route.select(macro, checked)})",
+                frame_in,
             )
         unrouted = "false"
         if len(fmt.routes) > 1:
             unrouted = "NOT (" + " OR ".join(f"({r.where})" for r in fmt.routes if r.where) + ")"
-        self.con.execute(
+        self._execute(
             f"INSERT INTO rejects SELECT {self.evidence_id}, record_no, line_no, CASE "
             "WHEN NOT json_valid(rec) THEN 'not valid JSON' "
             "WHEN NOT ok THEN 'a JSON ' || lower(json_type(rec)) || ' is not a record' "
             "ELSE 'category ' || coalesce(json_extract_string(rec, '$.category'), 'null') "
             "|| ' is not one Reclaim reads' END "
-            f"FROM {checked} WHERE NOT ok OR {unrouted}"
+            f"FROM {checked} WHERE NOT ok OR {unrouted}",
+            frame_in,
         )
 
     def _add_rejects(self, rejects: list[frame.Reject]) -> None:
