@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,9 @@ OUTPUT = {"upn": "VARCHAR", "time": "TIMESTAMP", "evidence": "VARCHAR[]", "summa
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
 _REQUIRED = ("title", "severity", "symptom", "mitre", "description", "remediation", "requires", "query")
-_OPTIONAL = ("false_positives",)
+_OPTIONAL = ("false_positives", "sigma")
+# The Unified Audit Log's Sigma log sources (product m365): what a `sigma:` section may name.
+SIGMA_SERVICES = ("audit", "exchange", "threat_management", "threat_detection")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Rule:
     builtin: bool
     query_line: int = 1
     graded: bool = False  # the query grades each match with a `severity` column (set by load)
+    # the audit records the rule matches as a Sigma detection, for `reclaim rules export --sigma`
+    sigma: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def is_access(self) -> bool:
@@ -171,13 +175,32 @@ def parse_file(path: Path, builtin: bool = False) -> tuple[Rule | None, list[Pro
     if "requires" in lines and not requires:
         bad(lines["requires"], "'requires' must name the tables the query needs ('a|b': either of them)")
     false_positives = list_of("false_positives")
+    sigma = data.get("sigma")
+    if "sigma" in lines:
+        for what in _sigma_problems(sigma, requires):
+            bad(lines["sigma"], what)
     if problems:
         return None, problems
     rule = Rule(
         rule_id, title, severity, symptom, mitre, description, false_positives, remediation,
-        requires, query, path, builtin, lines["query"],
+        requires, query, path, builtin, lines["query"], sigma=sigma,
     )  # fmt: skip
     return rule, []
+
+
+def _sigma_problems(section: Any, requires: tuple[str, ...]) -> list[str]:
+    """The shape of a `sigma:` section; pySigma checks the detection itself on export (docs/rules.md)."""
+    if not isinstance(section, dict) or not isinstance(section.get("detection"), dict):
+        return ["'sigma' must be a mapping with a 'detection' (Sigma's selections and condition)"]
+    found = [f"'sigma' has unknown key '{k}' (expected detection, service)" for k in section
+             if k not in ("detection", "service")]  # fmt: skip
+    if "condition" not in section["detection"]:
+        found.append("'sigma' detection has no 'condition'")
+    if section.get("service", "audit") not in SIGMA_SERVICES:
+        found.append(f"'sigma' service must be one of {', '.join(SIGMA_SERVICES)}")
+    if not any("audit" in r.split("|") for r in requires):
+        found.append("'sigma' describes audit records, but the rule does not read the audit table")
+    return found
 
 
 def load(dirs: Iterable[Path] = (), include_builtin: bool = True) -> list[Rule]:
