@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from reclaim.case import dataset
 from reclaim.case.store import Case
 from reclaim.cli import tenant as tenant_cli
 from reclaim.cli.common import (
@@ -54,6 +56,11 @@ _rules_option = click.option(
 )  # fmt: skip
 @_rules_option
 @click.option(
+    "--sigma", "sigma_dirs", multiple=True, type=click.Path(path_type=Path, exists=True),
+    help="A folder (or file) of Sigma rules (such as SigmaHQ's rules/cloud/m365) to run on the audit log "
+    "too; a rule that cannot run is listed as skipped, with its file and why. Repeatable.",
+)  # fmt: skip
+@click.option(
     "--internal-domain", "domains", multiple=True,
     help="A domain of the tenant (beside those found in the data): forwarding there is internal.",
 )  # fmt: skip
@@ -66,6 +73,16 @@ _rules_option = click.option(
     help="Many tenants: a YAML file of tenants to collect and judge, each in a case under --case.",
 )  # fmt: skip
 @click.option("--parallel", default=2, show_default=True, help="With --tenants: tenants worked on at once.")
+@click.option(
+    "--dataset", "dataset_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Analyze a Parquet dataset (reclaim export --parquet, ingest --dataset) instead of a case.",
+)  # fmt: skip
+@click.option(
+    "--engine", "engine_name", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+    help="Run the rules on DuckDB, or on Apache Spark (with --dataset; pip install 'reclaim[spark]').",
+)  # fmt: skip
+@click.option("--spark-master", help="With --engine spark: the master URL (default: local[*]).")
+@click.option("--spark-remote", help="With --engine spark: a Spark Connect URL (sc://host:15002).")
 @date_order_option
 def investigate(
     paths: tuple[Path, ...],
@@ -73,6 +90,7 @@ def investigate(
     upn: str | None,
     json_file: Path | None,
     rule_dirs: tuple[Path, ...],
+    sigma_dirs: tuple[Path, ...],
     domains: tuple[str, ...],
     connection: tenant_cli.Connection,
     since: datetime | None,
@@ -80,6 +98,10 @@ def investigate(
     show_all: bool,
     tenants_file: Path | None,
     parallel: int,
+    dataset_dir: Path | None,
+    engine_name: str,
+    spark_master: str | None,
+    spark_remote: str | None,
     date_order: str | None,
 ) -> None:
     """Ingest exports, run every detection rule and judge each user (I3).
@@ -97,12 +119,17 @@ def investigate(
       reclaim investigate --case acme-2026-11 --user adele@contoso.com --json findings.json
       reclaim investigate --tenant contoso --user adele@contoso.com --since 2026-11-01
       reclaim investigate --tenants tenants.yaml --case customers/
+      reclaim investigate --dataset lake/reclaim --json findings.json
+      reclaim investigate --engine spark --dataset lake/reclaim --spark-master local[*]
+      reclaim investigate --case acme-2026-11 --sigma sigma/rules/cloud/m365
 
     With --tenants, each tenant of the file (its format: docs/fleet.md) gets its own case
     folder under --case: every mailbox swept, its listed users collected, all judged; then one
     summary of the users at risk per tenant and the indicators seen in several tenants.
     """
     loaded = rules.load(rule_dirs)  # a broken rule file stops here, before any work
+    sigma_rules, sigma_skipped = _load_sigma(sigma_dirs)  # a broken Sigma file does not
+    loaded += sigma_rules
     if tenants_file is not None:
         from reclaim.cli.fleet import investigate_tenants
 
@@ -110,28 +137,44 @@ def investigate(
     tenant = connection.tenant
     if tenant and not upn:
         raise UsageError("--tenant collects one user's evidence", hint="add --user UPN")
-    if not paths and not tenant and not (case_dir / "case.duckdb").exists():
+    if dataset_dir is not None and (paths or tenant):
+        raise UsageError(
+            "--dataset analyzes a dataset as it is",
+            hint="add to it: reclaim ingest CASE EXPORTS --dataset DIR",
+        )
+    if not paths and not tenant and not dataset_dir and not (case_dir / "case.duckdb").exists():
         raise UsageError(
             f"no exports given and {case_dir} is no case yet",
             hint="reclaim investigate EXPORTS... --case DIR",
         )
+    if engine_name == "spark" and dataset_dir is None:
+        raise UsageError(
+            "--engine spark reads a dataset", hint="reclaim export CASE --parquet DIR, then --dataset DIR"
+        )
     quiet = json_file is not None and str(json_file) == "-"
-    with Case.open(case_dir) as case:
-        report = IngestReport()
-        if tenant and upn:
-            client, _ = connection.open()
-            start = since or (datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30))
-            collected = tenant_cli.run_collection(client, case, upn, start, None)
-            if not quiet:
-                tenant_cli.print_collect_report(collected)
-        if paths:
-            report = ingest_with_progress(case, list(paths), date_order, quiet=quiet)
-            if not quiet:
-                print_ingest_report(report)
-        options = context.Options(internal_domains=domains, user=upn)
-        analysis = _analyze(case, loaded, options, quiet)
-        judged = verdict.verdicts(analysis)
-        doc = findings.document(analysis, judged, report.as_dict() if paths else {}, str(case_dir))
+    options = context.Options(internal_domains=domains, user=upn)
+    report = IngestReport()
+    if dataset_dir is not None and engine_name == "spark":
+        analysis = _analyze_spark(dataset_dir, loaded, options, quiet, spark_master, spark_remote)
+    elif dataset_dir is not None:
+        with dataset.attach(dataset_dir) as con:
+            analysis = _analyze(con, loaded, options, quiet)
+    else:
+        with Case.open(case_dir) as case:
+            if tenant and upn:
+                client, _ = connection.open()
+                start = since or (datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30))
+                collected = tenant_cli.run_collection(client, case, upn, start, None)
+                if not quiet:
+                    tenant_cli.print_collect_report(collected)
+            if paths:
+                report = ingest_with_progress(case, list(paths), date_order, quiet=quiet)
+                if not quiet:
+                    print_ingest_report(report)
+            analysis = _analyze(case.con, loaded, options, quiet)
+    analysis.skipped.extend(sigma_skipped)
+    judged = verdict.verdicts(analysis)
+    doc = findings.document(analysis, judged, report.as_dict() if paths else {}, str(dataset_dir or case_dir))
     if json_file is not None:
         text = json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
         if quiet:
@@ -145,12 +188,24 @@ def investigate(
         if json_file is not None:
             out.print(f"findings written to [bold]{escape(str(json_file))}[/]")
         top = next((v for v in judged if v.verdict in ("compromised", "suspicious")), None)
-        if top:
+        if top and dataset_dir is None:
             out.print(f"Next: reclaim timeline {escape(str(case_dir))} --user {safe(top.upn)}")
     sys.exit(report.exit_code if paths else 0)
 
 
-def _analyze(case: Case, loaded: list[rules.Rule], options: context.Options, quiet: bool) -> engine.Analysis:
+def _load_sigma(paths: tuple[Path, ...]) -> tuple[list[rules.Rule], list[engine.Skipped]]:
+    """Sigma rules as rules, and those that cannot run; pySigma is imported only when asked for."""
+    if not paths:
+        return [], []
+    from reclaim.detect import sigma
+
+    loaded = sigma.load(paths)
+    return loaded.rules, loaded.skipped
+
+
+def _analyze(
+    con: duckdb.DuckDBPyConnection, loaded: list[rules.Rule], options: context.Options, quiet: bool
+) -> engine.Analysis:
     with Progress(
         TextColumn("analyzing {task.description}"), BarColumn(), MofNCompleteColumn(),
         console=err, transient=True, disable=quiet,
@@ -160,7 +215,36 @@ def _analyze(case: Case, loaded: list[rules.Rule], options: context.Options, qui
         def progress(rule_id: str, done: int, total: int) -> None:
             bar.update(task, completed=done, description=rule_id)
 
-        return engine.run(case.con, loaded, options, progress)
+        return engine.run(con, loaded, options, progress)
+
+
+def _analyze_spark(
+    root: Path, loaded: list[rules.Rule], options: context.Options, quiet: bool,
+    master: str | None, remote: str | None,
+) -> engine.Analysis:  # fmt: skip
+    from reclaim.detect import spark
+
+    why = spark.java_missing(remote=bool(remote))
+    if why:
+        raise UsageError(f"--engine spark cannot start: {why}", hint="install Java 17 and reclaim[spark]")
+    if not quiet:
+        err.print(
+            "starting Spark" + (f" at {escape(remote)}" if remote else f" ({escape(master or 'local[*]')})")
+        )
+    session = spark.session(master or "local[*]", remote)
+    try:
+        with Progress(
+            TextColumn("analyzing {task.description}"), BarColumn(), MofNCompleteColumn(),
+            console=err, transient=True, disable=quiet,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("", total=len(loaded))
+
+            def progress(rule_id: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, description=rule_id)
+
+            return spark.run(session, root, loaded, options, progress)
+    finally:
+        session.stop()
 
 
 def print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis, show_all: bool) -> None:
@@ -190,7 +274,7 @@ def print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis,
         skipped = len(analysis.skipped)
         out.print(f"[cyan]{skipped} rules skipped[/]: nobody was checked for these (clean users say so):")
         for s in analysis.skipped:
-            out.print(f"  skipped: [bold]{s.rule.id}[/] ({s.rule.symptom}): {safe(s.reason)}")
+            out.print(f"  skipped: [bold]{safe(s.rule.id)}[/] ({s.rule.symptom}): {safe(s.reason)}")
 
 
 def _print_profile(analysis: engine.Analysis) -> None:
@@ -206,12 +290,13 @@ def _print_profile(analysis: engine.Analysis) -> None:
 # -- rules ---------------------------------------------------------------------------------
 @click.group("rules")
 def rules_group() -> None:
-    """List, show and check detection rules (one YAML file per rule; docs/rules.md).
+    """List, show, check and export detection rules (one YAML file per rule; docs/rules.md).
 
     \b
     Example:
       reclaim rules list
       reclaim rules lint my-rules/
+      reclaim rules export --sigma sigma-rules/
     """
 
 
@@ -296,3 +381,31 @@ def rules_lint(paths: tuple[Path, ...]) -> None:
         sys.exit(1)
     count = len(rules.rule_files(list(paths)))
     out.print(f"[green]ok[/]: {count} rule file(s)")
+
+
+@rules_group.command("export")
+@click.option(
+    "--sigma", "sigma_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to write the Sigma rules to (one <rule id>.yml each).",
+)  # fmt: skip
+@_rules_option
+def rules_export(sigma_dir: Path, rule_dirs: tuple[Path, ...]) -> None:
+    """Write the rules Sigma can express as Sigma rules, for a SIEM's own backend.
+
+    A rule is exported when its file has a `sigma:` section (docs/rules.md): the audit
+    records it matches, as a Sigma detection. Every file written loads in pySigma; the
+    others are listed with the reason.
+
+    \b
+    Example:
+      reclaim rules export --sigma sigma-rules/
+    """
+    from reclaim.detect import sigma
+
+    result = sigma.export(rules.load(rule_dirs), sigma_dir)
+    for rule, path in result.written:
+        out.print(f"[green]exported[/] {escape(rule.id)} → {escape(str(path))}")
+    for rule, reason in result.not_exported:
+        out.print(f"[dim]not exported[/] {escape(rule.id)}: {escape(reason)}", soft_wrap=True)
+    written, left = len(result.written), len(result.not_exported)
+    out.print(f"{written} rule(s) written to {escape(str(sigma_dir))}, {left} not exportable")

@@ -237,25 +237,38 @@ def _external_macro(domains: list[str]) -> str:
     )
 
 
+# The tenant's domains as the data shows them (also run by the Spark engine, transpiled).
+DOMAINS_SQL = """
+SELECT DISTINCT lower(split_part(u, '@', 2)) FROM (
+    SELECT user_principal_name AS u FROM signins UNION ALL
+    SELECT user_id FROM audit WHERE user_id LIKE '%@%' AND user_id NOT LIKE '%#ext#%' UNION ALL
+    SELECT primary_smtp_address FROM mailboxes UNION ALL
+    SELECT user_principal_name FROM mailboxes UNION ALL
+    SELECT target_upn FROM directory_audits WHERE target_upn NOT LIKE '%#ext#%' UNION ALL
+    SELECT mailbox FROM mailbox_config UNION ALL
+    SELECT sender_address FROM blocked_senders
+) WHERE u LIKE '%@%'
+"""
+
+# The IPs to locate: every sign-in's (located by the log or not: the network and hosting flag come
+# only from here); of a large audit log's (seconds to look up) only those of logons and sends.
+IPS_SQL = """
+SELECT DISTINCT ip_address FROM signins WHERE ip_address IS NOT NULL
+UNION SELECT DISTINCT client_ip FROM audit WHERE client_ip IS NOT NULL AND operation IN
+    ('UserLoggedIn', 'UserLoginFailed', 'MailboxLogin', 'Send', 'SendAs', 'SendOnBehalf')
+"""
+
+
+def domains_of(given: Iterable[str], found: Iterable[str | None]) -> list[str]:
+    return sorted({d.lower().lstrip("@") for d in given} | {d for d in found if d})
+
+
 def _internal_domains(con: duckdb.DuckDBPyConnection, given: tuple[str, ...]) -> list[str]:
-    found = con.execute(
-        """
-        SELECT DISTINCT lower(split_part(u, '@', 2)) FROM (
-            SELECT user_principal_name AS u FROM signins UNION ALL
-            SELECT user_id FROM audit WHERE user_id LIKE '%@%' AND user_id NOT LIKE '%#ext#%' UNION ALL
-            SELECT primary_smtp_address FROM mailboxes UNION ALL
-            SELECT user_principal_name FROM mailboxes UNION ALL
-            SELECT target_upn FROM directory_audits WHERE target_upn NOT LIKE '%#ext#%' UNION ALL
-            SELECT mailbox FROM mailbox_config UNION ALL
-            SELECT sender_address FROM blocked_senders
-        ) WHERE u LIKE '%@%'
-        """
-    ).fetchall()
-    domains = {d.lower().lstrip("@") for d in given} | {row[0] for row in found if row[0]}
-    return sorted(domains)
+    return domains_of(given, (row[0] for row in con.execute(DOMAINS_SQL).fetchall()))
 
 
-def _list_tables(con: duckdb.DuckDBPyConnection, domains: list[str], ips: pa.Table) -> None:
+def list_tables(domains: list[str], ips: pa.Table) -> dict[str, pa.Table]:
+    """The rc_* tables (the Spark engine loads the same)."""
     data = lists()
     words = [
         (topic, lang, w.lower())
@@ -276,7 +289,11 @@ def _list_tables(con: duckdb.DuckDBPyConnection, domains: list[str], ips: pa.Tab
         "rc_countries": geo.country_table(),
         "rc_ips": ips,
     }
-    for name, table in tables.items():
+    return tables
+
+
+def _list_tables(con: duckdb.DuckDBPyConnection, domains: list[str], ips: pa.Table) -> None:
+    for name, table in list_tables(domains, ips).items():
         con.register(f"{name}_arrow", table)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
         con.unregister(f"{name}_arrow")
@@ -301,13 +318,7 @@ def prepare(con: duckdb.DuckDBPyConnection, options: Options | None = None) -> l
     con.execute(_external_macro(domains))
     ips = _EMPTY_IPS
     if options.geo:
-        rows = con.execute(
-            # every IP, located by the log or not: the network and hosting flag come only from here
-            "SELECT DISTINCT ip_address FROM signins WHERE ip_address IS NOT NULL "
-            # looking up every IP of a large audit log costs seconds: those of logons and sends
-            "UNION SELECT DISTINCT client_ip FROM audit WHERE client_ip IS NOT NULL AND operation IN "
-            "('UserLoggedIn', 'UserLoginFailed', 'MailboxLogin', 'Send', 'SendAs', 'SendOnBehalf')"
-        ).fetchall()
+        rows = con.execute(IPS_SQL).fetchall()
         ips = geo.ip_table((r[0] for r in rows), lists()["hosting_networks"])
     _list_tables(con, domains, ips)
     con.execute(_LOGONS)

@@ -1,0 +1,177 @@
+"""The Spark engine (issue 7, point 2): the same rules, transpiled, on a Parquet dataset, give the
+same findings and verdicts as DuckDB on the case the dataset was exported from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reclaim import tenantsim
+from reclaim.case import dataset
+from reclaim.case.store import Case
+from reclaim.detect import context, engine, rules, verdict
+from reclaim.ingest.pipeline import ingest_paths
+from reclaim.report import findings
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
+pytest.importorskip("sqlglot", reason="sqlglot is not installed (pip install -e '.[dev]')")
+
+from reclaim.detect import spark
+from reclaim.detect.spark import native, transpile
+
+pytestmark = pytest.mark.skipif(spark.java_missing() is not None, reason=f"{spark.java_missing()}")
+
+USERS, DAYS, SEED = 30, 14, 7
+UPNS = tenantsim.SimTenant(USERS, DAYS, SEED).upns
+SCENARIOS = {
+    "bec": [UPNS[3]],
+    "consent-phishing": [UPNS[4]],
+    "traveller": [UPNS[5]],
+    "outbound-spam": [UPNS[6]],
+}
+
+# Rules whose Spark run is not (yet) held to DuckDB's: none. Rules without a match in this
+# scenario are only shown to run and to find nothing on both engines (see NO_MATCH_HERE).
+KNOWN_GAPS: set[str] = set()
+# The rule picks one of rows at the same second (arg_min(row, time) over a sign-in and its UAL
+# logon): DuckDB and Spark may each pick either, so that one evidence ref may differ.
+TIES = {"send-from-new-ip"}
+# The scenario's data gives these rules nothing to find (or nothing to read: skipped on both
+# engines), so their agreement here is 0 = 0; listed so that a change in coverage is seen.
+NO_MATCH_HERE = {
+    "app-credential-added", "app-password-created", "auth-method-recent", "inbox-rule-forward-external",
+    "mailbox-delegate-added", "mass-delete", "mass-send-same-subject", "oauth-grant-mail-scopes",
+    "odd-signature", "password-churn", "scam-wording", "send-without-sent-copy", "signin-disabled-account-ip",
+    "signin-failure-burst", "signin-legacy-protocol", "signin-mfa-denied-burst", "signin-risky",
+    "transport-rule-redirect",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def loaded() -> list[rules.Rule]:
+    return rules.load()
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Case]:
+    folder = tmp_path_factory.mktemp("spark")
+    tenantsim.write_tenant(folder / "export", users=USERS, days=DAYS, seed=SEED, scenarios=SCENARIOS)
+    with Case.open(folder / "case") as opened:
+        assert ingest_paths(opened, [folder / "export"]).complete
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(case: Case, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dataset") / "lake"
+    dataset.export(case, root, tenant="contoso.example")
+    return root
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[Any]:
+    started = spark.session("local[2]")
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def both(case: Case, dataset_dir: Path, session: Any, loaded: list[rules.Rule]) -> tuple[Any, Any]:
+    duck = engine.run(case.con, loaded, context.Options())
+    on_spark = spark.run(session, dataset_dir, loaded, context.Options())
+    return duck, on_spark
+
+
+def _by_rule(analysis: engine.Analysis) -> dict[str, list[tuple[Any, ...]]]:
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for f in analysis.findings:
+        found.setdefault(f.rule.id, []).append((
+            f.upn, f.count, f.first_seen, f.last_seen, f.severity, tuple(f.evidence),
+            tuple((h.time, h.summary, h.evidence) for h in f.hits),
+        ))  # fmt: skip
+    return {rule: sorted(rows, key=repr) for rule, rows in found.items()}
+
+
+def _untied(user: dict[str, Any]) -> dict[str, Any]:
+    """A user's verdict without the evidence of the TIES rules (their refs may differ at a tie)."""
+    for f in user.get("findings", []):
+        if f["rule"] in TIES:
+            f["evidence"] = len(f["evidence"])
+    return user
+
+
+def test_every_rule_transpiles_or_has_a_spark_implementation(loaded: list[rules.Rule]) -> None:
+    macros = transpile.parse_macros(*spark._macro_sources(["contoso.example"]))
+    untranslatable = {}
+    for rule in loaded:
+        try:
+            transpile.to_spark(rule.query, macros)
+        except transpile.Untranslatable as exc:
+            untranslatable[rule.id] = str(exc)
+    assert set(untranslatable) == set(native.RULES) == {"oauth-consent-mail-scopes"}, untranslatable
+    assert len(loaded) - len(untranslatable) == 37
+
+
+def test_every_rule_gives_the_same_findings(both: tuple[Any, Any], loaded: list[rules.Rule]) -> None:
+    duck, on_spark = both
+    assert [s.rule.id for s in on_spark.skipped] == [s.rule.id for s in duck.skipped]
+    assert {s.rule.id: s.reason for s in on_spark.skipped} == {s.rule.id: s.reason for s in duck.skipped}
+    expected, got = _by_rule(duck), _by_rule(on_spark)
+    for rule in loaded:
+        if rule.id in KNOWN_GAPS:
+            continue
+        if rule.id in TIES:
+            mine, theirs = got.get(rule.id, []), expected.get(rule.id, [])
+            assert [f[:5] for f in mine] == [f[:5] for f in theirs], rule.id
+            for a, b in zip(mine, theirs, strict=True):
+                assert len(a[5]) == len(b[5]) and len(set(a[5]) ^ set(b[5])) <= 2, rule.id
+                assert [h[:2] for h in a[6]] == [h[:2] for h in b[6]], rule.id  # times and summaries
+            continue
+        assert got.get(rule.id) == expected.get(rule.id), rule.id
+    assert {r.id for r in loaded if r.id not in expected} == NO_MATCH_HERE
+    # the scenario's attack shows on Spark too, with a native rule among what fired
+    assert {"mailbox-forwarding", "oauth-consent-mail-scopes", "signin-password-spray"} <= set(got)
+
+
+def test_verdicts_and_findings_document_are_the_same(both: tuple[Any, Any]) -> None:
+    duck, on_spark = both
+    judged_duck, judged_spark = verdict.verdicts(duck), verdict.verdicts(on_spark)
+    assert [_untied(v.as_dict()) for v in judged_spark] == [_untied(v.as_dict()) for v in judged_duck]
+    assert on_spark.coverage == duck.coverage and on_spark.internal_domains == duck.internal_domains
+    doc_duck, doc_spark = (
+        findings.document(a, j) for a, j in ((duck, judged_duck), (on_spark, judged_spark))
+    )
+    for doc in (doc_duck, doc_spark):
+        doc.pop("generated_at")
+        doc["users"] = [_untied(u) for u in doc["users"]]
+    assert doc_spark == doc_duck
+    by_user = {v.upn: v.verdict for v in judged_spark}
+    assert by_user[UPNS[3]] == "compromised" and by_user[UPNS[4]] == "compromised"
+
+
+def test_one_user_and_one_tenant(session: Any, dataset_dir: Path, case: Case) -> None:
+    chosen = [r for r in rules.load() if r.id in ("mailbox-forwarding", "inbox-rule-hiding-folder")]
+    options = context.Options(user=UPNS[3].upper())
+    duck = engine.run(case.con, chosen, options)
+    on_spark = spark.run(session, dataset_dir, chosen, options, tenant="contoso.example")
+    assert _by_rule(on_spark) == _by_rule(duck) and {f.upn for f in on_spark.findings} == {UPNS[3]}
+    assert on_spark.coverage == duck.coverage
+    elsewhere = spark.run(session, dataset_dir, chosen, options, tenant="fabrikam.example")
+    assert not elsewhere.findings and len(elsewhere.skipped) == 2  # no rows of that tenant
+
+
+def test_duckdb_semantics_kept_in_translation() -> None:
+    """What sqlglot alone would get wrong in Spark."""
+    sql = transpile.to_spark(
+        "SELECT format('a {} b', x) AS f, l[1:3] AS s, regexp_replace(t, '(a)', '\\1\\1') AS r, "
+        "list(x ORDER BY y DESC, z) AS o, epoch(t2) // 60 AS m FROM q", {}
+    )  # fmt: skip
+    assert "CONCAT('a ', CAST(x AS STRING), ' b')" in sql  # NULL in, NULL out, like DuckDB's format
+    assert "SLICE(l, 1," in sql
+    assert "'(?s)^(.*?)(?:(a))', '$1$2$2'" in sql  # only the first match, groups shifted
+    assert "ARRAY_SORT(COLLECT_LIST(STRUCT(" in sql and " DIV " not in sql  # epoch()s divide exactly
+    with pytest.raises(transpile.Untranslatable):
+        transpile.to_spark("SELECT * EXCLUDE (a) FROM t", {})
