@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -203,19 +204,26 @@ def _load_sigma(paths: tuple[Path, ...]) -> tuple[list[rules.Rule], list[engine.
     return loaded.rules, loaded.skipped
 
 
-def _analyze(
-    con: duckdb.DuckDBPyConnection, loaded: list[rules.Rule], options: context.Options, quiet: bool
+def _with_progress(
+    total: int, quiet: bool, run: Callable[[engine.Progress], engine.Analysis]
 ) -> engine.Analysis:
+    """``run`` given a progress callback that moves a bar of ``total`` rules (nothing when quiet)."""
     with Progress(
         TextColumn("analyzing {task.description}"), BarColumn(), MofNCompleteColumn(),
         console=err, transient=True, disable=quiet,
     ) as bar:  # fmt: skip
-        task = bar.add_task("", total=len(loaded))
+        task = bar.add_task("", total=total)
 
         def progress(rule_id: str, done: int, total: int) -> None:
             bar.update(task, completed=done, description=rule_id)
 
-        return engine.run(con, loaded, options, progress)
+        return run(progress)
+
+
+def _analyze(
+    con: duckdb.DuckDBPyConnection, loaded: list[rules.Rule], options: context.Options, quiet: bool
+) -> engine.Analysis:
+    return _with_progress(len(loaded), quiet, lambda progress: engine.run(con, loaded, options, progress))
 
 
 def _analyze_spark(
@@ -233,16 +241,9 @@ def _analyze_spark(
         )
     session = spark.session(master or "local[*]", remote)
     try:
-        with Progress(
-            TextColumn("analyzing {task.description}"), BarColumn(), MofNCompleteColumn(),
-            console=err, transient=True, disable=quiet,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("", total=len(loaded))
-
-            def progress(rule_id: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, description=rule_id)
-
-            return spark.run(session, root, loaded, options, progress)
+        return _with_progress(
+            len(loaded), quiet, lambda progress: spark.run(session, root, loaded, options, progress)
+        )
     finally:
         session.stop()
 
