@@ -117,8 +117,7 @@ CREATE OR REPLACE TEMP MACRO rc_km(lat1, lon1, lat2, lon2) AS 2 * 6371 * asin(sq
 """
 
 
-_LOGONS = """
-CREATE OR REPLACE TEMP TABLE logons AS
+LOGONS_SQL = """
 WITH s AS (
     SELECT 'signin' AS source, rc_row(evidence_id, record_no) AS row, time,
            user_principal_name AS upn, ip_address AS ip, success, error_code, failure_reason,
@@ -136,14 +135,17 @@ WITH s AS (
            CASE WHEN operation = 'UserLoginFailed' THEN error_number END AS failure_reason,
            CASE WHEN operation = 'MailboxLogin'
                 THEN nullif(regexp_extract(client_info, 'Client=([^;]+)', 1), '') END AS client_app,
-           workload AS app, user_agent, 'ual' AS kind
+           workload AS app, user_agent, 'ual' AS kind, NULL::VARCHAR AS risk_level,
+           NULL::VARCHAR AS additional_details, NULL::VARCHAR AS log_country, NULL::VARCHAR AS city,
+           NULL::DOUBLE AS log_lat, NULL::DOUBLE AS log_lon
     FROM audit
     WHERE operation IN ('UserLoggedIn', 'UserLoginFailed', 'MailboxLogin') AND time IS NOT NULL
       AND user_id LIKE '%@%'
       AND user_id NOT IN (SELECT DISTINCT user_principal_name FROM signins
                           WHERE user_principal_name IS NOT NULL)
-), l AS (SELECT * FROM s UNION ALL BY NAME SELECT * FROM a)
-SELECT l.* EXCLUDE (log_country, log_lat, log_lon),
+), l AS (SELECT * FROM s UNION ALL SELECT * FROM a)
+SELECT l.source, l.row, l.time, l.upn, l.ip, l.success, l.error_code, l.failure_reason, l.client_app,
+       l.app, l.user_agent, l.kind, l.risk_level, l.additional_details, l.city,
        coalesce(byname.code, CASE WHEN length(l.log_country) = 2 THEN upper(l.log_country) END,
                 g.country) AS country,
        g.network, coalesce(g.hosting, false) AS hosting, coalesce(g.private, false) AS private_ip,
@@ -157,14 +159,15 @@ LEFT JOIN rc_countries c
                             g.country)
 """
 
-_RULE_CHANGES = """
-CREATE OR REPLACE TEMP TABLE mailbox_owners AS
+MAILBOX_OWNERS_SQL = """
 SELECT DISTINCT k AS key, upn FROM (
     SELECT coalesce(user_principal_name, primary_smtp_address) AS upn,
            unnest([lower(identity), lower(display_name), lower(split_part(primary_smtp_address, '@', 1)),
                    lower(user_principal_name), lower(primary_smtp_address)]) AS k
-    FROM mailboxes) WHERE k IS NOT NULL AND upn IS NOT NULL;
-CREATE OR REPLACE TEMP TABLE rule_changes AS
+    FROM mailboxes) WHERE k IS NOT NULL AND upn IS NOT NULL
+"""
+
+RULE_CHANGES_SQL = """
 WITH cur AS (
     SELECT rc_row(evidence_id, record_no) AS row, NULL::TIMESTAMP AS time,
            coalesce(CASE WHEN contains(mailbox, '@') THEN mailbox END,
@@ -178,8 +181,8 @@ WITH cur AS (
            coalesce(mark_as_read, false) AS marks_read,
            coalesce(stop_processing_rules, false) AS stops,
            list_concat(forward_to, forward_as_attachment_to, redirect_to) AS forward_raw,
-           list_concat(subject_contains_words, body_contains_words, subject_or_body_contains_words,
-                       from_address_contains_words) AS words
+           coalesce(list_concat(subject_contains_words, body_contains_words, subject_or_body_contains_words,
+                                from_address_contains_words), []) AS words
     FROM inbox_rules
 ), hist AS (
     SELECT rc_row(evidence_id, record_no) AS row, time, coalesce(mailbox_owner, user_id) AS upn,
@@ -203,23 +206,24 @@ WITH cur AS (
                        rc_split(rc_param(parameters, 'RedirectTo')),
                        regexp_extract_all(coalesce(rc_param(extended_properties, 'RuleActions'), ''),
                                           '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}')) AS forward_raw,
-           list_concat(rc_split(rc_param(parameters, 'SubjectContainsWords')),
+           coalesce(list_concat(rc_split(rc_param(parameters, 'SubjectContainsWords')),
                        rc_split(rc_param(parameters, 'BodyContainsWords')),
                        rc_split(rc_param(parameters, 'SubjectOrBodyContainsWords')),
                        rc_split(rc_param(parameters, 'FromAddressContainsWords')),
-                       list_filter([rc_param(extended_properties, 'RuleCondition')], lambda w: w IS NOT NULL))
-               AS words
+                       list_filter([rc_param(extended_properties, 'RuleCondition')],
+                                   lambda w: w IS NOT NULL)),
+                    []) AS words
     FROM audit
     WHERE operation IN ('New-InboxRule', 'Set-InboxRule', 'Enable-InboxRule', 'UpdateInboxRules')
 )
-SELECT * EXCLUDE (forward_raw),
+SELECT row, time, upn, source, operation, name, enabled, move_to, deletes, marks_read, stops, words,
        -- where a rule was seen, for summaries: ' (current rule)', ' (New-InboxRule)'
        CASE WHEN source = 'current'
             THEN ' (current rule' || CASE WHEN NOT coalesce(enabled, true) THEN ', disabled)' ELSE ')' END
             ELSE ' (' || operation || ')' END AS origin,
        coalesce(list_filter(forward_raw, lambda a: a IS NOT NULL), []) AS forwards,
        coalesce(list_filter(forward_raw, lambda a: rc_is_external(a)), []) AS external_forwards
-FROM (SELECT * REPLACE (coalesce(words, []) AS words) FROM cur UNION ALL SELECT * FROM hist)
+FROM (SELECT * FROM cur UNION ALL SELECT * FROM hist)
 """
 
 
@@ -321,8 +325,9 @@ def prepare(con: duckdb.DuckDBPyConnection, options: Options | None = None) -> l
         rows = con.execute(IPS_SQL).fetchall()
         ips = geo.ip_table((r[0] for r in rows), lists()["hosting_networks"])
     _list_tables(con, domains, ips)
-    con.execute(_LOGONS)
-    con.execute(_RULE_CHANGES)
+    for name, sql in (("logons", LOGONS_SQL), ("mailbox_owners", MAILBOX_OWNERS_SQL),
+                      ("rule_changes", RULE_CHANGES_SQL)):  # fmt: skip
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
     return domains
 
 

@@ -116,7 +116,7 @@ SELECT upn, count(*), min(time), max(time), max(list_position({levels}, severity
 FROM f GROUP BY upn ORDER BY upn NULLS LAST
 """
 
-_COVERAGE = """
+COVERAGE_SQL = """
 SELECT upn, bool_or(kind = 'signins'), bool_or(kind = 'mailbox') FROM (
     SELECT DISTINCT upn, 'signins' AS kind FROM logons
     UNION ALL SELECT DISTINCT user_id, 'mailbox' FROM audit WHERE user_id LIKE '%@%'
@@ -137,6 +137,13 @@ def _present(con: duckdb.DuckDBPyConnection, relation: str, cache: dict[str, boo
     return cache[relation]
 
 
+def unmet(rule: Rule, present: Callable[[str], bool]) -> str | None:
+    """Why ``rule`` cannot run on this data ("a|b" in its requires: either will do); None if it can."""
+    missing = [r for r in rule.requires if not any(present(alt) for alt in r.split("|"))]
+    reasons = (" and ".join(MISSING.get(alt, f"no {alt}") for alt in r.split("|")) for r in missing)
+    return "; ".join(reasons) or None
+
+
 def run(
     con: duckdb.DuckDBPyConnection,
     rules: list[Rule],
@@ -152,11 +159,9 @@ def run(
     for done, rule in enumerate(rules):
         if progress:
             progress(rule.id, done, len(rules))
-        # "a|b" in requires: either will do
-        missing = [r for r in rule.requires if not any(_present(con, alt, present) for alt in r.split("|"))]
-        if missing:
-            reasons = (" and ".join(MISSING.get(alt, f"no {alt}") for alt in r.split("|")) for r in missing)
-            analysis.skipped.append(Skipped(rule, "; ".join(reasons)))
+        why = unmet(rule, lambda relation: _present(con, relation, present))
+        if why:
+            analysis.skipped.append(Skipped(rule, why))
             continue
         started = clock.perf_counter()
         try:
@@ -182,6 +187,6 @@ def run(
             analysis.findings.append(Finding(rule, upn, count, first, last, hits, unique, graded))
     if progress:
         progress("", len(rules), len(rules))
-    for upn, signins, mailbox in con.execute(_COVERAGE, {"user": user}).fetchall():
+    for upn, signins, mailbox in con.execute(COVERAGE_SQL, {"user": user}).fetchall():
         analysis.coverage[upn] = {"signins": bool(signins), "mailbox": bool(mailbox)}
     return analysis

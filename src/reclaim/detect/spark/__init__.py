@@ -19,7 +19,17 @@ import sqlglot
 
 from reclaim.case import dataset, schema
 from reclaim.detect import context, geo
-from reclaim.detect.engine import EVIDENCE_KEPT, HITS_KEPT, MISSING, Analysis, Finding, Hit, Progress, Skipped
+from reclaim.detect.engine import (
+    COVERAGE_SQL,
+    EVIDENCE_KEPT,
+    HITS_KEPT,
+    Analysis,
+    Finding,
+    Hit,
+    Progress,
+    Skipped,
+    unmet,
+)
 from reclaim.detect.rules import SEVERITIES, Rule
 from reclaim.detect.spark import native
 from reclaim.detect.spark.transpile import Untranslatable, parse_macros, to_spark
@@ -140,122 +150,13 @@ class Prepared:
             ips = context._EMPTY_IPS
         for name, table in context.list_tables(self.domains, ips).items():
             _arrow_frame(spark, table).createOrReplaceTempView(name)
-        _cached_view(spark, self.sql(_LOGONS), "logons")
-        _cached_view(spark, self.sql(_MAILBOX_OWNERS), "mailbox_owners")
-        _cached_view(spark, self.sql(_RULE_CHANGES), "rule_changes")
+        _cached_view(spark, self.sql(context.LOGONS_SQL), "logons")
+        _cached_view(spark, self.sql(context.MAILBOX_OWNERS_SQL), "mailbox_owners")
+        _cached_view(spark, self.sql(context.RULE_CHANGES_SQL), "rule_changes")
 
     def sql(self, duckdb_sql: str) -> str:
         return to_spark(duckdb_sql, self.macros)
 
-
-# context._LOGONS and _RULE_CHANGES in the SQL both engines run: without UNION BY NAME and
-# SELECT * EXCLUDE, which Spark 3.5 lacks (the columns and their order are the same).
-_LOGONS = """
-WITH s AS (
-    SELECT 'signin' AS source, rc_row(evidence_id, record_no) AS row, time,
-           user_principal_name AS upn, ip_address AS ip, success, error_code, failure_reason,
-           client_app_used AS client_app, app_display_name AS app, user_agent, signin_kind AS kind,
-           risk_level, additional_details, country AS log_country, city,
-           latitude AS log_lat, longitude AS log_lon
-    FROM signins WHERE user_principal_name IS NOT NULL AND time IS NOT NULL
-), a AS (
-    SELECT 'audit' AS source, rc_row(evidence_id, record_no) AS row, time, user_id AS upn,
-           client_ip AS ip,
-           operation <> 'UserLoginFailed' AND coalesce(result_status, '') NOT IN ('Failed', 'Failure')
-               AS success,
-           try_cast(error_number AS INTEGER) AS error_code,
-           CASE WHEN operation = 'UserLoginFailed' THEN error_number END AS failure_reason,
-           CASE WHEN operation = 'MailboxLogin'
-                THEN nullif(regexp_extract(client_info, 'Client=([^;]+)', 1), '') END AS client_app,
-           workload AS app, user_agent, 'ual' AS kind, NULL::VARCHAR AS risk_level,
-           NULL::VARCHAR AS additional_details, NULL::VARCHAR AS log_country, NULL::VARCHAR AS city,
-           NULL::DOUBLE AS log_lat, NULL::DOUBLE AS log_lon
-    FROM audit
-    WHERE operation IN ('UserLoggedIn', 'UserLoginFailed', 'MailboxLogin') AND time IS NOT NULL
-      AND user_id LIKE '%@%'
-      AND user_id NOT IN (SELECT DISTINCT user_principal_name FROM signins
-                          WHERE user_principal_name IS NOT NULL)
-), l AS (SELECT * FROM s UNION ALL SELECT * FROM a)
-SELECT l.source, l.row, l.time, l.upn, l.ip, l.success, l.error_code, l.failure_reason, l.client_app,
-       l.app, l.user_agent, l.kind, l.risk_level, l.additional_details, l.city,
-       coalesce(byname.code, CASE WHEN length(l.log_country) = 2 THEN upper(l.log_country) END,
-                g.country) AS country,
-       g.network, coalesce(g.hosting, false) AS hosting, coalesce(g.private, false) AS private_ip,
-       coalesce(l.log_lat, c.lat) AS lat, coalesce(l.log_lon, c.lon) AS lon,
-       l.log_lat IS NULL AS approx_location, c.name AS country_name
-FROM l
-LEFT JOIN rc_countries byname ON length(l.log_country) > 2 AND lower(byname.name) = lower(l.log_country)
-LEFT JOIN rc_ips g ON g.ip = l.ip
-LEFT JOIN rc_countries c
-       ON c.code = coalesce(byname.code, CASE WHEN length(l.log_country) = 2 THEN upper(l.log_country) END,
-                            g.country)
-"""
-
-_MAILBOX_OWNERS = """
-SELECT DISTINCT k AS key, upn FROM (
-    SELECT coalesce(user_principal_name, primary_smtp_address) AS upn,
-           unnest([lower(identity), lower(display_name), lower(split_part(primary_smtp_address, '@', 1)),
-                   lower(user_principal_name), lower(primary_smtp_address)]) AS k
-    FROM mailboxes) WHERE k IS NOT NULL AND upn IS NOT NULL
-"""
-
-_RULE_CHANGES = """
-WITH cur AS (
-    SELECT rc_row(evidence_id, record_no) AS row, NULL::TIMESTAMP AS time,
-           coalesce(CASE WHEN contains(mailbox, '@') THEN mailbox END,
-                    (SELECT any_value(o.upn) FROM mailbox_owners o WHERE o.key = lower(mailbox)),
-                    (SELECT any_value(o.upn) FROM mailbox_owners o
-                     WHERE o.key = lower(split_part(identity, '\\', 1))),
-                    lower(mailbox)) AS upn,
-           'current' AS source, 'Get-InboxRule' AS operation, name, enabled,
-           rc_folder_leaf(coalesce(move_to_folder, copy_to_folder)) AS move_to,
-           coalesce(delete_message, false) OR coalesce(soft_delete_message, false) AS deletes,
-           coalesce(mark_as_read, false) AS marks_read,
-           coalesce(stop_processing_rules, false) AS stops,
-           list_concat(forward_to, forward_as_attachment_to, redirect_to) AS forward_raw,
-           coalesce(list_concat(subject_contains_words, body_contains_words, subject_or_body_contains_words,
-                                from_address_contains_words), []) AS words
-    FROM inbox_rules
-), hist AS (
-    SELECT rc_row(evidence_id, record_no) AS row, time, coalesce(mailbox_owner, user_id) AS upn,
-           'history' AS source, operation,
-           coalesce(rc_param(parameters, 'Name'), rc_param(extended_properties, 'RuleName'),
-                    nullif(regexp_extract(object_id, '\\\\([^\\\\]+)$', 1), ''), object_id) AS name,
-           operation <> 'Disable-InboxRule'
-               AND coalesce(rc_param(extended_properties, 'RuleState'), '') NOT ILIKE '%disabled%'
-               AS enabled,
-           rc_folder_leaf(coalesce(rc_param(parameters, 'MoveToFolder'),
-                                   rc_param(parameters, 'CopyToFolder'))) AS move_to,
-           coalesce(rc_bool(rc_param(parameters, 'DeleteMessage')), false)
-               OR coalesce(rc_bool(rc_param(parameters, 'SoftDeleteMessage')), false)
-               OR coalesce(rc_param(extended_properties, 'RuleActions'), '') ILIKE '%delete%' AS deletes,
-           coalesce(rc_bool(rc_param(parameters, 'MarkAsRead')), false)
-               OR coalesce(rc_param(extended_properties, 'RuleActions'), '') ILIKE '%markasread%'
-               AS marks_read,
-           coalesce(rc_bool(rc_param(parameters, 'StopProcessingRules')), false) AS stops,
-           list_concat(rc_split(rc_param(parameters, 'ForwardTo')),
-                       rc_split(rc_param(parameters, 'ForwardAsAttachmentTo')),
-                       rc_split(rc_param(parameters, 'RedirectTo')),
-                       regexp_extract_all(coalesce(rc_param(extended_properties, 'RuleActions'), ''),
-                                          '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}')) AS forward_raw,
-           coalesce(list_concat(rc_split(rc_param(parameters, 'SubjectContainsWords')),
-                       rc_split(rc_param(parameters, 'BodyContainsWords')),
-                       rc_split(rc_param(parameters, 'SubjectOrBodyContainsWords')),
-                       rc_split(rc_param(parameters, 'FromAddressContainsWords')),
-                       list_filter([rc_param(extended_properties, 'RuleCondition')],
-                                   lambda w: w IS NOT NULL)),
-                    []) AS words
-    FROM audit
-    WHERE operation IN ('New-InboxRule', 'Set-InboxRule', 'Enable-InboxRule', 'UpdateInboxRules')
-)
-SELECT row, time, upn, source, operation, name, enabled, move_to, deletes, marks_read, stops, words,
-       CASE WHEN source = 'current'
-            THEN ' (current rule' || CASE WHEN NOT coalesce(enabled, true) THEN ', disabled)' ELSE ')' END
-            ELSE ' (' || operation || ')' END AS origin,
-       coalesce(list_filter(forward_raw, lambda a: a IS NOT NULL), []) AS forwards,
-       coalesce(list_filter(forward_raw, lambda a: rc_is_external(a)), []) AS external_forwards
-FROM (SELECT * FROM cur UNION ALL SELECT * FROM hist)
-"""
 
 # engine._WRAP for Spark: the matches of each user, sorted as DuckDB's lists are (time NULLS FIRST,
 # then summary), the first EVIDENCE_KEPT kept; the hits and evidence are cut on the driver.
@@ -270,18 +171,6 @@ SELECT upn, count(*) AS n, min(time) AS first, max(time) AS last,
                                             summary AS k3, evidence AS v))), 1, {kept}) AS matches
 FROM f GROUP BY upn
 """
-
-_COVERAGE = """
-SELECT upn, bool_or(kind = 'signins'), bool_or(kind = 'mailbox') FROM (
-    SELECT DISTINCT upn, 'signins' AS kind FROM logons
-    UNION ALL SELECT DISTINCT user_id, 'mailbox' FROM audit WHERE user_id LIKE '%@%'
-    UNION ALL SELECT DISTINCT mailbox_owner, 'mailbox' FROM audit WHERE mailbox_owner LIKE '%@%'
-    UNION ALL SELECT DISTINCT upn, 'mailbox' FROM rule_changes WHERE source = 'current'
-    UNION ALL SELECT DISTINCT coalesce(user_principal_name, primary_smtp_address), 'mailbox' FROM mailboxes
-    UNION ALL SELECT DISTINCT target_upn, 'directory' FROM directory_audits
-) WHERE upn LIKE '%@%.%' AND ({user} IS NULL OR upn = {user}) GROUP BY upn
-"""
-
 
 def rule_sql(rule: Rule, prepared: Prepared) -> str:
     """The rule's query as Spark SQL; raises Untranslatable."""
@@ -333,10 +222,9 @@ def run(
     for done, rule in enumerate(rules):
         if progress:
             progress(rule.id, done, len(rules))
-        missing = [r for r in rule.requires if not any(_present(spark, a, present) for a in r.split("|"))]
-        if missing:
-            reasons = (" and ".join(MISSING.get(alt, f"no {alt}") for alt in r.split("|")) for r in missing)
-            analysis.skipped.append(Skipped(rule, "; ".join(reasons)))
+        why = unmet(rule, lambda relation: _present(spark, relation, present))
+        if why:
+            analysis.skipped.append(Skipped(rule, why))
             continue
         started = clock.perf_counter()
         try:
@@ -362,7 +250,7 @@ def run(
         analysis.findings.extend(_findings(rule, rows))
     if progress:
         progress("", len(rules), len(rules))
-    coverage = spark.sql(prepared.sql(_COVERAGE.format(user=_duck_literal(user)))).collect()
+    coverage = spark.sql(prepared.sql(COVERAGE_SQL.replace("$user", _duck_literal(user)))).collect()
     for upn, signins, mailbox in coverage:
         analysis.coverage[upn] = {"signins": bool(signins), "mailbox": bool(mailbox)}
     return analysis
