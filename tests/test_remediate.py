@@ -447,17 +447,17 @@ def _cli(lab: Lab, *args: str, env: dict[str, str] | None = None, input: str | N
     return CliRunner().invoke(cli, [*args, *where], env=environment, input=input)
 
 
+def _remediate(lab: Lab, case_dir: Path, *args: str, **options: Any) -> Any:
+    return _cli(lab, "remediate", "--user", VICTIM, "--case", str(case_dir), *args, **options)
+
+
 def test_cli_plan_apply_verify_rollback_and_no_secret_leaks(lab: Lab, case_dir: Path, tmp_path: Path) -> None:
-    plan = _cli(lab, "remediate", "--user", VICTIM, "--case", str(case_dir))
+    plan = _remediate(lab, case_dir)
     assert plan.exit_code == 0, plan.output
     assert "Contoso" in plan.output and lab.tenant_id in plan.output and "Plan only" in plan.output
-    declined = _cli(
+    declined = _remediate(
         lab,
-        "remediate",
-        "--user",
-        VICTIM,
-        "--case",
-        str(case_dir),
+        case_dir,
         "--apply",
         "--password-file",
         str(tmp_path / "declined.pw"),
@@ -465,13 +465,9 @@ def test_cli_plan_apply_verify_rollback_and_no_secret_leaks(lab: Lab, case_dir: 
     )
     assert declined.exit_code != 0 and not _writes(lab)
     secret_file = tmp_path / "new.pw"
-    applied = _cli(
+    applied = _remediate(
         lab,
-        "remediate",
-        "--user",
-        VICTIM,
-        "--case",
-        str(case_dir),
+        case_dir,
         "--steps",
         "R1,sessions,R2,R3,R5,R6",
         "--apply",
@@ -500,28 +496,16 @@ def test_cli_plan_apply_verify_rollback_and_no_secret_leaks(lab: Lab, case_dir: 
 def test_cli_refuses_a_break_glass_account_without_force(lab: Lab, case_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"break_glass:\n  - {VICTIM.upper()}\n", encoding="utf-8")
-    args = [
-        "remediate",
-        "--user",
-        VICTIM,
-        "--case",
-        str(case_dir),
-        "--config",
-        str(config),
-        "--steps",
-        "R5",
-        "--apply",
-        "--yes",
-    ]
-    refused = _cli(lab, *args)
+    args = ["--config", str(config), "--steps", "R5", "--apply", "--yes"]
+    refused = _remediate(lab, case_dir, *args)
     assert refused.exit_code == 3 and "break-glass" in refused.output and not _writes(lab)
-    forced = _cli(lab, *args, "--force")
+    forced = _remediate(lab, case_dir, *args, "--force")
     assert forced.exit_code == 0, forced.output
     assert _writes(lab)
 
 
 def test_cli_will_not_print_a_password_to_a_pipe(lab: Lab, case_dir: Path) -> None:
-    result = _cli(lab, "remediate", "--user", VICTIM, "--case", str(case_dir), "--apply", "--yes")
+    result = _remediate(lab, case_dir, "--apply", "--yes")
     assert result.exit_code == 2 and "--password-file" in result.output and not _writes(lab)
 
 
@@ -556,13 +540,9 @@ def test_guard_refuses_the_operators_own_account() -> None:
 def test_cli_never_overwrites_a_password_file(lab: Lab, case_dir: Path, tmp_path: Path) -> None:
     existing = tmp_path / "old.pw"
     existing.write_text("keep me\n", encoding="utf-8")
-    result = _cli(
+    result = _remediate(
         lab,
-        "remediate",
-        "--user",
-        VICTIM,
-        "--case",
-        str(case_dir),
+        case_dir,
         "--apply",
         "--yes",
         "--password-file",
@@ -585,7 +565,9 @@ def test_a_rule_flagged_by_several_detections_gives_every_reason(lab: Lab, case_
     plan, _ = _plan(lab, case_dir, ("R3",))
     (rule,) = [a for a in plan.actions if a.kind == "disable-rule"]
     fired = {w.rsplit("[", 1)[-1].rstrip("]") for w in rule.why}
-    assert {"inbox-rule-hiding-folder", "inbox-rule-meaningless-name", "inbox-rule-marks-read"} <= fired, rule.why
+    assert {"inbox-rule-hiding-folder", "inbox-rule-meaningless-name", "inbox-rule-marks-read"} <= fired, (
+        rule.why
+    )
 
 
 def test_a_federated_account_is_told_to_change_its_password_on_premises(lab: Lab, case_dir: Path) -> None:

@@ -117,3 +117,9 @@ def test_without_a_tenant_the_ui_only_reads(template: Path, tmp_path: Path) -> N
         assert "changes are off" in browser.get("/").text
         refused = browser.post(f"/case/0/user/{VICTIM}/plan", data={"csrf": app.csrf})
         assert refused.status_code == 400
+
+
+def test_an_unknown_step_is_a_clear_refusal(ui: tuple[WebServer, Lab, Path]) -> None:
+    server, _, _ = ui
+    refused = _browser(server).post(f"/case/0/user/{VICTIM}/plan", data={"csrf": server.app.csrf, "steps": "R9"})
+    assert refused.status_code == 400 and "unknown step R9" in refused.text

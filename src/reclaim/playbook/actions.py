@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from reclaim.playbook.followup import followup_dir, write_followup
 from reclaim.playbook.model import Action
 from reclaim.playbook.state import UserState
 from reclaim.tenant.client import TenantClient
@@ -379,14 +380,10 @@ def _grant_gone(state: UserState, action: Action, applied: datetime | None) -> b
 
 # -- R7: the follow-up written to the case ------------------------------------------------------------
 async def _write_followup(ctx: Context, action: Action) -> None:
-    from reclaim.playbook.followup import write_followup  # the texts live there
-
     write_followup(ctx.case_root, ctx.upn, action.before)
 
 
 def _followup_written(state: UserState, action: Action, applied: datetime | None) -> bool:
-    from reclaim.playbook.followup import followup_dir
-
     return (followup_dir(Path(action.target["case_root"]), state.upn) / "recipients.csv").exists()
 
 

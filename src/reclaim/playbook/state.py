@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import anyio
 
+from reclaim.collect.role_groups import member_groups  # shared with the collectors
 from reclaim.collect.target import quoted
 from reclaim.tenant.client import TenantClient
 from reclaim.tenant.errors import NotFound, TenantError
@@ -76,8 +77,6 @@ async def _one_or_none(client: TenantClient, cmdlet: str, parameters: Record, ma
 
 async def _member_groups(client: TenantClient, service: str, user: Record) -> list[Record]:
     """The role groups (Exchange or Security & Compliance) that have the user as a member."""
-    from reclaim.collect.role_groups import member_groups  # shared with the collectors
-
     return await member_groups(client, service, str(user["userPrincipalName"]), str(user["id"]))
 
 

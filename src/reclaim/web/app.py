@@ -227,7 +227,10 @@ class App:
             return _html(
                 page("No tenant", "<p>Start reclaim serve with --tenant to plan and apply.</p>"), 400
             )
-        steps = parse_steps(",".join(form.get("steps") or []) or None)
+        try:
+            steps = parse_steps(",".join(form.get("steps") or []) or None)
+        except ValueError as exc:  # a form edited by hand: say so, as the CLI does
+            return _html(page("Unknown step", f"<p class=failed>{esc(exc)}</p>"), 400)
         confirmed = (form.get("confirm") or [""])[0].strip().lower() == upn
         if verb in ("apply", "rollback") and not confirmed:
             return _html(page("Not confirmed", f"<p class=failed>Type {esc(upn)} to confirm.</p>"), 400)
