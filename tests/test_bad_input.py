@@ -152,6 +152,19 @@ def test_blank_lines_keep_line_numbers(ingest_bytes: Ingest) -> None:
     ]
 
 
+def test_a_record_beyond_the_native_readers_limit_is_kept(ingest_bytes: Ingest) -> None:
+    """Over 16 MB (a hostile export): DuckDB's reader refuses it, the framed path takes it."""
+    huge = dict(GOOD, Id="huge", ObjectId="x" * (17 << 20))
+    lines = _lines(2)
+    case, report = ingest_bytes("huge.ndjson", "\n".join([lines[0], json.dumps(huge), lines[1]]))
+    assert (report.files[0].records, report.files[0].rejected) == (3, 0)
+    assert rows(case, "SELECT record_id, line_no, length(object_id) FROM audit ORDER BY line_no") == [
+        ("r0", 1, None),
+        ("huge", 2, 17 << 20),
+        ("r1", 3, None),
+    ]
+
+
 def _purview_csv(count: int, cut: int | None = None) -> str:
     """A Purview export of ``count`` records; record ``cut`` (0-based) has its AuditData cut short."""
     buf = io.StringIO()

@@ -33,6 +33,7 @@ from reclaim.ingest.sources import Source, expand
 _COPY_CHUNK = 8 << 20
 _SCAN_BATCH = 8192  # rows per Arrow batch: DuckDB scans a frame's batches on every core
 REJECTS_REPORTED = 20  # per file, in the report; the manifest and store keep more
+_INTERRUPTED_MESSAGE = "an ingest stopped before this file was loaded; ingest it again"
 
 # A row without these is not a record of the table at all (a foreign or empty object).
 _KEY_COLUMNS = {
@@ -55,6 +56,10 @@ _KEY_COLUMNS = {
 # A page (``{"value": [...]}``) is one JSON object that DuckDB reads whole; larger ones are
 # framed by Python, which salvages damage too.
 _NATIVE_PAGE_MAX = 256 << 20
+# A larger record (none of Microsoft's come near) goes the framed way. DuckDB sizes its read
+# buffers by this: at 256 MB they took a gigabyte more memory and made the next checkpoint
+# rewrite the rows (0.7 s a million records).
+_NATIVE_RECORD_MAX = 16 << 20
 
 Progress = Callable[[str, int, int], None]  # (source name, bytes done, bytes total)
 # Called with a file's evidence id once its rows are committed (reclaim.case.dataset moves them
@@ -120,6 +125,7 @@ def ingest_paths(
     after_load: AfterLoad | None = None,
 ) -> IngestReport:
     sql.install_macros(case.con)
+    _recover(case)
     report = IngestReport()
     for source in expand(paths):
         report.files.append(_ingest_source(case, source, date_order, progress, after_load))
@@ -142,7 +148,8 @@ def _ingest_source(
         # a damaged archive or a truncated .gz: nothing of it can be trusted as evidence
         return FileResult(source.name, "failed", message=f"cannot read: {exc}")
     known = case.evidence_by_sha(sha)
-    if known is not None:
+    resumed = known is not None and known["status"] == "interrupted"
+    if known is not None and not resumed:
         stored.unlink()
         return FileResult(
             source.name,
@@ -152,11 +159,23 @@ def _ingest_source(
             format=known["format"],
             message=f"already ingested as evidence {known['evidence_id']} ({known['stored_as']})",
         )
-    final = case.evidence_dir / f"{sha[:12]}-{safe_name(source.name.split('!')[-1])}"
-    stored.replace(final)
-    evidence_id = case.next_evidence_id()
-    with case.transaction():
-        _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
+    if known is not None:  # the same evidence, loaded again under its id
+        evidence_id = int(known["evidence_id"])
+        final = case.evidence_dir / known["stored_as"]
+        if final.exists():
+            stored.unlink()
+        else:
+            stored.replace(final)
+        with case.transaction():
+            case.con.execute(
+                "UPDATE evidence SET status = 'loading', message = NULL WHERE evidence_id = ?", [evidence_id]
+            )
+    else:
+        final = case.evidence_dir / f"{sha[:12]}-{safe_name(source.name.split('!')[-1])}"
+        stored.replace(final)
+        evidence_id = case.next_evidence_id()
+        with case.transaction():
+            _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
     result = FileResult(source.name, "failed", evidence_id=evidence_id, stored_as=final.name)
     loader = _Loader(case, evidence_id, final, date_order, progress, source.name, newlines)
     try:
@@ -192,11 +211,43 @@ def _ingest_source(
 
 
 def _load(case: Case, loader: _Loader, result: FileResult) -> tuple[str, Format]:
-    with case.transaction():  # all of the file's rows and rejects, or none
+    """All of the file's rows and rejects, or none.
+
+    Two transactions (see ``_Loader.number``): until the evidence's status is written the
+    file counts as loading, and an ingest after a crash loads it again (``_recover``).
+    """
+    with case.transaction():
         container, fmt = loader.run()
-        result.records, result.rejected = loader.finish(fmt)
-        result.warnings = loader.warnings(fmt)
+    try:
+        with case.transaction():
+            loader.number()
+            result.records, result.rejected = loader.finish(fmt)
+            result.warnings = loader.warnings(fmt)
+    except Exception:
+        _discard(case, loader.evidence_id)
+        raise
     return container, fmt
+
+
+def _discard(case: Case, evidence_id: int) -> None:
+    """Remove every row and reject of one evidence file."""
+    with case.transaction():
+        for table in (*schema.TABLES, "rejects"):
+            case.con.execute(f"DELETE FROM {table} WHERE evidence_id = ?", [evidence_id])
+
+
+def _recover(case: Case) -> None:
+    """Files an earlier ingest stopped in the middle of (a crash, Ctrl-C, a full disk):
+    their rows go, and ingesting the same file again loads it (not a duplicate)."""
+    rows = case.con.execute("SELECT evidence_id FROM evidence WHERE status = 'loading'").fetchall()
+    for (evidence_id,) in rows:
+        _discard(case, evidence_id)
+        with case.transaction():
+            case.con.execute(
+                "UPDATE evidence SET status = 'interrupted', records = 0, rejected = 0, message = ? "
+                "WHERE evidence_id = ?",
+                [_INTERRUPTED_MESSAGE, evidence_id],
+            )
 
 
 def _store(case: Case, source: Source) -> tuple[Path, str, int, int]:
@@ -226,12 +277,16 @@ def _store(case: Case, source: Source) -> tuple[Path, str, int, int]:
 def _digest(fin: IO[bytes], copy_to: IO[bytes] | None) -> tuple[str, int, int]:
     digest = hashlib.sha256()
     size = newlines = 0
-    while chunk := fin.read(_COPY_CHUNK):
-        digest.update(chunk)
-        newlines += chunk.count(b"\n")
-        size += len(chunk)
-        if copy_to is not None:
-            copy_to.write(chunk)
+    # sha256 releases the GIL and counting newlines does not: one chunk is hashed on a
+    # second core while it is counted (each takes about half a second a gigabyte)
+    with ThreadPoolExecutor(1) as pool:
+        while chunk := fin.read(_COPY_CHUNK):
+            hashed = pool.submit(digest.update, chunk)
+            newlines += chunk.count(b"\n")
+            size += len(chunk)
+            if copy_to is not None:
+                copy_to.write(chunk)
+            hashed.result()
     return digest.hexdigest(), size, newlines
 
 
@@ -277,9 +332,11 @@ class _Loader:
         self.staged = False
         self.newlines = newlines
         self.native = True  # try DuckDB's own JSON reader first
+        self.unnumbered: tuple[str, int | None] | None = None  # (table, lines) awaiting number()
 
     # -- orchestration -----------------------------------------------------------------
     def run(self) -> tuple[str, Format]:
+        self.unnumbered = None
         with self.path.open("rb") as fh:
             head_bytes = fh.read(sniff.HEAD_BYTES)
         self.encoding = decode.detect_encoding(head_bytes)
@@ -331,7 +388,7 @@ class _Loader:
         relation = (
             "(SELECT NULL AS rec, j "
             f"FROM read_json({_sql_text(self.path)}, format = 'newline_delimited', "
-            f"records = false, maximum_object_size = {1 << 28}, "
+            f"records = false, maximum_object_size = {_NATIVE_RECORD_MAX}, "
             f"columns = {{'j': '{route.duckdb_type()}'}}))"
         )
         # no line may be blank, or record numbers would not be line numbers
@@ -350,7 +407,7 @@ class _Loader:
         self._load_native(route, relation, None)
 
     def _load_native(self, route: Mapping, relation: str, lines: int | None, numbered: bool = False) -> None:
-        """Insert what DuckDB read, then number the rows by their place in the append.
+        """Insert what DuckDB read; ``number`` then numbers the rows by their place in the append.
 
         DuckDB appends in file order (insertion order is preserved), so the n-th row of
         the append is the n-th record. ``lines``: the line count the rows must match for
@@ -360,6 +417,7 @@ class _Loader:
         """
         if not numbered:
             relation = f"(SELECT 0 AS record_no, NULL AS line_no, * FROM {relation})"
+            self.unnumbered = (route.table, lines)
         cols = ", ".join(f'"{c}"' for c in route.columns)
         try:
             self.con.execute(
@@ -368,12 +426,20 @@ class _Loader:
             )
         except duckdb.Error as exc:
             raise _NativeUnfit(str(exc)) from exc
-        if numbered:
-            if self.progress is not None:
-                self.progress(self.display, self.size, self.size)
+        if self.progress is not None:
+            self.progress(self.display, self.size, self.size)
+
+    def number(self) -> None:
+        """Record (and line) numbers for rows DuckDB's own reader appended.
+
+        Run in a transaction after the append's: an update of rows appended by the same
+        transaction costs a third of the whole load, of committed rows next to nothing.
+        """
+        if self.unnumbered is None:
             return
+        table, lines = self.unnumbered
         row = self.con.execute(
-            f"SELECT min(rowid), max(rowid), count(*) FROM {route.table} WHERE evidence_id = ?",
+            f"SELECT min(rowid), max(rowid), count(*) FROM {table} WHERE evidence_id = ?",
             [self.evidence_id],
         ).fetchone()
         first, last, count = row if row else (0, 0, 0)
@@ -382,12 +448,10 @@ class _Loader:
         if lines is not None and count != lines:
             raise _NativeUnfit("blank lines: record numbers would not be line numbers")
         self.con.execute(
-            f"UPDATE {route.table} SET record_no = rowid - $first + 1, "
+            f"UPDATE {table} SET record_no = rowid - $first + 1, "
             "line_no = CASE WHEN $lines THEN rowid - $first + 1 END WHERE evidence_id = $id",
             {"first": first, "lines": lines is not None, "id": self.evidence_id},
         )
-        if self.progress is not None:
-            self.progress(self.display, self.size, self.size)
 
     def _ends_with_newline(self) -> bool:
         with self.path.open("rb") as fh:
@@ -410,7 +474,7 @@ class _Loader:
                 self._load_native(
                     route,
                     f"(SELECT NULL AS rec, j FROM read_json({_sql_text(self.path)}, "
-                    f"format = 'array', records = false, maximum_object_size = {1 << 28}, "
+                    f"format = 'array', records = false, maximum_object_size = {_NATIVE_RECORD_MAX}, "
                     f"columns = {{'j': '{route.duckdb_type()}'}}))",
                     None,
                 )

@@ -1,0 +1,93 @@
+"""A crash in the middle of a file: nothing half-loaded stays, and the next ingest loads it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from reclaim import synth
+from reclaim.case.store import Case
+from reclaim.ingest.pipeline import ingest_paths
+from tests.conftest import rows
+
+# The child dies without any cleanup (os._exit) at the named moment of its ingest.
+_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from reclaim.case.store import Case
+    from reclaim.ingest import pipeline
+
+    moment = sys.argv[3]
+    original = getattr(pipeline._Loader, moment)
+
+    def crash(self, *args):
+        if moment == "finish":
+            original(self, *args)  # the rows are numbered, the file not yet marked loaded
+        os._exit(9)
+
+    setattr(pipeline._Loader, moment, crash)
+    with Case.open(sys.argv[1]) as case:
+        pipeline.ingest_paths(case, [Path(sys.argv[2])])
+    """
+)
+
+_SNAPSHOT = "SELECT evidence_id, record_no, line_no, record_id, operation FROM audit ORDER BY 1, 2"
+
+
+@pytest.fixture(scope="module")
+def ual_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("in") / "ual.ndjson"
+    synth.write_ndjson(path, synth.ual_records(3000, synth.Tenant(users=20, seed=4)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clean(ual_file: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[object, ...]]:
+    with Case.open(tmp_path_factory.mktemp("clean") / "case") as case:
+        ingest_paths(case, [ual_file])
+        return rows(case, _SNAPSHOT)
+
+
+@pytest.mark.parametrize("moment", ["number", "finish"])
+def test_crash_then_rerun_loads_the_file_once(
+    moment: str, ual_file: Path, clean: list[tuple[object, ...]], tmp_path: Path
+) -> None:
+    case_dir = tmp_path / "case"
+    other = tmp_path / "other.ndjson"
+    synth.write_ndjson(other, synth.ual_records(10, synth.Tenant(users=3, seed=9)))
+    with Case.open(case_dir) as case:
+        ingest_paths(case, [other])  # evidence 1, loaded before the crash
+    child = subprocess.run([sys.executable, "-c", _CHILD, str(case_dir), str(ual_file), moment], check=False)
+    assert child.returncode == 9
+    with Case.open(case_dir) as case:
+        (status,) = rows(case, "SELECT status FROM evidence WHERE evidence_id = 2")[0]
+        assert status == "loading"
+        report = ingest_paths(case, [ual_file])
+        (result,) = report.files
+        assert (result.status, result.evidence_id, result.records) == ("ingested", 2, 3000)
+        # the same rows as an uninterrupted ingest, under the same evidence id, nothing twice
+        assert rows(case, _SNAPSHOT + " OFFSET 10") == [(2, *row[1:]) for row in clean]
+        assert rows(case, "SELECT count(*) FROM audit WHERE evidence_id = 1") == [(10,)]
+        assert rows(case, "SELECT count(*), min(status) FROM evidence") == [(2, "ingested")]
+        assert len(list((case_dir / "evidence").glob("*-ual.ndjson"))) == 1
+        again = ingest_paths(case, [ual_file])
+        assert again.files[0].status == "duplicate"
+
+
+def test_any_ingest_clears_what_a_crash_left(ual_file: Path, tmp_path: Path) -> None:
+    """Whatever files it is given: the interrupted one is named, to be ingested again."""
+    case_dir = tmp_path / "case"
+    subprocess.run([sys.executable, "-c", _CHILD, str(case_dir), str(ual_file), "number"], check=False)
+    other = tmp_path / "other.ndjson"
+    synth.write_ndjson(other, synth.ual_records(10, synth.Tenant(users=3, seed=9)))
+    with Case.open(case_dir) as case:
+        ingest_paths(case, [other])
+        assert rows(case, "SELECT count(*) FROM audit WHERE evidence_id = 1") == [(0,)]
+        assert rows(case, "SELECT status, message FROM evidence WHERE evidence_id = 1") == [
+            ("interrupted", "an ingest stopped before this file was loaded; ingest it again")
+        ]
