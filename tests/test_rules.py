@@ -27,17 +27,23 @@ FIXTURES = Path(__file__).parent / "rules"
 BUILTIN = {r.id: r for r in rules.load()}
 
 
-def _run_fixture(rule: rules.Rule, fixture: Path, tmp_path: Path) -> tuple[engine.Analysis, dict]:
+def fixture_case(fixture: Path, tmp_path: Path) -> tuple[Case, dict, context.Options]:
+    """The fixture's files ingested by the real parsers into a new case; its spec and options."""
     spec = yaml.safe_load(fixture.read_text(encoding="utf-8"))
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     for name, content in spec["files"].items():
         text = content if isinstance(content, str) else json.dumps(content)
         (inputs / name).write_text(text, encoding="utf-8")
-    with Case.open(tmp_path / "case") as case:
-        report = ingest_paths(case, [inputs])
-        assert report.complete, report.files
-        options = context.Options(internal_domains=tuple(spec.get("internal_domains", ())))
+    case = Case.open(tmp_path / "case")
+    report = ingest_paths(case, [inputs])
+    assert report.complete, report.files
+    return case, spec, context.Options(internal_domains=tuple(spec.get("internal_domains", ())))
+
+
+def _run_fixture(rule: rules.Rule, fixture: Path, tmp_path: Path) -> tuple[engine.Analysis, dict]:
+    case, spec, options = fixture_case(fixture, tmp_path)
+    with case:
         return engine.run(case.con, [rule], options), spec
 
 

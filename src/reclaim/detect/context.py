@@ -109,7 +109,7 @@ CREATE OR REPLACE TEMP MACRO rc_split(text) AS
 CREATE OR REPLACE TEMP MACRO rc_folder_leaf(path) AS
     nullif(trim(regexp_extract(path, '([^\\\\:/]*)$', 1)), '');
 CREATE OR REPLACE TEMP MACRO rc_words_in(text, topic) AS
-    list_distinct(list_transform(CASE topic {cases} END, lambda w: {undoubled}));
+    list_sort(list_distinct(list_transform(CASE topic {cases} END, lambda w: {undoubled})));
 -- great-circle distance in km
 CREATE OR REPLACE TEMP MACRO rc_km(lat1, lon1, lat2, lon2) AS 2 * 6371 * asin(sqrt(
     pow(sin(radians(lat2 - lat1) / 2), 2)

@@ -4,8 +4,9 @@ The macros are not rewritten for Spark: their DuckDB definitions (``ingest/sql.p
 ``detect/context.py``) are parsed once and inlined, so the one definition serves both engines.
 sqlglot translates names and syntax; the transforms here fix what it leaves with another meaning
 in Spark (an ordered ``list()``, ``format``'s NULLs, 1-based slices, ``regexp_replace``'s first
-match, ``epoch``, distinct counts over windows). A construct Spark cannot run raises
-``Untranslatable``, and the rule needs an implementation in ``native.py``.
+match, ``epoch``, distinct counts over windows, LIKE's escape character, regex options). A
+construct Spark cannot run raises ``Untranslatable``, and the rule needs an implementation in
+``native.py``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def _expand(tree: exp.Expr, macros: dict[str, tuple[list[str], exp.Expr]]) -> ex
                     return exp.paren(args[n.name.lower()].copy(), copy=False)
                 return n
 
-            return _expand(body.copy().transform(substitute), macros)
+            # parenthesized, as DuckDB inlines it: NOT rc_is_external(x) negates the whole body
+            return exp.paren(_expand(body.copy().transform(substitute), macros), copy=False)
         return node
 
     return tree.transform(one)
@@ -166,12 +168,13 @@ def _format(node: exp.Expr) -> exp.Expr:
         if piece:
             parts.append(exp.Literal.string(piece))
         if i < len(args):
-            parts.append(exp.cast(args[i].copy(), "STRING"))
+            # transform() does not revisit what it replaced: a format() inside is done here
+            parts.append(exp.cast(args[i].copy().transform(_format), "STRING"))
     return exp.Anonymous(this="CONCAT", expressions=parts or [exp.Literal.string("")])
 
 
 def _slices(node: exp.Expr) -> exp.Expr:
-    """l[a:b] (1-based, inclusive) -> slice(l, a, b - a + 1)."""
+    """l[a:b] (1-based, inclusive) -> slice(l, a, b - a + 1); l[-n] -> element_at(l, -n)."""
     if (
         isinstance(node, exp.Bracket)
         and len(node.expressions) == 1
@@ -187,6 +190,15 @@ def _slices(node: exp.Expr) -> exp.Expr:
                                          expression=exp.Literal.number(1))  # fmt: skip
         length = exp.Anonymous(this="GREATEST", expressions=[length, exp.Literal.number(0)])
         return exp.Anonymous(this="SLICE", expressions=[node.this.copy(), start, length])
+    if (
+        isinstance(node, exp.Bracket)
+        and len(node.expressions) == 1
+        and isinstance(node.expressions[0], exp.Neg)
+        and isinstance(node.expressions[0].this, exp.Literal)
+    ):
+        # l[-2], second from the end, which sqlglot has made 0-based (-3); Spark's l[-3] is NULL
+        from_end = int(node.expressions[0].this.this) - 1
+        return exp.Anonymous(this="ELEMENT_AT", expressions=[node.this.copy(), exp.Literal.number(-from_end)])
     return node
 
 
@@ -194,7 +206,9 @@ def _epoch(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.TimeToUnix):
         value = node.this
         if isinstance(value, exp.Sub):  # epoch(a - b): an interval's seconds
-            return exp.Sub(this=_seconds(value.this), expression=_seconds(value.expression))
+            # parenthesized: the rules divide it (epoch(a - b) / 60)
+            spanned = exp.Sub(this=_seconds(value.this), expression=_seconds(value.expression))
+            return exp.paren(spanned, copy=False)
         return _seconds(value)
     return node
 
@@ -355,6 +369,49 @@ def _casts(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _ctes(node: exp.Expr) -> exp.Expr:
+    """``AS MATERIALIZED`` is DuckDB's hint to compute a CTE once; Spark's parser refuses it."""
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        plain = node.copy()
+        plain.set("materialized", None)
+        return plain
+    return node
+
+
+def _regexp_flags(node: exp.Expr) -> exp.Expr:
+    """regexp_matches(s, p, 'i'): sqlglot drops the options; Java reads them inline, (?i)."""
+    if not isinstance(node, exp.RegexpLike) or node.args.get("flag") is None:
+        return node
+    flag = node.args["flag"]
+    flags = flag.this if isinstance(flag, exp.Literal) else None
+    if flags is None or set(flags) - {"i", "c"}:
+        raise Untranslatable(f"regexp_matches options {flag.sql(dialect='duckdb')}")
+    matched = node.copy()
+    matched.set("flag", None)
+    if flags.rfind("i") > flags.rfind("c"):  # the last of i and c wins, as in DuckDB
+        pattern = node.expression
+        if isinstance(pattern, exp.Literal):
+            matched.set("expression", exp.Literal.string("(?i)" + pattern.this))
+        else:
+            matched.set("expression", exp.func("CONCAT", exp.Literal.string("(?i)"), pattern.copy()))
+    return matched
+
+
+def _like(node: exp.Expr) -> exp.Expr:
+    """DuckDB's LIKE has no escape character; Spark's is the backslash (``'nt authority\\%'``)."""
+    if not isinstance(node, exp.Like | exp.ILike) or isinstance(node.parent, exp.Escape):
+        return node
+    pattern = node.expression
+    doubled: exp.Expr
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        doubled = exp.Literal.string(pattern.this.replace("\\", "\\\\"))
+    else:
+        doubled = exp.func("REPLACE", pattern.copy(), exp.Literal.string("\\"), exp.Literal.string("\\\\"))
+    escaped = node.copy()
+    escaped.set("expression", doubled)
+    return escaped
+
+
 def _intdiv(node: exp.Expr) -> exp.Expr:
     """``//`` divides doubles exactly in DuckDB (the rules divide epoch() values); integers it truncates."""
     if isinstance(node, exp.IntDiv) and any(node.find_all(exp.TimeToUnix, exp.Div)):
@@ -363,7 +420,8 @@ def _intdiv(node: exp.Expr) -> exp.Expr:
 
 
 _TRANSFORMS: list[Callable[[exp.Expr], exp.Expr]] = [
-    _methods, _json, _intdiv, _casts, _refuse, _aggregates, _format, _slices, _epoch, _regexp_replace, _lists,
+    _ctes, _like, _regexp_flags, _methods, _json, _intdiv, _casts, _refuse, _aggregates, _format, _slices,
+    _epoch, _regexp_replace, _lists,
 ]  # fmt: skip
 
 
