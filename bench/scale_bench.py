@@ -8,11 +8,13 @@ Each phase is its own process, so each peak RSS is its own. --no-spark leaves Sp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,27 +46,51 @@ def _duckdb(lake: str) -> None:
     print(len(analysis.findings), f"{time.perf_counter() - start:.2f}", f"{_peak_mb():.0f}")
 
 
+class _TreeRss:
+    """Peak RSS of this process and its children (Spark's JVM), sampled twice a second."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.5):
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a child that just ended
+                    total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+
+    def __enter__(self) -> _TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _spark(lake: str) -> None:
     from reclaim.detect import context, rules, spark
 
-    started = time.perf_counter()
-    session = spark.session("local[*]")
-    up = time.perf_counter()
-    analysis = spark.run(session, Path(lake), rules.load(), context.Options())
-    done = time.perf_counter()
-    session.stop()
-    print(
-        len(analysis.findings),
-        f"{done - up:.2f}",
-        f"{up - started:.2f}",
-        f"{_peak_mb(resource.RUSAGE_CHILDREN):.0f}",
-    )
+    with _TreeRss() as rss:
+        started = time.perf_counter()
+        session = spark.session("local[*]")
+        up = time.perf_counter()
+        analysis = spark.run(session, Path(lake), rules.load(), context.Options())
+        done = time.perf_counter()
+        session.stop()
+    print(len(analysis.findings), f"{done - up:.2f}", f"{up - started:.2f}", f"{rss.peak / 2**20:.0f}")
 
 
 def _run(env: dict[str, str], *args: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, env=env
-    )
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.exit(f"{args[0]} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return done.stdout.split()
 
 
@@ -88,10 +114,10 @@ def main() -> None:
             f"DuckDB, all rules  {int(findings):>11,} findings in {float(seconds):7.1f} s, peak RSS {rss} MB"
         )
         if not args.no_spark:
-            findings, seconds, startup = _run(env, "--spark", lake)
+            findings, seconds, startup, rss = _run(env, "--spark", lake)
             print(
-                f"Spark local[*]     {int(findings):>11,} findings in {float(seconds):7.1f} s "
-                f"(+{float(startup):.1f} s to start the session)"
+                f"Spark local[*]     {int(findings):>11,} findings in {float(seconds):7.1f} s, "
+                f"peak RSS {rss} MB with the JVM (+{float(startup):.1f} s to start the session)"
             )
 
 
