@@ -3,15 +3,21 @@ same findings and verdicts as DuckDB on the case the dataset was exported from."
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from reclaim import tenantsim
 from reclaim.case import dataset
 from reclaim.case.store import Case
+from reclaim.cli.main import cli
 from reclaim.detect import context, engine, rules, verdict
 from reclaim.ingest.pipeline import ingest_paths
 from reclaim.report import findings
@@ -174,3 +180,47 @@ def test_rule_agrees_on_its_fixture(
     on_spark = spark.run(session, tmp_path / "lake", [rule], options)
     assert [s.reason for s in on_spark.skipped] == []
     assert _by_rule(on_spark) == _by_rule(duck)
+
+
+@pytest.fixture(scope="module")
+def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Spark Connect server of its own on loopback (the one pyspark 4 ships), as users run it."""
+    from pyspark.find_spark_home import _find_spark_home
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    submit = Path(_find_spark_home()) / "bin" / "spark-submit"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(submit), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+             "--master", "local[2]", "--conf", "spark.ui.enabled=false",
+             "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+             "--conf", f"spark.connect.grpc.binding.port={port}", "spark-internal"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while b"Spark Connect server started" not in log.read_bytes():
+            assert server.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the Spark Connect server did not start in 3 minutes"
+            time.sleep(0.5)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+def test_spark_connect_gives_the_same_findings_document(connect_url: str, dataset_dir: Path) -> None:
+    """`investigate --engine spark --spark-remote sc://...`: the rules run in the server, over gRPC."""
+    runner = CliRunner()
+    on_duckdb = runner.invoke(cli, ["investigate", "--dataset", str(dataset_dir), "--json", "-"])
+    remote = ["--engine", "spark", "--spark-remote", connect_url]
+    over_connect = runner.invoke(cli, ["investigate", "--dataset", str(dataset_dir), *remote, "--json", "-"])
+    assert on_duckdb.exit_code == over_connect.exit_code, over_connect.output[-2000:]
+    documents = [json.loads(r.stdout) for r in (on_duckdb, over_connect)]
+    for doc in documents:
+        doc.pop("generated_at")
+    assert documents[1] == documents[0]
+    assert {u["verdict"] for u in documents[1]["users"]} >= {"compromised"}
