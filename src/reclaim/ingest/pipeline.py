@@ -31,6 +31,7 @@ from reclaim.ingest.mappings import Mapping
 from reclaim.ingest.sources import Source, expand
 
 _COPY_CHUNK = 8 << 20
+_THREADED_STORE = 32 << 20  # below this, copying and hashing in one pass beats starting threads
 _SCAN_BATCH = 8192  # rows per Arrow batch: DuckDB scans a frame's batches on every core
 REJECTS_REPORTED = 20  # per file, in the report; the manifest and store keep more
 _INTERRUPTED_MESSAGE = "an ingest stopped before this file was loaded; ingest it again"
@@ -160,73 +161,115 @@ def _ingest_source(
             message=f"already ingested as evidence {known['evidence_id']} ({known['stored_as']})",
         )
     if known is not None:  # the same evidence, loaded again under its id
-        evidence_id = int(known["evidence_id"])
         final = case.evidence_dir / known["stored_as"]
         if final.exists():
             stored.unlink()
         else:
             stored.replace(final)
-        with case.transaction():
-            case.con.execute(
-                "UPDATE evidence SET status = 'loading', message = NULL WHERE evidence_id = ?", [evidence_id]
-            )
+        evidence = _Evidence(int(known["evidence_id"]), sha, final.name, source.name, size)
     else:
         final = case.evidence_dir / f"{sha[:12]}-{safe_name(source.name.split('!')[-1])}"
         stored.replace(final)
-        evidence_id = case.next_evidence_id()
-        with case.transaction():
-            _insert_evidence(case, evidence_id, sha, final.name, source.name, size)
-    result = FileResult(source.name, "failed", evidence_id=evidence_id, stored_as=final.name)
-    loader = _Loader(case, evidence_id, final, date_order, progress, source.name, newlines)
+        evidence = _Evidence(case.next_evidence_id(), sha, final.name, source.name, size)
+    result = FileResult(source.name, "failed", evidence_id=evidence.evidence_id, stored_as=final.name)
+    loader = _Loader(case, evidence.evidence_id, final, date_order, progress, source.name, newlines)
+    container: str | None = None
+    recorded = False
     try:
         try:
-            container, fmt = _load(case, loader, result)
+            container, fmt, recorded = _load(case, loader, result, evidence, after_load is None)
         except _NativeUnfit:
             # DuckDB's reader met a line it cannot take; the framed path finds and reports it
             loader.native = False
-            container, fmt = _load(case, loader, result)
-        result.format = fmt.name
+            container, fmt, recorded = _load(case, loader, result, evidence, after_load is None)
         if after_load is not None:
-            after_load(evidence_id)
-        result.status = "partial" if result.rejected else "ingested"
+            after_load(evidence.evidence_id)
+            result.format = fmt.name
+            result.status = "partial" if result.rejected else "ingested"
     except (FormatError, duckdb.Error, OSError, ValueError, pa.ArrowException) as exc:
-        container = None
+        container, recorded = None, False
         result.records = 0  # none kept (the load rolled back, or after_load could not take them)
         result.status = "unknown-format" if isinstance(exc, _UnknownFormat) else "failed"
         if isinstance(exc, FormatError):
             result.message = exc.message + (f" ({exc.hint})" if exc.hint else "")
         else:
             result.message = f"{type(exc).__name__}: {exc}"
-    with case.transaction():
+    if not recorded:
+        with case.transaction():
+            evidence.record(case, result, container, loader.encoding, claimed=False)
+    if result.rejected:
+        result.rejects = case.rejects(evidence.evidence_id, source.name, REJECTS_REPORTED)
+    return result
+
+
+@dataclass
+class _Evidence:
+    """One input's row in ``evidence``: claimed with the file's rows, its outcome recorded after."""
+
+    evidence_id: int
+    sha256: str
+    stored_as: str
+    source: str
+    size: int
+
+    def claim(self, case: Case) -> None:
+        """The row, status loading, in the transaction that adds the file's rows (the row of an
+        interrupted load of the same file, or of an attempt that fell back, is reused)."""
+        found = case.con.execute("SELECT 1 FROM evidence WHERE evidence_id = ?", [self.evidence_id])
+        if found.fetchone() is not None:
+            case.con.execute(
+                "UPDATE evidence SET status = 'loading', message = NULL WHERE evidence_id = ?",
+                [self.evidence_id],
+            )
+            return
+        case.con.execute(
+            "INSERT INTO evidence (evidence_id, sha256, stored_as, source, size, status, ingested_at) "
+            "VALUES (?, ?, ?, ?, ?, 'loading', ?)",
+            [self.evidence_id, self.sha256, self.stored_as, self.source, self.size,
+             datetime.now(UTC).replace(tzinfo=None)],
+        )  # fmt: skip
+
+    def record(
+        self, case: Case, result: FileResult, container: str | None, encoding: str | None, claimed: bool
+    ) -> None:
+        """The outcome; the row is claimed again unless ``claimed`` (the load that did rolled back)."""
+        if not claimed:
+            self.claim(case)
         case.con.execute(
             "UPDATE evidence SET format = ?, container = ?, encoding = ?, records = ?, "
             "rejected = ?, status = ?, message = ?, warnings = ? WHERE evidence_id = ?",
             [
-                result.format, container, loader.encoding, result.records, result.rejected,
-                result.status, result.message, result.warnings, evidence_id,
+                result.format, container, encoding, result.records, result.rejected,
+                result.status, result.message, result.warnings, self.evidence_id,
             ],
         )  # fmt: skip
-    result.rejects = case.rejects(evidence_id, source.name, REJECTS_REPORTED)
-    return result
 
 
-def _load(case: Case, loader: _Loader, result: FileResult) -> tuple[str, Format]:
-    """All of the file's rows and rejects, or none.
+def _load(
+    case: Case, loader: _Loader, result: FileResult, evidence: _Evidence, last: bool
+) -> tuple[str, Format, bool]:
+    """All of the file's rows and rejects, or none; with ``last``, its outcome too.
 
     Two transactions (see ``_Loader.number``): until the evidence's status is written the
     file counts as loading, and an ingest after a crash loads it again (``_recover``).
+    Returns the container, the format and whether the outcome is recorded.
     """
     with case.transaction():
+        evidence.claim(case)
         container, fmt = loader.run()
     try:
         with case.transaction():
             loader.number()
             result.records, result.rejected = loader.finish(fmt)
             result.warnings = loader.warnings(fmt)
+            if last:
+                result.format = fmt.name
+                result.status = "partial" if result.rejected else "ingested"
+                evidence.record(case, result, container, loader.encoding, claimed=True)
     except Exception:
         _discard(case, loader.evidence_id)
         raise
-    return container, fmt
+    return container, fmt, last
 
 
 def _discard(case: Case, evidence_id: int) -> None:
@@ -253,12 +296,12 @@ def _recover(case: Case) -> None:
 def _store(case: Case, source: Source) -> tuple[Path, str, int, int]:
     """Copy the input into the evidence folder; its sha256, size and newline count.
 
-    A plain file is copied by the kernel while a thread hashes it (both release the GIL);
-    an archive member is hashed and written in one pass as it is decompressed.
+    A large file is copied by the kernel while a thread hashes it (both release the GIL); a
+    small one, or an archive member as it is decompressed, is hashed and written in one pass.
     """
     tmp = case.evidence_dir / f".incoming-{uuid.uuid4().hex}"
     try:
-        if source.path is not None:
+        if source.path is not None and source.path.stat().st_size > _THREADED_STORE:
             with ThreadPoolExecutor(1) as pool:
                 copied = pool.submit(shutil.copyfile, source.path, tmp)
                 with source.open() as fin:
@@ -277,25 +320,23 @@ def _store(case: Case, source: Source) -> tuple[Path, str, int, int]:
 def _digest(fin: IO[bytes], copy_to: IO[bytes] | None) -> tuple[str, int, int]:
     digest = hashlib.sha256()
     size = newlines = 0
-    # sha256 releases the GIL and counting newlines does not: one chunk is hashed on a
-    # second core while it is counted (each takes about half a second a gigabyte)
-    with ThreadPoolExecutor(1) as pool:
+    pool = ThreadPoolExecutor(1)
+    try:
         while chunk := fin.read(_COPY_CHUNK):
-            hashed = pool.submit(digest.update, chunk)
+            # sha256 releases the GIL and counting newlines does not: a large chunk is hashed
+            # on a second core while it is counted (each takes about half a second a gigabyte)
+            hashed = pool.submit(digest.update, chunk) if len(chunk) == _COPY_CHUNK else None
             newlines += chunk.count(b"\n")
             size += len(chunk)
             if copy_to is not None:
                 copy_to.write(chunk)
-            hashed.result()
+            if hashed is None:
+                digest.update(chunk)
+            else:
+                hashed.result()
+    finally:
+        pool.shutdown()
     return digest.hexdigest(), size, newlines
-
-
-def _insert_evidence(case: Case, evidence_id: int, sha: str, stored_as: str, source: str, size: int) -> None:
-    case.con.execute(
-        "INSERT INTO evidence (evidence_id, sha256, stored_as, source, size, status, ingested_at) "
-        "VALUES (?, ?, ?, ?, ?, 'loading', ?)",
-        [evidence_id, sha, stored_as, source, size, datetime.now(UTC).replace(tzinfo=None)],
-    )
 
 
 class _UnknownFormat(FormatError):
@@ -651,13 +692,20 @@ class _Loader:
         """Move rows that are no record of their table to the rejects; count both."""
         loaded = 0
         for table in fmt.tables:
-            foreign = f"evidence_id = {self.evidence_id} AND NOT ({_KEY_COLUMNS[table]})"
-            self.con.execute(
-                f"INSERT INTO rejects SELECT evidence_id, record_no, line_no, "
-                f"'no {table} fields in the record' FROM {table} WHERE {foreign}"
-            )
-            self.con.execute(f"DELETE FROM {table} WHERE {foreign}")
-            loaded += self._count(table)
+            row = self.con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE NOT ({_KEY_COLUMNS[table]})) FROM {table} "
+                "WHERE evidence_id = ?",
+                [self.evidence_id],
+            ).fetchone()
+            rows, foreign = row if row else (0, 0)
+            if foreign:
+                where = f"evidence_id = {self.evidence_id} AND NOT ({_KEY_COLUMNS[table]})"
+                self.con.execute(
+                    f"INSERT INTO rejects SELECT evidence_id, record_no, line_no, "
+                    f"'no {table} fields in the record' FROM {table} WHERE {where}"
+                )
+                self.con.execute(f"DELETE FROM {table} WHERE {where}")
+            loaded += rows - foreign
         if self.staged:
             self.con.execute("DROP TABLE IF EXISTS staging")
         return loaded, self._count("rejects")
