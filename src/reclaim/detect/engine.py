@@ -103,16 +103,18 @@ class Analysis:
     coverage: dict[str, dict[str, bool]] = field(default_factory=dict)  # upn -> evidence kinds
 
 
+# Each user's matches of one rule, in the order the findings show them: by time (NULLs first),
+# summary, then evidence, so that ties fall the same way on every run and engine (spark._WRAP).
 _WRAP = """
 WITH r AS (SELECT lower(CAST(upn AS VARCHAR)) AS upn, CAST(time AS TIMESTAMP) AS time,
                   evidence, CAST(summary AS VARCHAR) AS summary, {severity} AS severity FROM ({query}
 )),
      f AS (SELECT * FROM r WHERE $user IS NULL OR upn = $user)
 SELECT upn, count(*), min(time), max(time), max(list_position({levels}, severity)),
-       list(time ORDER BY time NULLS FIRST, summary)[1:{hits}],
-       list(summary ORDER BY time NULLS FIRST, summary)[1:{hits}],
-       list(evidence ORDER BY time NULLS FIRST, summary)[1:{hits}],
-       flatten(list(evidence ORDER BY time NULLS FIRST, summary)[1:{evidence}])
+       list(time ORDER BY time NULLS FIRST, summary, evidence)[1:{hits}],
+       list(summary ORDER BY time NULLS FIRST, summary, evidence)[1:{hits}],
+       list(evidence ORDER BY time NULLS FIRST, summary, evidence)[1:{hits}],
+       flatten(list(evidence ORDER BY time NULLS FIRST, summary, evidence)[1:{evidence}])
 FROM f GROUP BY upn ORDER BY upn NULLS LAST
 """
 

@@ -159,7 +159,8 @@ class Prepared:
 
 
 # engine._WRAP for Spark: the matches of each user, sorted as DuckDB's lists are (time NULLS FIRST,
-# then summary), the first EVIDENCE_KEPT kept; the hits and evidence are cut on the driver.
+# summary, evidence), the first EVIDENCE_KEPT kept; the hits and evidence are cut on the driver.
+# One struct sort instead of DuckDB's four ordered lists, which Spark would sort four times.
 _WRAP = """
 WITH r AS (SELECT lower(CAST(upn AS STRING)) AS upn, CAST(time AS TIMESTAMP_NTZ) AS time,
                   CAST(evidence AS ARRAY<STRING>) AS evidence, CAST(summary AS STRING) AS summary,
