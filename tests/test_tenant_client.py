@@ -427,7 +427,9 @@ def test_retry_after_seconds_is_honoured(svc: Service) -> None:
     assert [a.status for a in attempts] == [429, 200]
     assert attempts[1].sent - attempts[0].finished >= 1.0  # the client waited
     (_, first_out), (second_in, _) = svc.times("/graph/v1.0/throttled")
-    assert second_in - first_out >= 1.0  # and the service saw nothing before Retry-After
+    # and the service saw nothing before Retry-After (less a margin: the service notes the end
+    # of its answer after the bytes left, so the client may start waiting a little earlier)
+    assert second_in - first_out >= 0.95
 
 
 def test_retry_after_http_date_is_honoured(svc: Service) -> None:
