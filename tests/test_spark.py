@@ -165,6 +165,18 @@ def test_duckdb_semantics_kept_in_translation() -> None:
     assert "ARRAY_SORT(COLLECT_LIST(STRUCT(" in sql and " DIV " not in sql  # epoch()s divide exactly
     with pytest.raises(transpile.Untranslatable):
         transpile.to_spark("SELECT * EXCLUDE (a) FROM t", {})
+    more = transpile.to_spark(
+        "WITH h AS MATERIALIZED (SELECT 1 AS a) SELECT string_split(x, '.')[-2] AS b, "
+        "epoch(max(t) - min(t)) / 60 AS c FROM h "
+        "WHERE x NOT LIKE 'nt authority\\%' AND regexp_matches(x, '^re:', 'i') AND NOT rc_ext(x)",
+        transpile.parse_macros("CREATE OR REPLACE TEMP MACRO rc_ext(a) AS a IS NOT NULL AND a <> 'x';"),
+    )  # fmt: skip
+    assert "MATERIALIZED" not in more
+    assert "ELEMENT_AT(SPLIT(x, CONCAT('\\\\Q', '.', '\\\\E')), -2)" in more  # second from the end
+    assert "((UNIX_MICROS(" in more and ") / 60" in more  # the whole span divided
+    assert "NOT LIKE 'nt authority\\\\\\\\%'" in more  # a backslash, then any text
+    assert "RLIKE '(?i)^re:'" in more
+    assert "NOT (NOT (x) IS NULL AND (x) <> 'x')" in more  # the macro's body negated as a whole
 
 
 @pytest.mark.parametrize("rule_id", sorted(NO_MATCH_HERE))
