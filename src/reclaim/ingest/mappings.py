@@ -38,16 +38,14 @@ class Mapping:
             f"(SELECT record_no, line_no, rec, {self.transform()} AS j FROM {relation} WHERE ok{where})",
         )
 
-    def select_parsed(self, time_macro: str, relation: str) -> str:
-        """Normalized rows from ``relation`` (record_no, line_no, rec, j), j already parsed."""
+    def select_parsed(self, time_macro: str, relation: str, keys: str = "record_no, line_no") -> str:
+        """Normalized rows from ``relation`` (``keys``, rec, j), j already parsed; the key columns
+        (where each row comes from) lead."""
         exprs = ",\n    ".join(
             f'{expr.replace("{time}", time_macro)} AS "{col}"' for col, expr in self.columns.items()
         )
         lets = "".join(f", {expr} AS {name}" for name, expr in self.lets.items())
-        return (
-            f"SELECT record_no, line_no,\n    {exprs}\n"
-            f"FROM (SELECT record_no, line_no, rec, j{lets} FROM {relation})"
-        )
+        return f"SELECT {keys},\n    {exprs}\nFROM (SELECT {keys}, rec, j{lets} FROM {relation})"
 
     @property
     def reads_whole_records(self) -> bool:

@@ -128,19 +128,62 @@ def ingest_paths(
     sql.install_macros(case.con)
     _recover(case)
     report = IngestReport()
+    # Graph pages (many small files of one export) load together: one query and two commits
+    # for a batch, not for each file. Not when rows leave the case file by file (after_load).
+    pages = _PageBatch(case, progress) if after_load is None else None
+    reserved = 0  # evidence ids handed out to files not yet in the table
+
+    def next_id() -> int:
+        nonlocal reserved
+        reserved = max(case.next_evidence_id(), reserved + 1)
+        return reserved
+
+    def before_check(sha: str) -> None:  # the same bytes twice in a batch: the first goes in first
+        if pages is not None and pages.holds(sha):
+            report.files.extend(pages.flush())
+
     for source in expand(paths):
-        report.files.append(_ingest_source(case, source, date_order, progress, after_load))
+        admitted = _admit(case, source, date_order, progress, next_id, before_check)
+        if isinstance(admitted, FileResult):
+            report.files.extend(pages.flush() if pages is not None else [])
+            report.files.append(admitted)
+            continue
+        page = admitted.loader.native_page() if pages is not None else None
+        if pages is not None and page is not None:
+            report.files.extend(pages.add(admitted, *page))
+            continue
+        report.files.extend(pages.flush() if pages is not None else [])
+        report.files.append(_load_admitted(case, admitted, after_load))
+    if pages is not None:
+        report.files.extend(pages.flush())
     case.write_manifest()
     return report
 
 
-def _ingest_source(
+@dataclass
+class _Admitted:
+    """An input kept as evidence, not a duplicate, ready to load."""
+
+    name: str
+    evidence: _Evidence
+    final: Path
+    loader: _Loader
+
+    def result(self) -> FileResult:
+        """Its result until the load says otherwise."""
+        evidence_id, stored_as = self.evidence.evidence_id, self.final.name
+        return FileResult(self.name, "failed", evidence_id=evidence_id, stored_as=stored_as)
+
+
+def _admit(
     case: Case,
     source: Source,
     date_order: str | None,
     progress: Progress | None,
-    after_load: AfterLoad | None,
-) -> FileResult:
+    next_id: Callable[[], int],
+    before_check: Callable[[str], None],
+) -> _Admitted | FileResult:
+    """The input copied into the evidence folder and hashed; a result when there is nothing to load."""
     if source.error:
         return FileResult(source.name, "failed", message=source.error)
     try:
@@ -148,6 +191,7 @@ def _ingest_source(
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         # a damaged archive or a truncated .gz: nothing of it can be trusted as evidence
         return FileResult(source.name, "failed", message=f"cannot read: {exc}")
+    before_check(sha)
     known = case.evidence_by_sha(sha)
     resumed = known is not None and known["status"] == "interrupted"
     if known is not None and not resumed:
@@ -170,9 +214,14 @@ def _ingest_source(
     else:
         final = case.evidence_dir / f"{sha[:12]}-{safe_name(source.name.split('!')[-1])}"
         stored.replace(final)
-        evidence = _Evidence(case.next_evidence_id(), sha, final.name, source.name, size)
-    result = FileResult(source.name, "failed", evidence_id=evidence.evidence_id, stored_as=final.name)
+        evidence = _Evidence(next_id(), sha, final.name, source.name, size)
     loader = _Loader(case, evidence.evidence_id, final, date_order, progress, source.name, newlines)
+    return _Admitted(source.name, evidence, final, loader)
+
+
+def _load_admitted(case: Case, admitted: _Admitted, after_load: AfterLoad | None) -> FileResult:
+    evidence, loader = admitted.evidence, admitted.loader
+    result = admitted.result()
     container: str | None = None
     recorded = False
     try:
@@ -198,8 +247,93 @@ def _ingest_source(
         with case.transaction():
             evidence.record(case, result, container, loader.encoding, claimed=False)
     if result.rejected:
-        result.rejects = case.rejects(evidence.evidence_id, source.name, REJECTS_REPORTED)
+        result.rejects = case.rejects(evidence.evidence_id, admitted.name, REJECTS_REPORTED)
     return result
+
+
+class _PageBatch:
+    """Graph pages of one format and wrapper, loaded by one DuckDB query in two transactions.
+
+    Anything the batch cannot take (a file DuckDB refuses, a failed statement) rolls it back,
+    and its files load one by one, where each failure is found and reported on its own.
+    """
+
+    MAX_FILES = 200
+    MAX_BYTES = 128 << 20
+
+    def __init__(self, case: Case, progress: Progress | None) -> None:
+        self.case = case
+        self.progress = progress
+        self.items: list[tuple[_Admitted, Format]] = []
+        self.key: tuple[str, str] | None = None
+        self.bytes = 0
+
+    def holds(self, sha: str) -> bool:
+        return any(a.evidence.sha256 == sha for a, _ in self.items)
+
+    def add(self, admitted: _Admitted, fmt: Format, wrapper: str) -> list[FileResult]:
+        """Take the page; the results of the batch before it, when it cannot join that one."""
+        done = []
+        key = (fmt.name, wrapper)
+        size = admitted.evidence.size
+        full = len(self.items) >= self.MAX_FILES or self.bytes + size > self.MAX_BYTES
+        if self.items and (key != self.key or full):
+            done = self.flush()
+        self.items.append((admitted, fmt))
+        self.key, self.bytes = key, self.bytes + size
+        return done
+
+    def flush(self) -> list[FileResult]:
+        items, self.items, self.bytes = self.items, [], 0
+        if len(items) <= 1:
+            return [_load_admitted(self.case, a, None) for a, _ in items]
+        assert self.key is not None
+        try:
+            results = self._load(items, self.key[1])
+        except (duckdb.Error, OSError, ValueError, FormatError):
+            return [_load_admitted(self.case, a, None) for a, _ in items]
+        if self.progress is not None:
+            for a, _ in items:
+                self.progress(a.name, a.evidence.size, a.evidence.size)
+        return results
+
+    def _load(self, items: list[tuple[_Admitted, Format]], wrapper: str) -> list[FileResult]:
+        case, route = self.case, items[0][1].routes[0]
+        files = ", ".join(_sql_text(a.final) for a, _ in items)
+        ids = " ".join(f"WHEN {_sql_text(a.final)} THEN {a.evidence.evidence_id}" for a, _ in items)
+        page = _sql_ident(wrapper)
+        largest = max(a.evidence.size for a, _ in items)
+        columns = f"{{{_sql_text(wrapper)}: '{route.duckdb_type()}[]'}}"
+        relation = (
+            f"(SELECT CASE filename {ids} END AS evidence_id, unnest(range(1, len({page}) + 1)) AS record_no,"
+            f" NULL AS line_no, NULL AS rec, unnest({page}) AS j FROM read_json([{files}], records = true, "
+            f"filename = true, maximum_object_size = {largest + 1}, columns = {columns}))"
+        )
+        cols = ", ".join(f'"{c}"' for c in route.columns)
+        select = route.select_parsed("rc_time_mdy", relation, keys="evidence_id, record_no, line_no")
+        with case.transaction():
+            for a, _ in items:
+                a.evidence.claim(case)
+            case.con.execute(f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) {select}")
+        results = []
+        try:
+            with case.transaction():
+                for a, fmt in items:
+                    result = a.result()
+                    result.records, result.rejected = a.loader.finish(fmt)
+                    result.warnings = a.loader.warnings(fmt)
+                    result.format = fmt.name
+                    result.status = "partial" if result.rejected else "ingested"
+                    a.evidence.record(case, result, "json", a.loader.encoding, claimed=True)
+                    results.append(result)
+        except Exception:
+            for a, _ in items:
+                _discard(case, a.evidence.evidence_id)
+            raise
+        for result in results:
+            if result.rejected and result.evidence_id is not None:
+                result.rejects = case.rejects(result.evidence_id, result.source, REJECTS_REPORTED)
+        return results
 
 
 @dataclass
@@ -414,6 +548,29 @@ class _Loader:
         fmt = self._identify(sniffed)
         self._load_csv(text_path, fmt, sniffed.layout)
         return "csv", fmt
+
+    def native_page(self) -> tuple[Format, str] | None:
+        """(format, wrapper) when the file is a Graph page DuckDB reads whole, as _load_document
+        would; None when it is anything else (it then loads on its own)."""
+        if self.size >= _NATIVE_PAGE_MAX:
+            return None
+        with self.path.open("rb") as fh:
+            head_bytes = fh.read(sniff.HEAD_BYTES)
+        if decode.detect_encoding(head_bytes) != "utf-8":
+            return None
+        head = head_bytes.decode("utf-8", errors="replace")
+        sniffed = sniff.sniff_head(head)
+        if sniffed is None or sniffed.container != "json":
+            return None
+        wrapper, first = frame.first_array_element(head)
+        if wrapper is None or not isinstance(first, dict):
+            return None
+        try:
+            fmt = self._identify(sniff.Sniffed("json", set(first), sniff.type_of([first])))
+        except FormatError:
+            return None
+        self.encoding = "utf-8"
+        return (fmt, wrapper) if self._native_fits(fmt, self.path) else None
 
     def _native_fits(self, fmt: Format, text_path: Path, bom_ok: bool = False) -> bool:
         """DuckDB's readers take the file itself: UTF-8, one mapping for every record."""
