@@ -91,3 +91,37 @@ def test_any_ingest_clears_what_a_crash_left(ual_file: Path, tmp_path: Path) -> 
         assert rows(case, "SELECT status, message FROM evidence WHERE evidence_id = 1") == [
             ("interrupted", "an ingest stopped before this file was loaded; ingest it again")
         ]
+
+
+_SINK_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from reclaim.case import dataset
+    from reclaim.case.store import Case
+    from reclaim.ingest import pipeline
+
+    with Case.open(sys.argv[1]) as case, dataset.Sink(case, Path(sys.argv[2])) as sink:
+        def flush_then_die(evidence_id):
+            sink.flush(evidence_id)
+            os._exit(9)  # the rows are in the dataset, the file not yet marked loaded
+        pipeline.ingest_paths(case, [Path(sys.argv[3])], after_load=flush_then_die)
+    """
+)
+
+
+def test_crash_after_rows_reached_a_dataset_adds_them_once(ual_file: Path, tmp_path: Path) -> None:
+    from reclaim.case import dataset
+
+    case_dir, lake = tmp_path / "case", tmp_path / "lake"
+    child = subprocess.run(
+        [sys.executable, "-c", _SINK_CHILD, str(case_dir), str(lake), str(ual_file)], check=False
+    )
+    assert child.returncode == 9
+    with Case.open(case_dir) as case, dataset.Sink(case, lake) as sink:
+        report = ingest_paths(case, [ual_file], after_load=sink.flush)
+        assert [(f.status, f.evidence_id, f.records) for f in report.files] == [("ingested", 1, 3000)]
+    with dataset.attach(lake) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT record_no) FROM audit").fetchall() == [
+            (3000, 3000)
+        ]

@@ -135,8 +135,12 @@ def _sql_text(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _copy(con: duckdb.DuckDBPyConnection, table: str, relation: str, tenant: str, staging: Path) -> int:
-    """Write ``relation``'s rows as ``staging/<table>/tenant=/day=/`` files; the rows written."""
+def _copy(
+    con: duckdb.DuckDBPyConnection, table: str, relation: str, tenant: str, staging: Path,
+    prefix: str = "part",
+) -> int:
+    """Write ``relation``'s rows as ``staging/<table>/tenant=/day=/<prefix>-<uuid>.parquet``; the
+    rows written."""
     cols = ", ".join(f't."{c}"' for c in columns(table))
     if "time" in schema.TABLES[table]:
         day, join = 't."time"', ""
@@ -156,7 +160,7 @@ def _copy(con: duckdb.DuckDBPyConnection, table: str, relation: str, tenant: str
     try:
         row = con.execute(
             f"COPY ({query}) TO {_sql_text(staging / table)} (FORMAT PARQUET, PARTITION_BY (tenant, day), "
-            f"KV_METADATA {metadata}, FILENAME_PATTERN 'part-{{uuid}}', RETURN_FILES)"
+            f"KV_METADATA {metadata}, FILENAME_PATTERN '{prefix}-{{uuid}}', RETURN_FILES)"
         ).fetchall()
     finally:
         for name in _PARTITIONED_WRITE:
@@ -164,10 +168,19 @@ def _copy(con: duckdb.DuckDBPyConnection, table: str, relation: str, tenant: str
     return int(row[0][0]) if row else 0
 
 
-def _move(staging: Path, root: Path) -> int:
-    """Move the staged files into the dataset, never over an existing file; how many."""
+def _move(staging: Path, root: Path, superseded: str | None = None) -> int:
+    """Move the staged files into the dataset, never over an existing file; how many.
+
+    ``superseded``: a file name prefix whose files in the partitions written are an earlier,
+    interrupted copy of the same rows (the same file of the same case, loaded again), removed.
+    """
+    staged = sorted(staging.rglob("*.parquet"))
+    if superseded:
+        for folder in {root / path.parent.relative_to(staging) for path in staged}:
+            for stale in folder.glob(f"{superseded}-*.parquet"):
+                stale.unlink()
     moved = 0
-    for path in sorted(staging.rglob("*.parquet")):
+    for path in staged:
         target = root / path.relative_to(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
@@ -222,6 +235,7 @@ class Sink:
         self.tenant = case_tenant(case, tenant)
         self.given = tenant
         self.rows: dict[str, int] = dict.fromkeys(schema.TABLES, 0)
+        self.case_id = ""  # set on entering
 
     def __enter__(self) -> Sink:
         if _prepare(self.root, append=True):  # ingest adds to a dataset, as it adds to a case
@@ -229,6 +243,11 @@ class Sink:
         self.case.set_meta("dataset", str(self.root.resolve()))
         if self.given:  # the case's rows are said to be this tenant's: show looks for them there
             self.case.set_meta("tenant_id", self.tenant)
+        case_id = self.case.meta("case_id")
+        if case_id is None:  # names this case's files in datasets
+            case_id = uuid.uuid4().hex[:12]
+            self.case.set_meta("case_id", case_id)
+        self.case_id = case_id
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -238,6 +257,7 @@ class Sink:
         """Move the rows of the file just ingested (evidence ``evidence_id``) to the dataset."""
         con = self.case.con
         staging = _staging(self.root)
+        prefix = f"c{self.case_id}-e{int(evidence_id)}"
         try:
             written = {}
             for table in schema.TABLES:
@@ -246,8 +266,10 @@ class Sink:
                 ).fetchone()
                 if found and found[0]:
                     relation = f"(SELECT * FROM {table} WHERE evidence_id = {int(evidence_id)})"
-                    written[table] = _copy(con, table, relation, self.tenant, staging)
-            _move(staging, self.root)
+                    written[table] = _copy(con, table, relation, self.tenant, staging, prefix)
+            # a crash after an earlier flush of this file, before its status was written, left
+            # its rows here; the file was loaded again, and its new files take their place
+            _move(staging, self.root, superseded=prefix)
             for table, count in written.items():
                 self.rows[table] += count
         finally:

@@ -120,8 +120,9 @@ class Case:
         self.con.execute("COMMIT")
 
     # -- meta --------------------------------------------------------------------------
-    # Keys besides schema_version: tenant_id (the tenant collected from, for datasets) and
-    # dataset (the Parquet dataset that `ingest --dataset` wrote the rows to).
+    # Keys besides schema_version: tenant_id (the tenant collected from, for datasets),
+    # dataset (the Parquet dataset that `ingest --dataset` wrote the rows to) and case_id (in
+    # the names of the files it wrote there).
     def meta(self, key: str) -> str | None:
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return str(row[0]) if row else None
