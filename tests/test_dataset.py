@@ -28,7 +28,10 @@ from tests.lablib import collect_from_lab
 USERS, DAYS, SEED = 20, 7, 3
 VICTIM = tenantsim.SimTenant(USERS, DAYS, SEED).upns[2]
 TENANT = "6f1d3c2a-0b7e-4c55-9d1a-2f0e8b7c6d5e"
-_FILE = re.compile(r"^tenant=([^/]+)/day=(\d{4}-\d{2}-\d{2}|unknown)/part-[0-9a-f-]+\.parquet$")
+# part-<uuid> from export, c<case id>-e<evidence id>-<uuid> from ingest --dataset
+_FILE = re.compile(
+    r"^tenant=([^/]+)/day=(\d{4}-\d{2}-\d{2}|unknown)/(part|c[0-9a-f]+-e\d+)-[0-9a-f-]+\.parquet$"
+)
 
 
 @pytest.fixture(scope="module")

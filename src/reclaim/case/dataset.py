@@ -3,7 +3,8 @@
 Layout::
 
     DIR/_reclaim.json                                  format, schema version, columns per table
-    DIR/<table>/tenant=<tenant>/day=<YYYY-MM-DD>/part-<uuid>.parquet
+    DIR/<table>/tenant=<tenant>/day=<YYYY-MM-DD>/part-<uuid>.parquet (export)
+    DIR/<table>/tenant=<tenant>/day=<YYYY-MM-DD>/c<case id>-e<evidence id>-<uuid>.parquet (ingest)
 
 Every file carries the key-value metadata ``reclaim.schema_version`` and ``reclaim.table``. A
 table without rows is an empty folder (its columns are in ``_reclaim.json``). Files are
