@@ -275,10 +275,17 @@ def _synthetic_ual(path: Path, records: int) -> int:
     return path.stat().st_size
 
 
+# The child's own peak: VmHWM starts afresh at exec, while Linux's ru_maxrss keeps the peak of
+# the process before it (here, pytest's, which reached the input's size in a full run).
 _CHILD = """
-import atexit, resource, sys
-atexit.register(lambda: print("peak-rss-mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-                              file=sys.stderr))
+import atexit, re, resource, sys
+def peak_mb():
+    try:
+        with open("/proc/self/status") as status:
+            return int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)) // 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+atexit.register(lambda: print("peak-rss-mb", peak_mb(), file=sys.stderr))
 from reclaim.cli.main import main
 sys.argv = ["reclaim", *sys.argv[1:]]
 main()
