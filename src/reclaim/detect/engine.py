@@ -139,6 +139,43 @@ def _present(con: duckdb.DuckDBPyConnection, relation: str, cache: dict[str, boo
     return cache[relation]
 
 
+class RuleFailed(Exception):
+    """A rule's query failed on an engine; the message is the reason it is reported skipped."""
+
+
+def run_rules(
+    analysis: Analysis,
+    rules: list[Rule],
+    present: Callable[[str], bool],
+    findings_of: Callable[[Rule], list[Finding]],
+    progress: Progress | None = None,
+) -> None:
+    """Every rule whose data is there, on one engine (``findings_of``), into ``analysis``: a rule
+    without its data or whose query fails is skipped with why, and each rule's time is kept."""
+    for done, rule in enumerate(rules):
+        if progress:
+            progress(rule.id, done, len(rules))
+        why = unmet(rule, present)
+        if why:
+            analysis.skipped.append(Skipped(rule, why))
+            continue
+        started = clock.perf_counter()
+        try:
+            analysis.findings.extend(findings_of(rule))
+        except RuleFailed as exc:
+            analysis.skipped.append(Skipped(rule, str(exc)))
+        finally:
+            analysis.timings[rule.id] = clock.perf_counter() - started
+    if progress:
+        progress("", len(rules), len(rules))
+
+
+def record_coverage(analysis: Analysis, rows: list[Any]) -> None:
+    """COVERAGE_SQL's rows: which kinds of evidence each user has."""
+    for upn, signins, mailbox in rows:
+        analysis.coverage[upn] = {"signins": bool(signins), "mailbox": bool(mailbox)}
+
+
 def unmet(rule: Rule, present: Callable[[str], bool]) -> str | None:
     """Why ``rule`` cannot run on this data ("a|b" in its requires: either will do); None if it can."""
     missing = [r for r in rule.requires if not any(present(alt) for alt in r.split("|"))]
@@ -158,27 +195,18 @@ def run(
     domains = context.prepare(con, options)
     analysis = Analysis([], [], {"prepare": clock.perf_counter() - started}, domains)
     present: dict[str, bool] = {}
-    for done, rule in enumerate(rules):
-        if progress:
-            progress(rule.id, done, len(rules))
-        why = unmet(rule, lambda relation: _present(con, relation, present))
-        if why:
-            analysis.skipped.append(Skipped(rule, why))
-            continue
-        started = clock.perf_counter()
+
+    def findings_of(rule: Rule) -> list[Finding]:
+        severity = "severity" if rule.graded else "NULL::VARCHAR"
+        sql = _WRAP.format(
+            query=rule.query, severity=severity, levels=list(SEVERITIES), hits=HITS_KEPT,
+            evidence=EVIDENCE_KEPT,
+        )  # fmt: skip
         try:
-            severity = "severity" if rule.graded else "NULL::VARCHAR"
-            sql = _WRAP.format(
-                query=rule.query, severity=severity, levels=list(SEVERITIES), hits=HITS_KEPT,
-                evidence=EVIDENCE_KEPT,
-            )  # fmt: skip
             rows = con.execute(sql, {"user": user}).fetchall()
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            analysis.skipped.append(Skipped(rule, f"error: {first}"))
-            continue
-        finally:
-            analysis.timings[rule.id] = clock.perf_counter() - started
+            raise RuleFailed(f"error: {str(exc).strip().splitlines()[0]}") from exc
+        found = []
         for upn, count, first, last, level, times, summaries, evidences, evidence in rows:
             hits = [
                 Hit(t, s or rule.title, tuple(e or ()))
@@ -186,9 +214,9 @@ def run(
             ]
             unique = list(dict.fromkeys(e for e in evidence or [] if e))  # in time order
             graded = SEVERITIES[level - 1] if level else ""
-            analysis.findings.append(Finding(rule, upn, count, first, last, hits, unique, graded))
-    if progress:
-        progress("", len(rules), len(rules))
-    for upn, signins, mailbox in con.execute(COVERAGE_SQL, {"user": user}).fetchall():
-        analysis.coverage[upn] = {"signins": bool(signins), "mailbox": bool(mailbox)}
+            found.append(Finding(rule, upn, count, first, last, hits, unique, graded))
+        return found
+
+    run_rules(analysis, rules, lambda relation: _present(con, relation, present), findings_of, progress)
+    record_coverage(analysis, con.execute(COVERAGE_SQL, {"user": user}).fetchall())
     return analysis

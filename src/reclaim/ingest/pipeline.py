@@ -130,7 +130,7 @@ def ingest_paths(
     report = IngestReport()
     # Graph pages (many small files of one export) load together: one query and two commits
     # for a batch, not for each file. Not when rows leave the case file by file (after_load).
-    pages = _PageBatch(case, progress) if after_load is None else None
+    pages = _PageBatch(case, progress, enabled=after_load is None)
     reserved = 0  # evidence ids handed out to files not yet in the table
 
     def next_id() -> int:
@@ -139,23 +139,22 @@ def ingest_paths(
         return reserved
 
     def before_check(sha: str) -> None:  # the same bytes twice in a batch: the first goes in first
-        if pages is not None and pages.holds(sha):
+        if pages.holds(sha):
             report.files.extend(pages.flush())
 
     for source in expand(paths):
         admitted = _admit(case, source, date_order, progress, next_id, before_check)
         if isinstance(admitted, FileResult):
-            report.files.extend(pages.flush() if pages is not None else [])
+            report.files.extend(pages.flush())
             report.files.append(admitted)
             continue
-        page = admitted.loader.native_page() if pages is not None else None
-        if pages is not None and page is not None:
+        page = admitted.loader.native_page() if pages.enabled else None
+        if page is not None:
             report.files.extend(pages.add(admitted, *page))
             continue
-        report.files.extend(pages.flush() if pages is not None else [])
-        report.files.append(_load_admitted(case, admitted, after_load))
-    if pages is not None:
         report.files.extend(pages.flush())
+        report.files.append(_load_admitted(case, admitted, after_load))
+    report.files.extend(pages.flush())
     case.write_manifest()
     return report
 
@@ -261,9 +260,10 @@ class _PageBatch:
     MAX_FILES = 200
     MAX_BYTES = 128 << 20
 
-    def __init__(self, case: Case, progress: Progress | None) -> None:
+    def __init__(self, case: Case, progress: Progress | None, enabled: bool) -> None:
         self.case = case
         self.progress = progress
+        self.enabled = enabled
         self.items: list[tuple[_Admitted, Format]] = []
         self.key: tuple[str, str] | None = None
         self.bytes = 0

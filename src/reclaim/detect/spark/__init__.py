@@ -27,8 +27,9 @@ from reclaim.detect.engine import (
     Finding,
     Hit,
     Progress,
-    Skipped,
-    unmet,
+    RuleFailed,
+    record_coverage,
+    run_rules,
 )
 from reclaim.detect.rules import SEVERITIES, Rule
 from reclaim.detect.spark import native
@@ -220,14 +221,8 @@ def run(
     prepared = Prepared(spark, options)
     analysis = Analysis([], [], {"prepare": clock.perf_counter() - started}, prepared.domains)
     present: dict[str, bool] = {}
-    for done, rule in enumerate(rules):
-        if progress:
-            progress(rule.id, done, len(rules))
-        why = unmet(rule, lambda relation: _present(spark, relation, present))
-        if why:
-            analysis.skipped.append(Skipped(rule, why))
-            continue
-        started = clock.perf_counter()
+
+    def findings_of(rule: Rule) -> list[Finding]:
         try:
             if rule.id in native.RULES:
                 native.RULES[rule.id](spark, prepared.sql).createOrReplaceTempView("rc_native")
@@ -238,22 +233,15 @@ def run(
                 query=query, severity="severity" if rule.graded else "CAST(NULL AS STRING)",
                 levels=", ".join(_literal(s) for s in SEVERITIES), user=_literal(user), kept=EVIDENCE_KEPT,
             )  # fmt: skip
-            rows = spark.sql(sql).collect()
+            return _findings(rule, spark.sql(sql).collect())
         except Untranslatable as exc:
-            analysis.skipped.append(Skipped(rule, f"not translatable to Spark SQL: {exc}"))
-            continue
+            raise RuleFailed(f"not translatable to Spark SQL: {exc}") from exc
         except (PySparkException, Py4JJavaError) as exc:  # the latter: Spark's internal errors
-            first = _first_line(exc)
-            analysis.skipped.append(Skipped(rule, f"error: {first}"))
-            continue
-        finally:
-            analysis.timings[rule.id] = clock.perf_counter() - started
-        analysis.findings.extend(_findings(rule, rows))
-    if progress:
-        progress("", len(rules), len(rules))
+            raise RuleFailed(f"error: {_first_line(exc)}") from exc
+
+    run_rules(analysis, rules, lambda relation: _present(spark, relation, present), findings_of, progress)
     coverage = spark.sql(prepared.sql(COVERAGE_SQL.replace("$user", _duck_literal(user)))).collect()
-    for upn, signins, mailbox in coverage:
-        analysis.coverage[upn] = {"signins": bool(signins), "mailbox": bool(mailbox)}
+    record_coverage(analysis, coverage)
     return analysis
 
 
