@@ -17,15 +17,18 @@ from tests.conftest import rows
 # The child dies without any cleanup (os._exit) at the named moment of its ingest.
 _CHILD = textwrap.dedent(
     """
-    import os, sys
+    import os, sys, time
     from pathlib import Path
     from reclaim.case.store import Case
     from reclaim.ingest import pipeline
 
     moment = sys.argv[3]
+    pipeline.LARGE_FILE = int(sys.argv[4])  # 0: the file is hashed while it loads
     original = getattr(pipeline._Loader, moment)
 
     def crash(self, *args):
+        if moment == "run":
+            time.sleep(0.3)  # the copy made beside the load is written, not yet renamed
         if moment == "finish":
             original(self, *args)  # the rows are numbered, the file not yet marked loaded
         os._exit(9)
@@ -53,16 +56,19 @@ def clean(ual_file: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tupl
         return rows(case, _SNAPSHOT)
 
 
+@pytest.mark.parametrize("large_file", [1 << 40, 0], ids=["hashed-first", "hashed-while-loading"])
 @pytest.mark.parametrize("moment", ["number", "finish"])
 def test_crash_then_rerun_loads_the_file_once(
-    moment: str, ual_file: Path, clean: list[tuple[object, ...]], tmp_path: Path
+    moment: str, large_file: int, ual_file: Path, clean: list[tuple[object, ...]], tmp_path: Path
 ) -> None:
     case_dir = tmp_path / "case"
     other = tmp_path / "other.ndjson"
     synth.write_ndjson(other, synth.ual_records(10, synth.Tenant(users=3, seed=9)))
     with Case.open(case_dir) as case:
         ingest_paths(case, [other])  # evidence 1, loaded before the crash
-    child = subprocess.run([sys.executable, "-c", _CHILD, str(case_dir), str(ual_file), moment], check=False)
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(case_dir), str(ual_file), moment, str(large_file)], check=False
+    )
     assert child.returncode == 9
     with Case.open(case_dir) as case:
         (status,) = rows(case, "SELECT status FROM evidence WHERE evidence_id = 2")[0]
@@ -74,7 +80,9 @@ def test_crash_then_rerun_loads_the_file_once(
         assert rows(case, _SNAPSHOT + " OFFSET 10") == [(2, *row[1:]) for row in clean]
         assert rows(case, "SELECT count(*) FROM audit WHERE evidence_id = 1") == [(10,)]
         assert rows(case, "SELECT count(*), min(status) FROM evidence") == [(2, "ingested")]
-        assert len(list((case_dir / "evidence").glob("*-ual.ndjson"))) == 1
+        kept = sorted(p.name.split("-", 1)[1] for p in (case_dir / "evidence").glob("*.ndjson"))
+        assert kept == ["other.ndjson", "ual.ndjson"]  # one copy each
+        assert not list((case_dir / "evidence").glob(".incoming-*"))
         again = ingest_paths(case, [ual_file])
         assert again.files[0].status == "duplicate"
 
@@ -82,11 +90,15 @@ def test_crash_then_rerun_loads_the_file_once(
 def test_any_ingest_clears_what_a_crash_left(ual_file: Path, tmp_path: Path) -> None:
     """Whatever files it is given: the interrupted one is named, to be ingested again."""
     case_dir = tmp_path / "case"
-    subprocess.run([sys.executable, "-c", _CHILD, str(case_dir), str(ual_file), "number"], check=False)
+    subprocess.run([sys.executable, "-c", _CHILD, str(case_dir), str(ual_file), "number", "0"], check=False)
     other = tmp_path / "other.ndjson"
     synth.write_ndjson(other, synth.ual_records(10, synth.Tenant(users=3, seed=9)))
+    # killed again while the next file was being copied beside its load
+    subprocess.run([sys.executable, "-c", _CHILD, str(case_dir), str(other), "run", "0"], check=False)
+    assert len(list((case_dir / "evidence").glob(".incoming-*"))) == 1
     with Case.open(case_dir) as case:
         ingest_paths(case, [other])
+        assert not list((case_dir / "evidence").glob(".incoming-*"))
         assert rows(case, "SELECT count(*) FROM audit WHERE evidence_id = 1") == [(0,)]
         assert rows(case, "SELECT status, message FROM evidence WHERE evidence_id = 1") == [
             ("interrupted", "an ingest stopped before this file was loaded; ingest it again")

@@ -134,6 +134,11 @@ class Case:
     def evidence_by_sha(self, sha256: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM evidence WHERE sha256 = ?", [sha256])
 
+    def evidence_of_size(self, size: int) -> bool:
+        """True when some evidence has this many bytes (the same bytes would)."""
+        found = self.con.execute("SELECT 1 FROM evidence WHERE size = ? LIMIT 1", [size])
+        return found.fetchone() is not None
+
     def evidence(self, evidence_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM evidence WHERE evidence_id = ?", [evidence_id])
 

@@ -6,18 +6,14 @@ is recorded in the manifest, and the other files go on.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import uuid
 import zipfile
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -29,9 +25,8 @@ from reclaim.ingest import decode, frame, sniff, sql
 from reclaim.ingest.formats import Format
 from reclaim.ingest.mappings import Mapping
 from reclaim.ingest.sources import Source, expand
+from reclaim.ingest.store import LARGE_FILE, Stored, Storing, discard_partial_copies, store
 
-_COPY_CHUNK = 8 << 20
-_THREADED_STORE = 32 << 20  # below this, copying and hashing in one pass beats starting threads
 _SCAN_BATCH = 8192  # rows per Arrow batch: DuckDB scans a frame's batches on every core
 REJECTS_REPORTED = 20  # per file, in the report; the manifest and store keep more
 _INTERRUPTED_MESSAGE = "an ingest stopped before this file was loaded; ingest it again"
@@ -142,14 +137,23 @@ def ingest_paths(
         if pages.holds(sha):
             report.files.extend(pages.flush())
 
+    def may_duplicate(size: int) -> bool:  # a large file of a size not seen yet cannot be a duplicate
+        return pages.holds_size(size) or case.evidence_of_size(size)
+
     for source in expand(paths):
-        admitted = _admit(case, source, date_order, progress, next_id, before_check)
+        admitted = _admit(case, source, date_order, progress, next_id, before_check, may_duplicate)
         if isinstance(admitted, FileResult):
             report.files.extend(pages.flush())
             report.files.append(admitted)
             continue
         page = admitted.loader.native_page() if pages.enabled else None
         if page is not None:
+            try:
+                admitted.settle()
+            except _NotLoaded as exc:
+                report.files.extend(pages.flush())
+                report.files.append(exc.result)
+                continue
             report.files.extend(pages.add(admitted, *page))
             continue
         report.files.extend(pages.flush())
@@ -159,19 +163,62 @@ def ingest_paths(
     return report
 
 
+class _NotLoaded(Exception):
+    """Once hashed, the input needs no load (a duplicate) or cannot be kept (a read error)."""
+
+    def __init__(self, result: FileResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+Keep = Callable[[Stored], "_Evidence | FileResult"]
+
+
 @dataclass
 class _Admitted:
-    """An input kept as evidence, not a duplicate, ready to load."""
+    """An input being kept as evidence, ready to load.
+
+    A large new file is still being copied and hashed (``storing``) while DuckDB reads the
+    original; its evidence row, and whether it is a duplicate after all, wait for ``settle``.
+    """
 
     name: str
-    evidence: _Evidence
-    final: Path
     loader: _Loader
+    keep: Keep  # the copy made evidence, or the result when there is nothing to load
+    storing: Storing | None = None
+    settled: _Evidence | None = None
+
+    @property
+    def evidence(self) -> _Evidence:
+        assert self.settled is not None, "settle() first"
+        return self.settled
+
+    @property
+    def final(self) -> Path:
+        return self.loader.path
+
+    def settle(self) -> _Evidence:
+        """The evidence row, once the copy is hashed; raises _NotLoaded when there is none."""
+        if self.settled is not None:
+            return self.settled
+        assert self.storing is not None
+        try:
+            stored = self.storing.result()
+        except OSError as exc:
+            raise _NotLoaded(FileResult(self.name, "failed", message=f"cannot read: {exc}")) from exc
+        kept = self.keep(stored)
+        if isinstance(kept, FileResult):
+            raise _NotLoaded(kept)
+        # an interrupted file of the same bytes would have had the same size: read after hashing
+        assert kept.evidence_id == self.loader.evidence_id, "a resumed file was read before hashing"
+        self.loader.kept_as(kept.path, stored.newlines)
+        self.settled = kept
+        return kept
 
     def result(self) -> FileResult:
         """Its result until the load says otherwise."""
-        evidence_id, stored_as = self.evidence.evidence_id, self.final.name
-        return FileResult(self.name, "failed", evidence_id=evidence_id, stored_as=stored_as)
+        stored_as = self.settled.stored_as if self.settled is not None else None
+        return FileResult(self.name, "failed", evidence_id=self.loader.evidence_id, stored_as=stored_as)
 
 
 def _admit(
@@ -181,22 +228,47 @@ def _admit(
     progress: Progress | None,
     next_id: Callable[[], int],
     before_check: Callable[[str], None],
+    may_duplicate: Callable[[int], bool],
 ) -> _Admitted | FileResult:
-    """The input copied into the evidence folder and hashed; a result when there is nothing to load."""
+    """The input on its way into the evidence folder; a result when there is nothing to load.
+
+    A large plain file that cannot be a duplicate (no evidence of its size) is hashed while it
+    loads; anything else is hashed first, so that a duplicate costs no load.
+    """
     if source.error:
         return FileResult(source.name, "failed", message=source.error)
     try:
-        stored, sha, size, newlines = _store(case, source)
+        size = source.path.stat().st_size if source.path is not None else 0
+        if source.path is not None and size > LARGE_FILE and not may_duplicate(size):
+            evidence_id = next_id()
+            loader = _Loader(case, evidence_id, source.path, date_order, progress, source.name, None)
+
+            def keep(stored: Stored) -> _Evidence | FileResult:
+                return _keep(case, source.name, stored, lambda: evidence_id, before_check)
+
+            return _Admitted(source.name, loader, keep, storing=Storing(case.evidence_dir, source))
+        stored = store(case.evidence_dir, source)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         # a damaged archive or a truncated .gz: nothing of it can be trusted as evidence
         return FileResult(source.name, "failed", message=f"cannot read: {exc}")
-    before_check(sha)
-    known = case.evidence_by_sha(sha)
+    kept = _keep(case, source.name, stored, next_id, before_check)
+    if isinstance(kept, FileResult):
+        return kept
+    loader = _Loader(case, kept.evidence_id, kept.path, date_order, progress, source.name, stored.newlines)
+    return _Admitted(source.name, loader, lambda _: kept, settled=kept)
+
+
+def _keep(
+    case: Case, name: str, stored: Stored, next_id: Callable[[], int], before_check: Callable[[str], None]
+) -> _Evidence | FileResult:
+    """The hashed copy renamed into place as evidence; a duplicate's result instead (copy removed)."""
+    before_check(stored.sha256)
+    known = case.evidence_by_sha(stored.sha256)
     resumed = known is not None and known["status"] == "interrupted"
     if known is not None and not resumed:
-        stored.unlink()
+        stored.path.unlink()
         return FileResult(
-            source.name,
+            name,
             "duplicate",
             evidence_id=known["evidence_id"],
             stored_as=known["stored_as"],
@@ -206,32 +278,39 @@ def _admit(
     if known is not None:  # the same evidence, loaded again under its id
         final = case.evidence_dir / known["stored_as"]
         if final.exists():
-            stored.unlink()
+            stored.path.unlink()
         else:
-            stored.replace(final)
-        evidence = _Evidence(int(known["evidence_id"]), sha, final.name, source.name, size)
-    else:
-        final = case.evidence_dir / f"{sha[:12]}-{safe_name(source.name.split('!')[-1])}"
-        stored.replace(final)
-        evidence = _Evidence(next_id(), sha, final.name, source.name, size)
-    loader = _Loader(case, evidence.evidence_id, final, date_order, progress, source.name, newlines)
-    return _Admitted(source.name, evidence, final, loader)
+            stored.path.replace(final)
+        return _Evidence(int(known["evidence_id"]), stored.sha256, final, name, stored.size)
+    final = case.evidence_dir / f"{stored.sha256[:12]}-{safe_name(name.split('!')[-1])}"
+    stored.path.replace(final)
+    return _Evidence(next_id(), stored.sha256, final, name, stored.size)
 
 
 def _load_admitted(case: Case, admitted: _Admitted, after_load: AfterLoad | None) -> FileResult:
-    evidence, loader = admitted.evidence, admitted.loader
+    try:
+        return _load_and_record(case, admitted, after_load)
+    except _NotLoaded as exc:
+        return exc.result
+    finally:
+        if admitted.storing is not None:
+            admitted.storing.abandon()  # a copy no one took: an error or Ctrl-C before settle
+
+
+def _load_and_record(case: Case, admitted: _Admitted, after_load: AfterLoad | None) -> FileResult:
+    loader = admitted.loader
     result = admitted.result()
     container: str | None = None
     recorded = False
     try:
         try:
-            container, fmt, recorded = _load(case, loader, result, evidence, after_load is None)
+            container, fmt, recorded = _load(case, admitted, result, after_load is None)
         except _NativeUnfit:
             # DuckDB's reader met a line it cannot take; the framed path finds and reports it
             loader.native = False
-            container, fmt, recorded = _load(case, loader, result, evidence, after_load is None)
+            container, fmt, recorded = _load(case, admitted, result, after_load is None)
         if after_load is not None:
-            after_load(evidence.evidence_id)
+            after_load(loader.evidence_id)
             result.format = fmt.name
             result.status = "partial" if result.rejected else "ingested"
     except (FormatError, duckdb.Error, OSError, ValueError, pa.ArrowException) as exc:
@@ -243,10 +322,12 @@ def _load_admitted(case: Case, admitted: _Admitted, after_load: AfterLoad | None
         else:
             result.message = f"{type(exc).__name__}: {exc}"
     if not recorded:
+        evidence = admitted.settle()
+        result.stored_as = evidence.stored_as
         with case.transaction():
             evidence.record(case, result, container, loader.encoding, claimed=False)
     if result.rejected:
-        result.rejects = case.rejects(evidence.evidence_id, admitted.name, REJECTS_REPORTED)
+        result.rejects = case.rejects(loader.evidence_id, admitted.name, REJECTS_REPORTED)
     return result
 
 
@@ -270,6 +351,9 @@ class _PageBatch:
 
     def holds(self, sha: str) -> bool:
         return any(a.evidence.sha256 == sha for a, _ in self.items)
+
+    def holds_size(self, size: int) -> bool:
+        return any(a.evidence.size == size for a, _ in self.items)
 
     def add(self, admitted: _Admitted, fmt: Format, wrapper: str) -> list[FileResult]:
         """Take the page; the results of the batch before it, when it cannot join that one."""
@@ -342,9 +426,13 @@ class _Evidence:
 
     evidence_id: int
     sha256: str
-    stored_as: str
+    path: Path  # in the evidence folder
     source: str
     size: int
+
+    @property
+    def stored_as(self) -> str:
+        return self.path.name
 
     def claim(self, case: Case) -> None:
         """The row, status loading, in the transaction that adds the file's rows (the row of an
@@ -379,18 +467,21 @@ class _Evidence:
         )  # fmt: skip
 
 
-def _load(
-    case: Case, loader: _Loader, result: FileResult, evidence: _Evidence, last: bool
-) -> tuple[str, Format, bool]:
+def _load(case: Case, admitted: _Admitted, result: FileResult, last: bool) -> tuple[str, Format, bool]:
     """All of the file's rows and rejects, or none; with ``last``, its outcome too.
 
     Two transactions (see ``_Loader.number``): until the evidence's status is written the
-    file counts as loading, and an ingest after a crash loads it again (``_recover``).
+    file counts as loading, and an ingest after a crash loads it again (``_recover``). The
+    evidence row joins the first once the file is hashed, which a large file is while it
+    loads; a duplicate found then rolls the rows back (raises _NotLoaded).
     Returns the container, the format and whether the outcome is recorded.
     """
+    loader = admitted.loader
     with case.transaction():
-        evidence.claim(case)
         container, fmt = loader.run()
+        evidence = admitted.settle()
+        result.stored_as = evidence.stored_as
+        evidence.claim(case)
     try:
         with case.transaction():
             loader.number()
@@ -416,6 +507,7 @@ def _discard(case: Case, evidence_id: int) -> None:
 def _recover(case: Case) -> None:
     """Files an earlier ingest stopped in the middle of (a crash, Ctrl-C, a full disk):
     their rows go, and ingesting the same file again loads it (not a duplicate)."""
+    discard_partial_copies(case.evidence_dir)
     rows = case.con.execute("SELECT evidence_id FROM evidence WHERE status = 'loading'").fetchall()
     for (evidence_id,) in rows:
         _discard(case, evidence_id)
@@ -425,52 +517,6 @@ def _recover(case: Case) -> None:
                 "WHERE evidence_id = ?",
                 [_INTERRUPTED_MESSAGE, evidence_id],
             )
-
-
-def _store(case: Case, source: Source) -> tuple[Path, str, int, int]:
-    """Copy the input into the evidence folder; its sha256, size and newline count.
-
-    A large file is copied by the kernel while a thread hashes it (both release the GIL); a
-    small one, or an archive member as it is decompressed, is hashed and written in one pass.
-    """
-    tmp = case.evidence_dir / f".incoming-{uuid.uuid4().hex}"
-    try:
-        if source.path is not None and source.path.stat().st_size > _THREADED_STORE:
-            with ThreadPoolExecutor(1) as pool:
-                copied = pool.submit(shutil.copyfile, source.path, tmp)
-                with source.open() as fin:
-                    sha, size, newlines = _digest(fin, None)
-                copied.result()
-        else:
-            with source.open() as fin, tmp.open("wb") as fout:
-                sha, size, newlines = _digest(fin, fout)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.chmod(tmp, 0o444)  # evidence is read-only
-    return tmp, sha, size, newlines
-
-
-def _digest(fin: IO[bytes], copy_to: IO[bytes] | None) -> tuple[str, int, int]:
-    digest = hashlib.sha256()
-    size = newlines = 0
-    pool = ThreadPoolExecutor(1)
-    try:
-        while chunk := fin.read(_COPY_CHUNK):
-            # sha256 releases the GIL and counting newlines does not: a large chunk is hashed
-            # on a second core while it is counted (each takes about half a second a gigabyte)
-            hashed = pool.submit(digest.update, chunk) if len(chunk) == _COPY_CHUNK else None
-            newlines += chunk.count(b"\n")
-            size += len(chunk)
-            if copy_to is not None:
-                copy_to.write(chunk)
-            if hashed is None:
-                digest.update(chunk)
-            else:
-                hashed.result()
-    finally:
-        pool.shutdown()
-    return digest.hexdigest(), size, newlines
 
 
 class _UnknownFormat(FormatError):
@@ -492,7 +538,7 @@ class _Loader:
         date_order: str | None,
         progress: Progress | None,
         display: str,
-        newlines: int,
+        newlines: int | None,  # None until the file is hashed (see kept_as)
     ) -> None:
         self.con = case.con
         self.tmp_dir = case.root / "tmp"
@@ -507,9 +553,14 @@ class _Loader:
         self.staged = False
         self.newlines = newlines
         self.native = True  # try DuckDB's own JSON reader first
-        self.unnumbered: tuple[str, int | None] | None = None  # (table, lines) awaiting number()
+        self.unnumbered: tuple[str, bool] | None = None  # (table, numbered by line) awaiting number()
 
     # -- orchestration -----------------------------------------------------------------
+    def kept_as(self, path: Path, newlines: int) -> None:
+        """The evidence copy of the file read so far from where the user keeps it (the same
+        bytes; see reclaim.ingest.store.Storing): later reads, and numbering, use the copy."""
+        self.path, self.newlines = path, newlines
+
     def run(self) -> tuple[str, Format]:
         self.unnumbered = None
         with self.path.open("rb") as fh:
@@ -590,7 +641,7 @@ class _Loader:
             f"columns = {{'j': '{route.duckdb_type()}'}}))"
         )
         # no line may be blank, or record numbers would not be line numbers
-        self._load_native(route, relation, self.newlines + (not self._ends_with_newline()))
+        self._load_native(route, relation, by_line=True)
 
     def _load_payload_csv_native(self, fmt: Format, layout: frame.CsvLayout) -> None:
         """DuckDB's CSV reader in strict mode, the payload parsed by ``json_transform``."""
@@ -602,20 +653,22 @@ class _Loader:
             f"delim = {_sql_text(layout.delimiter)}, quote = '\"', escape = '\"', "
             f"strict_mode = true, columns = {{{columns}}})))"
         )
-        self._load_native(route, relation, None)
+        self._load_native(route, relation)
 
-    def _load_native(self, route: Mapping, relation: str, lines: int | None, numbered: bool = False) -> None:
+    def _load_native(
+        self, route: Mapping, relation: str, by_line: bool = False, numbered: bool = False
+    ) -> None:
         """Insert what DuckDB read; ``number`` then numbers the rows by their place in the append.
 
         DuckDB appends in file order (insertion order is preserved), so the n-th row of
-        the append is the n-th record. ``lines``: the line count the rows must match for
-        record numbers to be line numbers too. ``numbered``: the relation numbers its
+        the append is the n-th record. ``by_line``: a record a line, so record numbers
+        are line numbers too (``number`` checks the count). ``numbered``: the relation numbers its
         records itself. Anything DuckDB cannot take as it stands raises _NativeUnfit, and
         the framed path finds and reports it.
         """
         if not numbered:
             relation = f"(SELECT 0 AS record_no, NULL AS line_no, * FROM {relation})"
-            self.unnumbered = (route.table, lines)
+            self.unnumbered = (route.table, by_line)
         cols = ", ".join(f'"{c}"' for c in route.columns)
         try:
             self.con.execute(
@@ -635,7 +688,7 @@ class _Loader:
         """
         if self.unnumbered is None:
             return
-        table, lines = self.unnumbered
+        table, by_line = self.unnumbered
         row = self.con.execute(
             f"SELECT min(rowid), max(rowid), count(*) FROM {table} WHERE evidence_id = ?",
             [self.evidence_id],
@@ -643,18 +696,19 @@ class _Loader:
         first, last, count = row if row else (0, 0, 0)
         if count and last - first + 1 != count:
             raise _NativeUnfit("rows were not appended in one run")
-        if lines is not None and count != lines:
+        if by_line and count != self._lines():
             raise _NativeUnfit("blank lines: record numbers would not be line numbers")
         self.con.execute(
             f"UPDATE {table} SET record_no = rowid - $first + 1, "
             "line_no = CASE WHEN $lines THEN rowid - $first + 1 END WHERE evidence_id = $id",
-            {"first": first, "lines": lines is not None, "id": self.evidence_id},
+            {"first": first, "lines": by_line, "id": self.evidence_id},
         )
 
-    def _ends_with_newline(self) -> bool:
+    def _lines(self) -> int:
+        assert self.newlines is not None, "numbered before the file was hashed"
         with self.path.open("rb") as fh:
             fh.seek(-1, os.SEEK_END)
-            return fh.read(1) == b"\n"
+            return self.newlines + (fh.read(1) != b"\n")
 
     def _identify(self, sniffed: sniff.Sniffed) -> Format:
         fmt = sniff.format_for(sniffed)
@@ -674,7 +728,6 @@ class _Loader:
                     f"(SELECT NULL AS rec, j FROM read_json({_sql_text(self.path)}, "
                     f"format = 'array', records = false, maximum_object_size = {_NATIVE_RECORD_MAX}, "
                     f"columns = {{'j': '{route.duckdb_type()}'}}))",
-                    None,
                 )
                 return fmt
             if self._native_fits(fmt, text_path) and wrapper and self.size < _NATIVE_PAGE_MAX:
@@ -688,7 +741,6 @@ class _Loader:
                     f"FROM read_json({_sql_text(self.path)}, records = true, "
                     f"maximum_object_size = {self.size + 1}, "
                     f"columns = {{{_sql_text(wrapper)}: '{route.duckdb_type()}[]'}}))",
-                    None,
                     numbered=True,
                 )
                 return fmt

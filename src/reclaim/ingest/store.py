@@ -1,0 +1,138 @@
+"""Evidence copies: each input copied byte for byte into the case's evidence folder, hashed.
+
+A large plain file can be copied and hashed on a thread (``Storing``) while DuckDB reads the
+original: the two then share the machine's cores instead of taking turns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from reclaim.ingest.sources import Source
+
+_COPY_CHUNK = 8 << 20
+_INCOMING = ".incoming-"
+# Below this, copying and hashing in one pass beats starting threads, and loading while
+# hashing gains nothing worth its bookkeeping.
+LARGE_FILE = 32 << 20
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A copy in the evidence folder under a temporary name, with what was learned reading it."""
+
+    path: Path
+    sha256: str
+    size: int
+    newlines: int
+
+
+def discard_partial_copies(evidence_dir: Path) -> None:
+    """Copies an ingest that was killed left under their temporary names (only one process
+    writes to a case at a time: any found at the start of an ingest are stale)."""
+    for leftover in evidence_dir.glob(f"{_INCOMING}*"):
+        leftover.unlink(missing_ok=True)
+
+
+def store(evidence_dir: Path, source: Source) -> Stored:
+    """Copy the input into the evidence folder; its sha256, size and newline count.
+
+    A large file is copied by the kernel while a thread hashes it (both release the GIL); a
+    small one, or an archive member as it is decompressed, is hashed and written in one pass.
+    """
+    tmp = evidence_dir / f"{_INCOMING}{uuid.uuid4().hex}"
+    try:
+        if source.path is not None and source.path.stat().st_size > LARGE_FILE:
+            before = _identity(source.path)
+            with ThreadPoolExecutor(1) as pool:
+                copied = pool.submit(shutil.copyfile, source.path, tmp)
+                with source.open() as fin:
+                    sha, size, newlines = _digest(fin, None)
+                copied.result()
+            # the copy and the hash read the file apart: a file still being written would
+            # leave evidence whose bytes are not the ones hashed
+            _unchanged(source.path, before)
+        else:
+            with source.open() as fin, tmp.open("wb") as fout:
+                sha, size, newlines = _digest(fin, fout)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.chmod(tmp, 0o444)  # evidence is read-only
+    return Stored(tmp, sha, size, newlines)
+
+
+def _digest(fin: IO[bytes], copy_to: IO[bytes] | None) -> tuple[str, int, int]:
+    digest = hashlib.sha256()
+    size = newlines = 0
+    pool = ThreadPoolExecutor(1)
+    try:
+        while chunk := fin.read(_COPY_CHUNK):
+            # sha256 releases the GIL and counting newlines does not: a large chunk is hashed
+            # on a second core while it is counted (each takes about half a second a gigabyte)
+            hashed = pool.submit(digest.update, chunk) if len(chunk) == _COPY_CHUNK else None
+            newlines += chunk.count(b"\n")
+            size += len(chunk)
+            if copy_to is not None:
+                copy_to.write(chunk)
+            if hashed is None:
+                digest.update(chunk)
+            else:
+                hashed.result()
+    finally:
+        pool.shutdown()
+    return digest.hexdigest(), size, newlines
+
+
+class Storing:
+    """``store`` of a plain file running on a thread while the caller reads the original.
+
+    What was read must be what was kept: a file that changes meanwhile (its size, time or
+    inode) fails instead of leaving rows that differ from the evidence.
+    """
+
+    def __init__(self, evidence_dir: Path, source: Source) -> None:
+        assert source.path is not None
+        self.path = source.path
+        self._before = _identity(source.path)
+        pool = ThreadPoolExecutor(1)
+        self._future: Future[Stored] = pool.submit(store, evidence_dir, source)
+        pool.shutdown(wait=False)
+        self._taken = False
+
+    def result(self) -> Stored:
+        """The copy, once done; OSError when it could not be made or the file changed."""
+        self._taken = True
+        stored = self._future.result()
+        try:
+            _unchanged(self.path, self._before)
+        except OSError:
+            stored.path.unlink(missing_ok=True)
+            raise
+        return stored
+
+    def abandon(self) -> None:
+        """Wait for the thread and remove its copy, unless ``result`` handed it on."""
+        if self._taken:
+            return
+        self._taken = True
+        with contextlib.suppress(OSError):  # store() removed its own partial copy
+            self._future.result().path.unlink(missing_ok=True)
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _unchanged(path: Path, before: tuple[int, int, int]) -> None:
+    if _identity(path) != before:
+        raise OSError(f"the file changed while it was read ({path}); ingest it once it is complete")
