@@ -207,3 +207,23 @@ def test_unreadable_time_is_kept_and_reported(ingest_bytes: Ingest) -> None:
     ]
     manifest = case.evidence_dir / "manifest.json"
     assert "no time Reclaim could read" in manifest.read_text()
+
+
+def test_manifest_lists_each_files_first_rejects(ingest_bytes: Ingest, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from reclaim.case import store
+
+    monkeypatch.setattr(store, "MANIFEST_REJECTS_SHOWN", 2)
+    broken = '{"CreationTime": "2026-11-02T08:15:00", "Operation": '
+    for name, bad in (("a.ndjson", [4, 1, 3]), ("b.ndjson", []), ("c.ndjson", [2])):
+        lines = _lines(5)
+        for n in bad:
+            lines[n] = broken
+        case, _report = ingest_bytes(name, "\n".join(lines) + "\n")
+    manifest = json.loads((case.evidence_dir / "manifest.json").read_text())
+    shown = {entry["stored_as"].split("-", 1)[1]: entry["rejects"] for entry in manifest["evidence"]}
+    stored = {entry["stored_as"].split("-", 1)[1]: entry["stored_as"] for entry in manifest["evidence"]}
+    assert shown == {
+        "a.ndjson": [f"{stored['a.ndjson']}:2: not valid JSON", f"{stored['a.ndjson']}:4: not valid JSON"],
+        "b.ndjson": [],
+        "c.ndjson": [f"{stored['c.ndjson']}:3: not valid JSON"],
+    }

@@ -156,13 +156,24 @@ class Case:
 
     def write_manifest(self) -> Path:
         """Write evidence/manifest.json from the store, the one source of truth."""
+        # the first rejects of every file in one query: a query per file is seconds at thousands
+        firsts: dict[int, list[tuple[Any, Any, str]]] = {}
+        for evidence_id, rec, line, reason in self.con.execute(
+            "SELECT evidence_id, record_no, line_no, reason FROM rejects "
+            "QUALIFY row_number() OVER (PARTITION BY evidence_id ORDER BY record_no NULLS LAST) <= ? "
+            "ORDER BY evidence_id, record_no NULLS LAST",
+            [MANIFEST_REJECTS_SHOWN],
+        ).fetchall():
+            firsts.setdefault(evidence_id, []).append((rec, line, reason))
         cur = self.con.execute("SELECT * FROM evidence ORDER BY evidence_id")
         names = [d[0] for d in cur.description]
         entries = []
         for row in cur.fetchall():
             entry = dict(zip(names, row, strict=True))
             entry["ingested_at"] = _iso(entry["ingested_at"])
-            entry["rejects"] = self.rejects(entry["evidence_id"], entry["stored_as"], MANIFEST_REJECTS_SHOWN)
+            entry["rejects"] = [
+                reject_text(entry["stored_as"], *reject) for reject in firsts.get(entry["evidence_id"], [])
+            ]
             entries.append(entry)
         path = self.evidence_dir / "manifest.json"
         tmp = path.with_suffix(".tmp")

@@ -126,12 +126,14 @@ def ingest_paths(
     # Graph pages (many small files of one export) load together: one query and two commits
     # for a batch, not for each file. Not when rows leave the case file by file (after_load).
     pages = _PageBatch(case, progress, enabled=after_load is None)
-    reserved = 0  # evidence ids handed out to files not yet in the table
+    # evidence ids are handed out here alone (one process writes to a case), also to files
+    # not yet in the table: counted, not queried per file
+    last_id = case.next_evidence_id() - 1
 
     def next_id() -> int:
-        nonlocal reserved
-        reserved = max(case.next_evidence_id(), reserved + 1)
-        return reserved
+        nonlocal last_id
+        last_id += 1
+        return last_id
 
     def before_check(sha: str) -> None:  # the same bytes twice in a batch: the first goes in first
         if pages.holds(sha):
@@ -325,7 +327,7 @@ def _load_and_record(case: Case, admitted: _Admitted, after_load: AfterLoad | No
         evidence = admitted.settle()
         result.stored_as = evidence.stored_as
         with case.transaction():
-            evidence.record(case, result, container, loader.encoding, claimed=False)
+            _record(case, [_Outcome(evidence, result, container, loader.encoding)], claimed=False)
     if result.rejected:
         result.rejects = case.rejects(loader.evidence_id, admitted.name, REJECTS_REPORTED)
     return result
@@ -396,20 +398,21 @@ class _PageBatch:
         cols = ", ".join(f'"{c}"' for c in route.columns)
         select = route.select_parsed("rc_time_mdy", relation, keys="evidence_id, record_no, line_no")
         with case.transaction():
-            for a, _ in items:
-                a.evidence.claim(case)
+            _claim(case, [a.evidence for a, _ in items])
             case.con.execute(f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) {select}")
-        results = []
+        results, outcomes = [], []
         try:
             with case.transaction():
+                counts, warnings = _finish(case.con, items[0][1], [a.evidence.evidence_id for a, _ in items])
                 for a, fmt in items:
                     result = a.result()
-                    result.records, result.rejected = a.loader.finish(fmt)
-                    result.warnings = a.loader.warnings(fmt)
+                    result.records, result.rejected = counts[a.evidence.evidence_id]
+                    result.warnings = warnings[a.evidence.evidence_id]
                     result.format = fmt.name
                     result.status = "partial" if result.rejected else "ingested"
-                    a.evidence.record(case, result, "json", a.loader.encoding, claimed=True)
                     results.append(result)
+                    outcomes.append(_Outcome(a.evidence, result, "json", a.loader.encoding))
+                _record(case, outcomes, claimed=True)
         except Exception:
             for a, _ in items:
                 _discard(case, a.evidence.evidence_id)
@@ -434,37 +437,68 @@ class _Evidence:
     def stored_as(self) -> str:
         return self.path.name
 
-    def claim(self, case: Case) -> None:
-        """The row, status loading, in the transaction that adds the file's rows (the row of an
-        interrupted load of the same file, or of an attempt that fell back, is reused)."""
-        found = case.con.execute("SELECT 1 FROM evidence WHERE evidence_id = ?", [self.evidence_id])
-        if found.fetchone() is not None:
-            case.con.execute(
-                "UPDATE evidence SET status = 'loading', message = NULL WHERE evidence_id = ?",
-                [self.evidence_id],
-            )
-            return
+
+def _claim(case: Case, evidences: list[_Evidence]) -> None:
+    """Their rows, status loading, in the transaction that adds the files' rows (the row of an
+    interrupted load of the same file, or of an attempt that fell back, is reused).
+
+    One statement for a whole batch of pages: per file, the statements cost more than the rows.
+    """
+    within = _within([e.evidence_id for e in evidences])
+    found = case.con.execute(f"SELECT evidence_id FROM evidence WHERE {within}").fetchall()
+    reused = {evidence_id for (evidence_id,) in found}
+    if reused:
+        case.con.execute(
+            f"UPDATE evidence SET status = 'loading', message = NULL WHERE {_within(sorted(reused))}"
+        )
+    new = [e for e in evidences if e.evidence_id not in reused]
+    if new:
+        now = datetime.now(UTC).replace(tzinfo=None)
         case.con.execute(
             "INSERT INTO evidence (evidence_id, sha256, stored_as, source, size, status, ingested_at) "
-            "VALUES (?, ?, ?, ?, ?, 'loading', ?)",
-            [self.evidence_id, self.sha256, self.stored_as, self.source, self.size,
-             datetime.now(UTC).replace(tzinfo=None)],
-        )  # fmt: skip
+            "VALUES " + ", ".join(["(?, ?, ?, ?, ?, 'loading', ?)"] * len(new)),
+            [v for e in new for v in (e.evidence_id, e.sha256, e.stored_as, e.source, e.size, now)],
+        )
 
-    def record(
-        self, case: Case, result: FileResult, container: str | None, encoding: str | None, claimed: bool
-    ) -> None:
-        """The outcome; the row is claimed again unless ``claimed`` (the load that did rolled back)."""
-        if not claimed:
-            self.claim(case)
-        case.con.execute(
-            "UPDATE evidence SET format = ?, container = ?, encoding = ?, records = ?, "
-            "rejected = ?, status = ?, message = ?, warnings = ? WHERE evidence_id = ?",
-            [
-                result.format, container, encoding, result.records, result.rejected,
-                result.status, result.message, result.warnings, self.evidence_id,
-            ],
-        )  # fmt: skip
+
+@dataclass(frozen=True)
+class _Outcome:
+    evidence: _Evidence
+    result: FileResult
+    container: str | None
+    encoding: str | None
+
+
+def _record(case: Case, outcomes: list[_Outcome], claimed: bool) -> None:
+    """The files' outcomes; their rows are claimed again unless ``claimed`` (the load that
+    did rolled back)."""
+    if not claimed:
+        _claim(case, [o.evidence for o in outcomes])
+    row = (
+        "(?, CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS BIGINT), "
+        "CAST(? AS BIGINT), CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS VARCHAR[]))"
+    )
+    values = [
+        v
+        for o in outcomes
+        for v in (
+            o.evidence.evidence_id, o.result.format, o.container, o.encoding, o.result.records,
+            o.result.rejected, o.result.status, o.result.message, o.result.warnings,
+        )
+    ]  # fmt: skip
+    case.con.execute(
+        "UPDATE evidence SET format = v.format, container = v.container, encoding = v.encoding, "
+        "records = v.records, rejected = v.rejected, status = v.status, message = v.message, "
+        f"warnings = v.warnings FROM (VALUES {', '.join([row] * len(outcomes))}) AS v(evidence_id, "
+        "format, container, encoding, records, rejected, status, message, warnings) "
+        "WHERE evidence.evidence_id = v.evidence_id",
+        values,
+    )
+
+
+def _within(evidence_ids: list[int]) -> str:
+    """SQL: the row is of one of these files (ids are ints: no quoting to get wrong)."""
+    return f"evidence_id IN ({', '.join(str(int(i)) for i in evidence_ids)})"
 
 
 def _load(case: Case, admitted: _Admitted, result: FileResult, last: bool) -> tuple[str, Format, bool]:
@@ -481,16 +515,15 @@ def _load(case: Case, admitted: _Admitted, result: FileResult, last: bool) -> tu
         container, fmt = loader.run()
         evidence = admitted.settle()
         result.stored_as = evidence.stored_as
-        evidence.claim(case)
+        _claim(case, [evidence])
     try:
         with case.transaction():
             loader.number()
-            result.records, result.rejected = loader.finish(fmt)
-            result.warnings = loader.warnings(fmt)
+            (result.records, result.rejected), result.warnings = loader.finish(fmt)
             if last:
                 result.format = fmt.name
                 result.status = "partial" if result.rejected else "ingested"
-                evidence.record(case, result, container, loader.encoding, claimed=True)
+                _record(case, [_Outcome(evidence, result, container, loader.encoding)], claimed=True)
     except Exception:
         _discard(case, loader.evidence_id)
         raise
@@ -878,52 +911,12 @@ class _Loader:
             )
 
     # -- after loading -----------------------------------------------------------------
-    def warnings(self, fmt: Format) -> list[str]:
-        """Records kept without a readable time: the timeline and time windows miss them."""
-        found = []
-        for table in fmt.tables:
-            if "time" not in schema.TABLES[table]:
-                continue
-            row = self.con.execute(
-                f"SELECT count(*), list(record_no ORDER BY record_no)[:5] FROM {table} "
-                "WHERE evidence_id = ? AND time IS NULL",
-                [self.evidence_id],
-            ).fetchone()
-            if row and row[0]:
-                found.append(
-                    f"{row[0]} records have no time Reclaim could read (records "
-                    f"{', '.join(map(str, row[1]))}{', …' if row[0] > 5 else ''}); "
-                    "timelines and time windows leave them out"
-                )
-        return found
-
-    def finish(self, fmt: Format) -> tuple[int, int]:
-        """Move rows that are no record of their table to the rejects; count both."""
-        loaded = 0
-        for table in fmt.tables:
-            row = self.con.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE NOT ({_KEY_COLUMNS[table]})) FROM {table} "
-                "WHERE evidence_id = ?",
-                [self.evidence_id],
-            ).fetchone()
-            rows, foreign = row if row else (0, 0)
-            if foreign:
-                where = f"evidence_id = {self.evidence_id} AND NOT ({_KEY_COLUMNS[table]})"
-                self.con.execute(
-                    f"INSERT INTO rejects SELECT evidence_id, record_no, line_no, "
-                    f"'no {table} fields in the record' FROM {table} WHERE {where}"
-                )
-                self.con.execute(f"DELETE FROM {table} WHERE {where}")
-            loaded += rows - foreign
+    def finish(self, fmt: Format) -> tuple[tuple[int, int], list[str]]:
+        """(records, rejected) and warnings for the file (see ``_finish``)."""
         if self.staged:
             self.con.execute("DROP TABLE IF EXISTS staging")
-        return loaded, self._count("rejects")
-
-    def _count(self, table: str) -> int:
-        row = self.con.execute(
-            f"SELECT count(*) FROM {table} WHERE evidence_id = ?", [self.evidence_id]
-        ).fetchone()
-        return int(row[0]) if row else 0
+        counts, warnings = _finish(self.con, fmt, [self.evidence_id])
+        return counts[self.evidence_id], warnings[self.evidence_id]
 
     def _date_order(self, mapping: Mapping) -> str:
         """Month/day order of slash dates, from the data; --date-order when it cannot tell."""
@@ -956,6 +949,47 @@ class _Loader:
                 hint="rerun with --date-order mdy (US) or --date-order dmy",
             )
         return order
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection, fmt: Format, ids: list[int]
+) -> tuple[dict[int, tuple[int, int]], dict[int, list[str]]]:
+    """For files just loaded: rows that are no record of their table moved to the rejects;
+    (records, rejected) and warnings per evidence id. A few grouped statements for a batch of
+    any size."""
+    within = _within(ids)
+    records = dict.fromkeys(ids, 0)
+    warnings: dict[int, list[str]] = {evidence_id: [] for evidence_id in ids}
+    for table in fmt.tables:
+        key = _KEY_COLUMNS[table]
+        counts = con.execute(
+            f"SELECT evidence_id, count(*), count(*) FILTER (WHERE NOT ({key})) FROM {table} "
+            f"WHERE {within} GROUP BY evidence_id"
+        ).fetchall()
+        if any(foreign for _, _, foreign in counts):
+            foreign_rows = f"{within} AND NOT ({key})"
+            con.execute(
+                f"INSERT INTO rejects SELECT evidence_id, record_no, line_no, "
+                f"'no {table} fields in the record' FROM {table} WHERE {foreign_rows}"
+            )
+            con.execute(f"DELETE FROM {table} WHERE {foreign_rows}")
+        for evidence_id, rows, foreign in counts:
+            records[evidence_id] += rows - foreign
+        if "time" in schema.TABLES[table]:
+            # records kept without a readable time: the timeline and time windows miss them
+            untimed = con.execute(
+                f"SELECT evidence_id, count(*), list(record_no ORDER BY record_no)[:5] FROM {table} "
+                f"WHERE {within} AND time IS NULL GROUP BY evidence_id"
+            ).fetchall()
+            for evidence_id, count, first in untimed:
+                warnings[evidence_id].append(
+                    f"{count} records have no time Reclaim could read (records "
+                    f"{', '.join(map(str, first))}{', …' if count > 5 else ''}); "
+                    "timelines and time windows leave them out"
+                )
+    found = con.execute(f"SELECT evidence_id, count(*) FROM rejects WHERE {within} GROUP BY evidence_id")
+    rejected = dict(found.fetchall())
+    return {i: (records[i], rejected.get(i, 0)) for i in ids}, warnings
 
 
 def _numbers(after: int, count: int) -> pa.Array:
