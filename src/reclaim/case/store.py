@@ -85,7 +85,10 @@ class Case:
         except duckdb.Error as exc:
             raise CaseError(f"cannot open {db}: {exc}", hint="is another reclaim using it?") from exc
         con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")  # DuckDB's own bar would land in stdout (--json)
+        # DuckDB tracks a statement's progress for the ingest's bar (reclaim.ingest.progress);
+        # its own bar would land in stdout (--json)
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
         # Bounded memory whatever the input size: DuckDB spills to the case's tmp/ beyond it.
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"SET temp_directory = '{str(root / 'tmp').replace(chr(39), chr(39) * 2)}'")

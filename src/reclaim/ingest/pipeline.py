@@ -24,6 +24,7 @@ from reclaim.errors import DateOrderError, FormatError
 from reclaim.ingest import decode, frame, sniff, sql
 from reclaim.ingest.formats import Format
 from reclaim.ingest.mappings import Mapping
+from reclaim.ingest.progress import Progress, watched
 from reclaim.ingest.sources import Source, expand
 from reclaim.ingest.store import LARGE_FILE, Stored, Storing, discard_partial_copies, store
 
@@ -57,7 +58,6 @@ _NATIVE_PAGE_MAX = 256 << 20
 # rewrite the rows (0.7 s a million records).
 _NATIVE_RECORD_MAX = 16 << 20
 
-Progress = Callable[[str, int, int], None]  # (source name, bytes done, bytes total)
 # Called with a file's evidence id once its rows are committed (reclaim.case.dataset moves them
 # out of the case into a Parquet dataset); an error fails the file.
 AfterLoad = Callable[[int], None]
@@ -340,8 +340,10 @@ class _PageBatch:
     and its files load one by one, where each failure is found and reported on its own.
     """
 
-    MAX_FILES = 200
-    MAX_BYTES = 128 << 20
+    MAX_FILES = 500
+    # DuckDB writes full row groups (122,880 rows) straight to the file; the rest of a commit
+    # goes through the WAL and is written again at the checkpoint: larger batches, fewer rests
+    MAX_BYTES = 256 << 20
 
     def __init__(self, case: Case, progress: Progress | None, enabled: bool) -> None:
         self.case = case
@@ -397,9 +399,11 @@ class _PageBatch:
         )
         cols = ", ".join(f'"{c}"' for c in route.columns)
         select = route.select_parsed("rc_time_mdy", relation, keys="evidence_id, record_no, line_no")
+        insert = f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) {select}"
         with case.transaction():
             _claim(case, [a.evidence for a, _ in items])
-            case.con.execute(f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) {select}")
+            with watched(case.con, [(a.name, a.evidence.size) for a, _ in items], self.progress):
+                case.con.execute(insert)
         results, outcomes = [], []
         try:
             with case.transaction():
@@ -704,10 +708,11 @@ class _Loader:
             self.unnumbered = (route.table, by_line)
         cols = ", ".join(f'"{c}"' for c in route.columns)
         try:
-            self.con.execute(
-                f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) "
-                f"SELECT {self.evidence_id}, * FROM ({route.select_parsed('rc_time_mdy', relation)})"
-            )
+            with watched(self.con, [(self.display, self.size)], self.progress):
+                self.con.execute(
+                    f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) "
+                    f"SELECT {self.evidence_id}, * FROM ({route.select_parsed('rc_time_mdy', relation)})"
+                )
         except duckdb.Error as exc:
             raise _NativeUnfit(str(exc)) from exc
         if self.progress is not None:
