@@ -123,3 +123,33 @@ def test_an_unknown_step_is_a_clear_refusal(ui: tuple[WebServer, Lab, Path]) -> 
     server, _, _ = ui
     refused = _browser(server).post(f"/case/0/user/{VICTIM}/plan", data={"csrf": server.app.csrf, "steps": "R9"})
     assert refused.status_code == 400 and "unknown step R9" in refused.text
+
+
+def test_verdicts_are_judged_again_only_when_the_evidence_changes(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reclaim import synth
+    from reclaim.detect import engine
+    from reclaim.ingest.pipeline import ingest_paths
+
+    case_dir = tmp_path / "case"
+    shutil.copytree(template, case_dir)
+    runs: list[str | None] = []
+    real_run = engine.run
+    monkeypatch.setattr(
+        engine, "run", lambda con, rules, options: runs.append(options.user) or real_run(con, rules, options)
+    )
+    app = App([case_dir], lambda case, user: "<p>report</p>")
+    with WebServer(app) as server:
+        browser = _browser(server)
+        for _ in range(2):
+            assert VICTIM in browser.get("/case/0").text
+            assert browser.get(f"/case/0/user/{VICTIM}").status_code == 200
+        assert runs == [None, VICTIM]  # the second visits were answered from what was judged
+        newcomer = "newcomer@contoso.example"
+        extra = tmp_path / "more.ndjson"
+        synth.write_ndjson(extra, ({**r, "UserId": newcomer} for r in synth.ual_records(5)))
+        with Case.open(case_dir) as case:
+            assert ingest_paths(case, [extra]).complete
+        assert newcomer in browser.get("/case/0").text
+        assert runs == [None, VICTIM, None]

@@ -29,6 +29,7 @@ from reclaim.tenant.client import TenantClient
 from reclaim.web.page import CSP, esc, page, status, table
 
 COOKIE = "reclaim"
+_JUDGED_KEPT = 64  # verdict lists kept (a case's, and its users' as they are opened)
 RenderReport = Callable[[Case, str | None], str]  # (case, user or None) -> the HTML report
 
 
@@ -64,6 +65,11 @@ class App:
     _lock: threading.Lock = field(
         default_factory=threading.Lock, repr=False
     )  # one request at a case at a time
+    # verdicts by (case, user or None, evidence fingerprint): every rule over a large case
+    # takes seconds, and the same pages are visited again and again
+    _judged: dict[tuple[int, str | None, str], list[verdict.UserVerdict]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def csrf(self) -> str:
@@ -155,9 +161,24 @@ class App:
     def _open(self, index: int) -> Case:
         return Case.open(self.cases[index], create=False)
 
+    def _verdicts(self, case: Case, index: int, user: str | None = None) -> list[verdict.UserVerdict]:
+        """The case's verdicts (of one user, or of all), judged again once its evidence changed."""
+        row = case.con.execute(
+            "SELECT md5(coalesce(string_agg(concat_ws(',', evidence_id, status, records, rejected), ';' "
+            "ORDER BY evidence_id), '')) FROM evidence"
+        ).fetchone()
+        key = (index, user, row[0] if row else "")
+        judged = self._judged.get(key)
+        if judged is None:
+            judged = verdict.verdicts(engine.run(case.con, rules.load(), context.Options(user=user)))
+            if len(self._judged) >= _JUDGED_KEPT:
+                self._judged.pop(next(iter(self._judged)))  # the oldest
+            self._judged[key] = judged
+        return judged
+
     def _case(self, index: int) -> Response:
         with self._open(index) as case:
-            judged = verdict.verdicts(engine.run(case.con, rules.load(), context.Options()))
+            judged = self._verdicts(case, index)
         rows = [
             [
                 status(v.verdict),
@@ -188,7 +209,7 @@ class App:
 
     def _user(self, index: int, upn: str) -> Response:
         with self._open(index) as case:
-            judged = verdict.verdicts(engine.run(case.con, rules.load(), context.Options(user=upn)))
+            judged = self._verdicts(case, index, upn)
         v = next((j for j in judged if j.upn == upn), None)
         head = (
             f"<p>{status(v.verdict)} (score {v.score})</p><ul>"
