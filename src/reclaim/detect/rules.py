@@ -92,13 +92,16 @@ def builtin_dir() -> Path:
     return Path(str(resources.files("reclaim.detect") / "rules"))
 
 
-def rule_files(dirs: Iterable[Path]) -> list[Path]:
+def rule_files(paths: Iterable[Path], nested: bool = False) -> list[Path]:
+    """The YAML files given, and those in the folders given (``nested``: in their subfolders
+    too, as SigmaHQ lays its rules out)."""
     files: list[Path] = []
-    for d in dirs:
-        if d.is_file():
-            files.append(d)
+    for path in paths:
+        if path.is_file():
+            files.append(path)
         else:
-            files.extend(sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml")))
+            found = path.rglob("*") if nested else path.iterdir()
+            files.extend(sorted(f for f in found if f.suffix in (".yaml", ".yml") and f.is_file()))
     return files
 
 

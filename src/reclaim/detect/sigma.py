@@ -57,7 +57,7 @@ from sigma.types import (
 from reclaim.detect import context
 from reclaim.detect.engine import Skipped
 from reclaim.detect.rules import SIGMA_SERVICES as SERVICES
-from reclaim.detect.rules import Rule
+from reclaim.detect.rules import Rule, rule_files
 
 # -- the audit table as Sigma sees it ---------------------------------------------------------
 # Column tokens the pipeline maps to, as VARCHAR SQL. The key-value lists are the JSON text the
@@ -396,17 +396,6 @@ class Loaded:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def sigma_files(paths: Iterable[Path]) -> list[Path]:
-    """Sigma rule files under ``paths``, subfolders included (SigmaHQ's layout nests them)."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_file():
-            files.append(p)
-        else:
-            files.extend(sorted(f for f in p.rglob("*") if f.suffix in (".yml", ".yaml") and f.is_file()))
-    return files
-
-
 def _placeholder_rule(path: Path, rule_id: str = "", title: str = "") -> Rule:
     """A stand-in for a file or rule that could not be made into one, so it can be reported."""
     return Rule(
@@ -454,7 +443,7 @@ def load(paths: Iterable[Path]) -> Loaded:
     def skip(path: Path, reason: str, rule_id: str = "", title: str = "") -> None:
         loaded.skipped.append(Skipped(_placeholder_rule(path, rule_id, title), f"{path}: {reason}"))
 
-    for path in sigma_files(paths):
+    for path in rule_files(paths, nested=True):
         try:
             text = path.read_text(encoding="utf-8")
             collection = SigmaCollection.from_yaml(text, collect_errors=True)
