@@ -28,7 +28,7 @@ from reclaim.cli.common import (
     print_ingest_report,
     safe,
 )
-from reclaim.detect import context, engine, rules, verdict
+from reclaim.detect import context, engine, geo, rules, verdict
 from reclaim.errors import UsageError
 from reclaim.ingest.pipeline import IngestReport
 from reclaim.report import findings
@@ -169,6 +169,8 @@ def investigate(
                 if not quiet:
                     tenant_cli.print_collect_report(collected)
             if paths:
+                if options.geo:
+                    geo.warm_up()  # a quarter second, hidden behind the ingest
                 report = ingest_with_progress(case, list(paths), date_order, quiet=quiet)
                 if not quiet:
                     print_ingest_report(report)

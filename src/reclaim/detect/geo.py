@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -26,11 +27,22 @@ class IpInfo:
     private: bool
 
 
-@cache
-def _database() -> Any:
-    from geoip2fast import GeoIP2Fast  # imported late: loading takes a quarter second
+_loading = threading.Lock()
+_loaded: list[Any] = []
 
-    return GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz", verbose=False)
+
+def _database() -> Any:
+    with _loading:  # once, also when warm_up's thread and a lookup ask together
+        if not _loaded:
+            from geoip2fast import GeoIP2Fast  # imported late: loading takes a quarter second
+
+            _loaded.append(GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz", verbose=False))
+        return _loaded[0]
+
+
+def warm_up() -> None:
+    """Load the database on a thread, while something else (an ingest) runs first."""
+    threading.Thread(target=_database, name="reclaim-geo", daemon=True).start()
 
 
 def lookup(ip: str) -> IpInfo:
