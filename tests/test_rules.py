@@ -69,6 +69,8 @@ def test_rule_fixture(rule_id: str, kind: str, tmp_path: Path) -> None:
         assert all(f.evidence for f in analysis.findings), "a finding without evidence rows"
         if "count" in spec:
             assert sum(f.count for f in analysis.findings) == spec["count"], [f.summary for f in analysis.findings]
+        for text in spec.get("summaries", []):  # words a summary must say
+            assert any(text in f.summary for f in analysis.findings), (text, [f.summary for f in analysis.findings])
     else:
         assert not analysis.findings, f"the negative fixture raised: {analysis.findings[0].summary}"
 
