@@ -127,3 +127,29 @@ def test_readme_lists_every_format() -> None:
     from reclaim.ingest.formats import markdown_table
 
     assert markdown_table() in (ROOT / "README.md").read_text(), "regenerate the README's Supported inputs table"
+
+
+def test_the_ingest_bar_keeps_only_files_in_progress_on_screen(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import re
+
+    from rich.console import Console
+
+    from reclaim.cli import common
+
+    folder = tmp_path / "pages"
+    pages = tenantsim.GraphPages(folder, "p", "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", 10)
+    tenant = synth.Tenant(users=4, seed=1)
+    for _ in range(45):
+        pages.add(synth.signin_record(tenant))
+    pages.close()
+    screen = io.StringIO()
+    monkeypatch.setattr(common, "err", Console(file=screen, force_terminal=True, width=120))
+    with Case.open(tmp_path / "case") as case:
+        report = common.ingest_with_progress(case, [folder], None, quiet=False)
+    assert report.records == 45
+    shown = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.getvalue())
+    assert "5 files done" in shown
+    # the last frame holds the count and no finished file (a folder of pages would overflow it)
+    last = shown.rsplit("5 files done", 1)[1]
+    assert "p-0001.json" not in last and "p-0005.json" not in last

@@ -46,11 +46,20 @@ def ingest_with_progress(
         disable=quiet,
     ) as bar:
         tasks: dict[str, Any] = {}
+        finished: set[str] = set()
+        overall = bar.add_task("0 files done", total=None)
 
         def progress(name: str, done: int, total: int) -> None:
+            if name in finished:
+                return
             if name not in tasks:
-                tasks[name] = bar.add_task(escape(Path(name).name[-40:]), total=total)
-            bar.update(tasks[name], completed=done)
+                tasks[name] = bar.add_task(safe(Path(name).name[-40:]), total=total)
+            # a file done leaves the screen: hundreds of Graph pages would not fit on it
+            bar.update(tasks[name], completed=done, visible=done < total)
+            if done >= total:
+                finished.add(name)
+                count = len(finished)
+                bar.update(overall, advance=total, description=f"{count} file{'s' * (count != 1)} done")
 
         return ingest_paths(case, paths, date_order=date_order, progress=progress, after_load=after_load)
 
