@@ -294,7 +294,7 @@ def test_graph_messages_page(ingest_bytes: Ingest) -> None:
 
 def test_graph_page_read_natively_equals_framed(tmp_path, monkeypatch) -> None:
     from reclaim.case.store import Case
-    from reclaim.ingest import pipeline
+    from reclaim.ingest import loader
     from reclaim.ingest.pipeline import ingest_paths
 
     tenant = synth.Tenant(users=5, seed=2)
@@ -304,11 +304,11 @@ def test_graph_page_read_natively_equals_framed(tmp_path, monkeypatch) -> None:
     path.write_text(json.dumps(page, indent=1))
     query = "SELECT * EXCLUDE (evidence_id) FROM signins ORDER BY record_no"
     results, native_calls = [], []
-    real_native = pipeline._Loader._load_native
-    monkeypatch.setattr(pipeline._Loader, "_load_native",
+    real_native = loader.Loader._load_native
+    monkeypatch.setattr(loader.Loader, "_load_native",
                         lambda self, *a, **k: native_calls.append(1) or real_native(self, *a, **k))  # fmt: skip
-    for limit in (pipeline._NATIVE_PAGE_MAX, 0):  # DuckDB's reader, then Python's framing
-        monkeypatch.setattr(pipeline, "_NATIVE_PAGE_MAX", limit)
+    for limit in (loader.NATIVE_PAGE_MAX, 0):  # DuckDB's reader, then Python's framing
+        monkeypatch.setattr(loader, "NATIVE_PAGE_MAX", limit)
         with Case.open(tmp_path / f"case{limit}") as case:
             report = ingest_paths(case, [path])
             assert report.complete and report.records == 50
@@ -317,7 +317,7 @@ def test_graph_page_read_natively_equals_framed(tmp_path, monkeypatch) -> None:
     # a page DuckDB cannot type as it stands still loads, through the framed path
     page["value"][3]["status"] = "not an object"
     path.write_text(json.dumps(page))
-    monkeypatch.setattr(pipeline, "_NATIVE_PAGE_MAX", 1 << 28)
+    monkeypatch.setattr(loader, "NATIVE_PAGE_MAX", 1 << 28)
     with Case.open(tmp_path / "bad") as case:
         report = ingest_paths(case, [path])
         assert report.records + report.rejected == 50

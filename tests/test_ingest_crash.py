@@ -20,11 +20,11 @@ _CHILD = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
     from reclaim.case.store import Case
-    from reclaim.ingest import pipeline
+    from reclaim.ingest import loader, pipeline
 
     moment = sys.argv[3]
     pipeline.LARGE_FILE = int(sys.argv[4])  # 0: the file is hashed while it loads
-    original = getattr(pipeline._Loader, moment)
+    original = getattr(loader.Loader, moment)
 
     def crash(self, *args):
         if moment == "run":
@@ -33,7 +33,7 @@ _CHILD = textwrap.dedent(
             original(self, *args)  # the rows are numbered, the file not yet marked loaded
         os._exit(9)
 
-    setattr(pipeline._Loader, moment, crash)
+    setattr(loader.Loader, moment, crash)
     with Case.open(sys.argv[1]) as case:
         pipeline.ingest_paths(case, [Path(sys.argv[2])])
     """

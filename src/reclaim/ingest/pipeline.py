@@ -1,12 +1,14 @@
-"""Ingestion: inputs -> evidence (byte-for-byte, hashed) -> frames -> normalized tables.
+"""Ingestion: inputs -> evidence (byte-for-byte, hashed) -> normalized tables.
 
-Each file is loaded in its own transaction: a failure leaves no half-loaded file behind,
-is recorded in the manifest, and the other files go on.
+Which files load and how: duplicates by sha256, a large file hashed while it loads, Graph
+pages in batches, each file's evidence row and outcome, and what a crashed ingest left.
+A file's rows are all there or none: a failure leaves no half-loaded file behind, is
+recorded in the manifest, and the other files go on. ``reclaim.ingest.loader`` reads one
+file into the tables.
 """
 
 from __future__ import annotations
 
-import os
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -20,43 +22,24 @@ import pyarrow as pa
 
 from reclaim.case import schema
 from reclaim.case.store import Case, safe_name
-from reclaim.errors import DateOrderError, FormatError
-from reclaim.ingest import decode, frame, sniff, sql
+from reclaim.errors import FormatError
+from reclaim.ingest import sql
 from reclaim.ingest.formats import Format
-from reclaim.ingest.mappings import Mapping
+from reclaim.ingest.loader import (
+    Loader,
+    NativeUnfit,
+    UnknownFormat,
+    evidence_in,
+    finish_files,
+    sql_ident,
+    sql_text,
+)
 from reclaim.ingest.progress import Progress, watched
 from reclaim.ingest.sources import Source, expand
 from reclaim.ingest.store import LARGE_FILE, Stored, Storing, discard_partial_copies, store
 
-_SCAN_BATCH = 8192  # rows per Arrow batch: DuckDB scans a frame's batches on every core
 REJECTS_REPORTED = 20  # per file, in the report; the manifest and store keep more
 _INTERRUPTED_MESSAGE = "an ingest stopped before this file was loaded; ingest it again"
-
-# A row without these is not a record of the table at all (a foreign or empty object).
-_KEY_COLUMNS = {
-    "audit": "operation IS NOT NULL",
-    "signins": "coalesce(user_principal_name, user_id, ip_address) IS NOT NULL",
-    "directory_audits": "activity IS NOT NULL",
-    "mailboxes": "coalesce(identity, user_principal_name, primary_smtp_address) IS NOT NULL",
-    "cas_mailboxes": "coalesce(identity, primary_smtp_address) IS NOT NULL",
-    "inbox_rules": "coalesce(identity, rule_identity, name) IS NOT NULL",
-    "mailbox_permissions": 'identity IS NOT NULL AND "user" IS NOT NULL',
-    "messages": "coalesce(message_id, internet_message_id) IS NOT NULL",
-    "message_trace": "coalesce(sender, recipient) IS NOT NULL",
-    "mailbox_config": "coalesce(identity, mailbox) IS NOT NULL",
-    "blocked_senders": "sender_address IS NOT NULL",
-    "auth_methods": "method_type IS NOT NULL",
-    "role_assignments": "role_id IS NOT NULL AND principal_id IS NOT NULL",
-    "consents": "resource_id IS NOT NULL AND coalesce(client_id, app_role_id) IS NOT NULL",
-}
-
-# A page (``{"value": [...]}``) is one JSON object that DuckDB reads whole; larger ones are
-# framed by Python, which salvages damage too.
-_NATIVE_PAGE_MAX = 256 << 20
-# A larger record (none of Microsoft's come near) goes the framed way. DuckDB sizes its read
-# buffers by this: at 256 MB they took a gigabyte more memory and made the next checkpoint
-# rewrite the rows (0.7 s a million records).
-_NATIVE_RECORD_MAX = 16 << 20
 
 # Called with a file's evidence id once its rows are committed (reclaim.case.dataset moves them
 # out of the case into a Parquet dataset); an error fails the file.
@@ -185,7 +168,7 @@ class _Admitted:
     """
 
     name: str
-    loader: _Loader
+    loader: Loader
     keep: Keep  # the copy made evidence, or the result when there is nothing to load
     storing: Storing | None = None
     settled: _Evidence | None = None
@@ -243,7 +226,7 @@ def _admit(
         size = source.path.stat().st_size if source.path is not None else 0
         if source.path is not None and size > LARGE_FILE and not may_duplicate(size):
             evidence_id = next_id()
-            loader = _Loader(case, evidence_id, source.path, date_order, progress, source.name, None)
+            loader = Loader(case, evidence_id, source.path, date_order, progress, source.name, None)
 
             def keep(stored: Stored) -> _Evidence | FileResult:
                 return _keep(case, source.name, stored, lambda: evidence_id, before_check)
@@ -256,7 +239,7 @@ def _admit(
     kept = _keep(case, source.name, stored, next_id, before_check)
     if isinstance(kept, FileResult):
         return kept
-    loader = _Loader(case, kept.evidence_id, kept.path, date_order, progress, source.name, stored.newlines)
+    loader = Loader(case, kept.evidence_id, kept.path, date_order, progress, source.name, stored.newlines)
     return _Admitted(source.name, loader, lambda _: kept, settled=kept)
 
 
@@ -307,7 +290,7 @@ def _load_and_record(case: Case, admitted: _Admitted, after_load: AfterLoad | No
     try:
         try:
             container, fmt, recorded = _load(case, admitted, result, after_load is None)
-        except _NativeUnfit:
+        except NativeUnfit:
             # DuckDB's reader met a line it cannot take; the framed path finds and reports it
             loader.native = False
             container, fmt, recorded = _load(case, admitted, result, after_load is None)
@@ -318,7 +301,7 @@ def _load_and_record(case: Case, admitted: _Admitted, after_load: AfterLoad | No
     except (FormatError, duckdb.Error, OSError, ValueError, pa.ArrowException) as exc:
         container, recorded = None, False
         result.records = 0  # none kept (the load rolled back, or after_load could not take them)
-        result.status = "unknown-format" if isinstance(exc, _UnknownFormat) else "failed"
+        result.status = "unknown-format" if isinstance(exc, UnknownFormat) else "failed"
         if isinstance(exc, FormatError):
             result.message = exc.message + (f" ({exc.hint})" if exc.hint else "")
         else:
@@ -387,11 +370,11 @@ class _PageBatch:
 
     def _load(self, items: list[tuple[_Admitted, Format]], wrapper: str) -> list[FileResult]:
         case, route = self.case, items[0][1].routes[0]
-        files = ", ".join(_sql_text(a.final) for a, _ in items)
-        ids = " ".join(f"WHEN {_sql_text(a.final)} THEN {a.evidence.evidence_id}" for a, _ in items)
-        page = _sql_ident(wrapper)
+        files = ", ".join(sql_text(a.final) for a, _ in items)
+        ids = " ".join(f"WHEN {sql_text(a.final)} THEN {a.evidence.evidence_id}" for a, _ in items)
+        page = sql_ident(wrapper)
         largest = max(a.evidence.size for a, _ in items)
-        columns = f"{{{_sql_text(wrapper)}: '{route.duckdb_type()}[]'}}"
+        columns = f"{{{sql_text(wrapper)}: '{route.duckdb_type()}[]'}}"
         relation = (
             f"(SELECT CASE filename {ids} END AS evidence_id, unnest(range(1, len({page}) + 1)) AS record_no,"
             f" NULL AS line_no, NULL AS rec, unnest({page}) AS j FROM read_json([{files}], records = true, "
@@ -407,7 +390,8 @@ class _PageBatch:
         results, outcomes = [], []
         try:
             with case.transaction():
-                counts, warnings = _finish(case.con, items[0][1], [a.evidence.evidence_id for a, _ in items])
+                loaded = [a.evidence.evidence_id for a, _ in items]
+                counts, warnings = finish_files(case.con, items[0][1], loaded)
                 for a, fmt in items:
                     result = a.result()
                     result.records, result.rejected = counts[a.evidence.evidence_id]
@@ -448,12 +432,12 @@ def _claim(case: Case, evidences: list[_Evidence]) -> None:
 
     One statement for a whole batch of pages: per file, the statements cost more than the rows.
     """
-    within = _within([e.evidence_id for e in evidences])
+    within = evidence_in([e.evidence_id for e in evidences])
     found = case.con.execute(f"SELECT evidence_id FROM evidence WHERE {within}").fetchall()
     reused = {evidence_id for (evidence_id,) in found}
     if reused:
         case.con.execute(
-            f"UPDATE evidence SET status = 'loading', message = NULL WHERE {_within(sorted(reused))}"
+            f"UPDATE evidence SET status = 'loading', message = NULL WHERE {evidence_in(sorted(reused))}"
         )
     new = [e for e in evidences if e.evidence_id not in reused]
     if new:
@@ -500,15 +484,10 @@ def _record(case: Case, outcomes: list[_Outcome], claimed: bool) -> None:
     )
 
 
-def _within(evidence_ids: list[int]) -> str:
-    """SQL: the row is of one of these files (ids are ints: no quoting to get wrong)."""
-    return f"evidence_id IN ({', '.join(str(int(i)) for i in evidence_ids)})"
-
-
 def _load(case: Case, admitted: _Admitted, result: FileResult, last: bool) -> tuple[str, Format, bool]:
     """All of the file's rows and rejects, or none; with ``last``, its outcome too.
 
-    Two transactions (see ``_Loader.number``): until the evidence's status is written the
+    Two transactions (see ``Loader.number``): until the evidence's status is written the
     file counts as loading, and an ingest after a crash loads it again (``_recover``). The
     evidence row joins the first once the file is hashed, which a large file is while it
     loads; a duplicate found then rolls the rows back (raises _NotLoaded).
@@ -554,465 +533,3 @@ def _recover(case: Case) -> None:
                 "WHERE evidence_id = ?",
                 [_INTERRUPTED_MESSAGE, evidence_id],
             )
-
-
-class _UnknownFormat(FormatError):
-    code = "unknown-format"
-
-
-class _NativeUnfit(Exception):
-    """DuckDB's JSON reader could not take the whole file as it stands."""
-
-
-class _Loader:
-    """Loads one evidence file into the store (inside the caller's transaction)."""
-
-    def __init__(
-        self,
-        case: Case,
-        evidence_id: int,
-        path: Path,
-        date_order: str | None,
-        progress: Progress | None,
-        display: str,
-        newlines: int | None,  # None until the file is hashed (see kept_as)
-    ) -> None:
-        self.con = case.con
-        self.tmp_dir = case.root / "tmp"
-        self.evidence_id = evidence_id
-        self.path = path
-        self.date_order = date_order
-        self.progress = progress
-        self.display = display
-        self.encoding: str | None = None
-        self.size = path.stat().st_size
-        self.done_bytes = 0
-        self.staged = False
-        self.newlines = newlines
-        self.native = True  # try DuckDB's own JSON reader first
-        self.unnumbered: tuple[str, bool] | None = None  # (table, numbered by line) awaiting number()
-
-    # -- orchestration -----------------------------------------------------------------
-    def kept_as(self, path: Path, newlines: int) -> None:
-        """The evidence copy of the file read so far from where the user keeps it (the same
-        bytes; see reclaim.ingest.store.Storing): later reads, and numbering, use the copy."""
-        self.path, self.newlines = path, newlines
-
-    def run(self) -> tuple[str, Format]:
-        self.unnumbered = None
-        with self.path.open("rb") as fh:
-            head_bytes = fh.read(sniff.HEAD_BYTES)
-        self.encoding = decode.detect_encoding(head_bytes)
-        text_path = self.path
-        if decode.needs_transcoding(self.encoding):
-            self.tmp_dir.mkdir(exist_ok=True)
-            text_path = self.tmp_dir / f"{self.evidence_id}.utf8"
-            decode.transcode_to_utf8(self.path, text_path, self.encoding)
-        try:
-            return self._load(text_path)
-        finally:
-            if text_path != self.path:
-                text_path.unlink(missing_ok=True)
-
-    def _load(self, text_path: Path) -> tuple[str, Format]:
-        skip = decode.bom_length(self.encoding or "")
-        with text_path.open("rb") as fh:
-            fh.read(skip)
-            head = fh.read(sniff.HEAD_BYTES).decode("utf-8", errors="replace")
-        sniffed = sniff.sniff_head(head)
-        if sniffed is None:
-            raise _UnknownFormat("not CSV or JSON: no delimiter or JSON structure in the first line")
-        if sniffed.container == "json":
-            return "json", self._load_document(text_path, head)
-        if sniffed.container == "ndjson":
-            fmt = self._identify(sniffed)
-            if self.native and self._native_fits(fmt, text_path):
-                self._load_ndjson_native(fmt.routes[0])
-            else:
-                for fr in frame.ndjson_frames(text_path, skip):
-                    self._load_frame(fmt, fr.table, fr.rejects)
-            return "ndjson", fmt
-        assert sniffed.layout is not None
-        fmt = self._identify(sniffed)
-        self._load_csv(text_path, fmt, sniffed.layout)
-        return "csv", fmt
-
-    def native_page(self) -> tuple[Format, str] | None:
-        """(format, wrapper) when the file is a Graph page DuckDB reads whole, as _load_document
-        would; None when it is anything else (it then loads on its own)."""
-        if self.size >= _NATIVE_PAGE_MAX:
-            return None
-        with self.path.open("rb") as fh:
-            head_bytes = fh.read(sniff.HEAD_BYTES)
-        if decode.detect_encoding(head_bytes) != "utf-8":
-            return None
-        head = head_bytes.decode("utf-8", errors="replace")
-        sniffed = sniff.sniff_head(head)
-        if sniffed is None or sniffed.container != "json":
-            return None
-        wrapper, first = frame.first_array_element(head)
-        if wrapper is None or not isinstance(first, dict):
-            return None
-        try:
-            fmt = self._identify(sniff.Sniffed("json", set(first), sniff.type_of([first])))
-        except FormatError:
-            return None
-        self.encoding = "utf-8"
-        return (fmt, wrapper) if self._native_fits(fmt, self.path) else None
-
-    def _native_fits(self, fmt: Format, text_path: Path, bom_ok: bool = False) -> bool:
-        """DuckDB's readers take the file itself: UTF-8, one mapping for every record."""
-        return (
-            text_path == self.path
-            and (self.encoding == "utf-8" or (bom_ok and self.encoding == "utf-8-sig"))
-            and len(fmt.routes) == 1
-            and fmt.routes[0].reads_whole_records
-        )
-
-    def _load_ndjson_native(self, route: Mapping) -> None:
-        """DuckDB reads and types the file itself, several times faster than framing it."""
-        relation = (
-            "(SELECT NULL AS rec, j "
-            f"FROM read_json({_sql_text(self.path)}, format = 'newline_delimited', "
-            f"records = false, maximum_object_size = {_NATIVE_RECORD_MAX}, "
-            f"columns = {{'j': '{route.duckdb_type()}'}}))"
-        )
-        # no line may be blank, or record numbers would not be line numbers
-        self._load_native(route, relation, by_line=True)
-
-    def _load_payload_csv_native(self, fmt: Format, layout: frame.CsvLayout) -> None:
-        """DuckDB's CSV reader in strict mode, the payload parsed by ``json_transform``."""
-        route = fmt.routes[0]
-        columns = ", ".join(f"{_sql_text(c)}: 'VARCHAR'" for c in layout.columns)
-        relation = (
-            f"(SELECT rec, {route.transform()} AS j FROM (SELECT {_sql_ident(fmt.payload or '')} AS rec "
-            f"FROM read_csv({_sql_text(self.path)}, header = false, skip = {layout.header_line}, "
-            f"delim = {_sql_text(layout.delimiter)}, quote = '\"', escape = '\"', "
-            f"strict_mode = true, columns = {{{columns}}})))"
-        )
-        self._load_native(route, relation)
-
-    def _load_native(
-        self, route: Mapping, relation: str, by_line: bool = False, numbered: bool = False
-    ) -> None:
-        """Insert what DuckDB read; ``number`` then numbers the rows by their place in the append.
-
-        DuckDB appends in file order (insertion order is preserved), so the n-th row of
-        the append is the n-th record. ``by_line``: a record a line, so record numbers
-        are line numbers too (``number`` checks the count). ``numbered``: the relation numbers its
-        records itself. Anything DuckDB cannot take as it stands raises _NativeUnfit, and
-        the framed path finds and reports it.
-        """
-        if not numbered:
-            relation = f"(SELECT 0 AS record_no, NULL AS line_no, * FROM {relation})"
-            self.unnumbered = (route.table, by_line)
-        cols = ", ".join(f'"{c}"' for c in route.columns)
-        try:
-            with watched(self.con, [(self.display, self.size)], self.progress):
-                self.con.execute(
-                    f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) "
-                    f"SELECT {self.evidence_id}, * FROM ({route.select_parsed('rc_time_mdy', relation)})"
-                )
-        except duckdb.Error as exc:
-            raise _NativeUnfit(str(exc)) from exc
-        if self.progress is not None:
-            self.progress(self.display, self.size, self.size)
-
-    def number(self) -> None:
-        """Record (and line) numbers for rows DuckDB's own reader appended.
-
-        Run in a transaction after the append's: an update of rows appended by the same
-        transaction costs a third of the whole load, of committed rows next to nothing.
-        """
-        if self.unnumbered is None:
-            return
-        table, by_line = self.unnumbered
-        row = self.con.execute(
-            f"SELECT min(rowid), max(rowid), count(*) FROM {table} WHERE evidence_id = ?",
-            [self.evidence_id],
-        ).fetchone()
-        first, last, count = row if row else (0, 0, 0)
-        if count and last - first + 1 != count:
-            raise _NativeUnfit("rows were not appended in one run")
-        if by_line and count != self._lines():
-            raise _NativeUnfit("blank lines: record numbers would not be line numbers")
-        self.con.execute(
-            f"UPDATE {table} SET record_no = rowid - $first + 1, "
-            "line_no = CASE WHEN $lines THEN rowid - $first + 1 END WHERE evidence_id = $id",
-            {"first": first, "lines": by_line, "id": self.evidence_id},
-        )
-
-    def _lines(self) -> int:
-        assert self.newlines is not None, "numbered before the file was hashed"
-        with self.path.open("rb") as fh:
-            fh.seek(-1, os.SEEK_END)
-            return self.newlines + (fh.read(1) != b"\n")
-
-    def _identify(self, sniffed: sniff.Sniffed) -> Format:
-        fmt = sniff.format_for(sniffed)
-        if fmt is None:
-            raise _UnknownFormat(sniff.unknown_message(sniffed))
-        return fmt
-
-    def _load_document(self, text_path: Path, head: str) -> Format:
-        wrapper, first = frame.first_array_element(head)
-        if self.native and isinstance(first, dict):
-            fmt = self._identify(sniff.Sniffed("json", set(first), sniff.type_of([first])))
-            route = fmt.routes[0]
-            if self._native_fits(fmt, text_path) and wrapper is None:
-                # DuckDB streams the array: a file larger than memory is no problem
-                self._load_native(
-                    route,
-                    f"(SELECT NULL AS rec, j FROM read_json({_sql_text(self.path)}, "
-                    f"format = 'array', records = false, maximum_object_size = {_NATIVE_RECORD_MAX}, "
-                    f"columns = {{'j': '{route.duckdb_type()}'}}))",
-                )
-                return fmt
-            if self._native_fits(fmt, text_path) and wrapper and self.size < _NATIVE_PAGE_MAX:
-                # a Graph page is one object: DuckDB reads it whole and unnests its records,
-                # numbered by their place in the array
-                page = _sql_ident(wrapper)
-                self._load_native(
-                    route,
-                    f"(SELECT unnest(range(1, len({page}) + 1)) AS record_no, NULL AS line_no, "
-                    f"NULL AS rec, unnest({page}) AS j "
-                    f"FROM read_json({_sql_text(self.path)}, records = true, "
-                    f"maximum_object_size = {self.size + 1}, "
-                    f"columns = {{{_sql_text(wrapper)}: '{route.duckdb_type()}[]'}}))",
-                    numbered=True,
-                )
-                return fmt
-        # Python reads the whole document; it also salvages what precedes damage.
-        text = text_path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
-        records, rejects = frame.json_document_records(text)
-        keys, kind = sniff.sniff_records([r[2] for r in records])
-        fmt = self._identify(sniff.Sniffed("json", keys, kind))
-        self._add_rejects(rejects)
-        for fr in frame.json_document_frames(records):
-            self._load_frame(fmt, fr.table, fr.rejects)
-        return fmt
-
-    def _load_csv(self, text_path: Path, fmt: Format, layout: frame.CsvLayout) -> None:
-        if fmt.payload and not any(r.time_fields for r in fmt.routes):
-            # a BOM sits in the header line, which the reader skips
-            if self.native and self._native_fits(fmt, text_path, bom_ok=True):
-                self._load_payload_csv_native(fmt, layout)
-            else:
-                self._load_payload_csv(text_path, fmt, layout)
-            return
-        # CSV times may be locale slash dates, whose order is known only from all the data:
-        # stage the file, decide the order, then normalize in one statement.
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE staging (record_no BIGINT, line_no BIGINT, rec VARCHAR)"
-        )
-        self.staged = True
-        try:
-            record_no = 0
-            for table in frame.csv_frames_fast(text_path, layout, fmt.payload):
-                record_no = self._stage_fast(table, fmt.payload, record_no)
-        except pa.ArrowInvalid:
-            self.con.execute("DELETE FROM staging")
-            self.done_bytes = 0
-            for fr in frame.csv_frames_exact(text_path, layout, fmt.payload):
-                self._add_rejects(fr.rejects)
-                self._stage(fr.table)
-        order = self._date_order(fmt.routes[0])
-        self._normalize(fmt, "staging", order)
-
-    def _load_payload_csv(self, text_path: Path, fmt: Format, layout: frame.CsvLayout) -> None:
-        """A column of JSON records with ISO times (Purview's AuditData): batch by batch."""
-        assert fmt.payload is not None
-        record_no = 0
-        try:
-            for table in frame.csv_frames_fast(text_path, layout, fmt.payload):
-                self._load_frame(fmt, _payload_frame(table, fmt.payload, record_no), [])
-                record_no += table.num_rows
-        except pa.ArrowInvalid:  # a malformed row: start over, record by record
-            for name in (*fmt.tables, "rejects"):
-                self.con.execute(f"DELETE FROM {name} WHERE evidence_id = ?", [self.evidence_id])
-            self.done_bytes = 0
-            for fr in frame.csv_frames_exact(text_path, layout, fmt.payload):
-                self._load_frame(fmt, fr.table, fr.rejects)
-
-    # -- frames ------------------------------------------------------------------------
-    def _stage_fast(self, table: pa.Table, payload: str | None, record_no: int) -> int:
-        if payload:
-            self._stage(_payload_frame(table, payload, record_no))
-        else:
-            numbers = _numbers(record_no, table.num_rows)
-            self.con.register("csv_batch", table)
-            self.con.register("csv_numbers", pa.table({"record_no": numbers}))
-            # Arrow keeps row order, and so does DuckDB's positional join.
-            self.con.execute(
-                "INSERT INTO staging SELECT n.record_no, NULL, to_json(b) "
-                "FROM csv_batch b POSITIONAL JOIN csv_numbers n"
-            )
-            self.con.unregister("csv_batch")
-            self.con.unregister("csv_numbers")
-            self._advance(table)
-        return record_no + int(table.num_rows)
-
-    def _stage(self, table: pa.Table) -> None:
-        self._execute("INSERT INTO staging SELECT record_no, line_no, rec FROM frame_in", table)
-        self._advance(table)
-
-    def _execute(self, statement: str, frame_in: pa.Table | None) -> None:
-        """Run ``statement``, reading ``frame_in`` under that name when given.
-
-        Not con.register(): a registered table is kept alive until the file's transaction
-        commits, so memory would grow with the file; a relation's query lets it go.
-        """
-        if frame_in is None:
-            self.con.execute(statement)
-        else:
-            self.con.from_arrow(frame_in).query("frame_in", statement)
-
-    def _advance(self, table: pa.Table) -> None:
-        if self.progress is None:
-            return
-        self.done_bytes += table.nbytes
-        self.progress(self.display, min(self.done_bytes, self.size), self.size)
-
-    def _load_frame(self, fmt: Format, table: pa.Table | None, rejects: list[frame.Reject]) -> None:
-        self._add_rejects(rejects)
-        if table is None or table.num_rows == 0:
-            return
-        self._normalize(fmt, "frame_in", "mdy", pa.Table.from_batches(table.to_batches(_SCAN_BATCH)))
-        self._advance(table)
-
-    def _normalize(self, fmt: Format, relation: str, order: str, frame_in: pa.Table | None = None) -> None:
-        # regexes, not trim(): trimming copies every record, which cost a third of the load
-        checked = (
-            f"(SELECT record_no, line_no, rec, "
-            f"json_valid(rec) AND regexp_matches(rec, '^\\s*\\{{') AS ok FROM {relation} "
-            f"WHERE regexp_matches(rec, '\\S'))"
-        )
-        macro = sql.time_macro(order)
-        for route in fmt.routes:
-            cols = ", ".join(f'"{c}"' for c in route.columns)
-            self._execute(
-                f"INSERT INTO {route.table} (evidence_id, record_no, line_no, {cols}) "
-                f"SELECT {self.evidence_id}, * FROM ({route.select(macro, checked)})",
-                frame_in,
-            )
-        unrouted = "false"
-        if len(fmt.routes) > 1:
-            unrouted = "NOT (" + " OR ".join(f"({r.where})" for r in fmt.routes if r.where) + ")"
-        self._execute(
-            f"INSERT INTO rejects SELECT {self.evidence_id}, record_no, line_no, CASE "
-            "WHEN NOT json_valid(rec) THEN 'not valid JSON' "
-            "WHEN NOT ok THEN 'a JSON ' || lower(json_type(rec)) || ' is not a record' "
-            "ELSE 'category ' || coalesce(json_extract_string(rec, '$.category'), 'null') "
-            "|| ' is not one Reclaim reads' END "
-            f"FROM {checked} WHERE NOT ok OR {unrouted}",
-            frame_in,
-        )
-
-    def _add_rejects(self, rejects: list[frame.Reject]) -> None:
-        if rejects:
-            self.con.executemany(
-                "INSERT INTO rejects VALUES (?, ?, ?, ?)",
-                [[self.evidence_id, r.record_no, r.line_no, r.reason] for r in rejects],
-            )
-
-    # -- after loading -----------------------------------------------------------------
-    def finish(self, fmt: Format) -> tuple[tuple[int, int], list[str]]:
-        """(records, rejected) and warnings for the file (see ``_finish``)."""
-        if self.staged:
-            self.con.execute("DROP TABLE IF EXISTS staging")
-        counts, warnings = _finish(self.con, fmt, [self.evidence_id])
-        return counts[self.evidence_id], warnings[self.evidence_id]
-
-    def _date_order(self, mapping: Mapping) -> str:
-        """Month/day order of slash dates, from the data; --date-order when it cannot tell."""
-        if not mapping.time_fields:
-            return self.date_order or "mdy"
-        values = (
-            f"SELECT unnest([{', '.join(mapping.time_fields)}]) AS t "
-            f"FROM (SELECT {mapping.transform()} AS j FROM staging WHERE json_valid(rec))"
-        )
-        row = self.con.execute(
-            "SELECT max(try_cast(d.a AS INT)), max(try_cast(d.b AS INT)), count(*), any_value(t) "
-            "FROM (SELECT t, regexp_extract(t, '^\\s*(\\d{1,2})/(\\d{1,2})/', ['a', 'b']) AS d "
-            f"FROM ({values})) WHERE d.a <> ''"
-        ).fetchone()
-        first, second, count, example = row if row else (None, None, 0, None)
-        if not count:
-            return self.date_order or "mdy"
-        if first and second and first > 12 and second > 12:
-            raise DateOrderError(f"{self.display}: dates such as '{example}' mix day/month orders")
-        found = "dmy" if first and first > 12 else "mdy" if second and second > 12 else None
-        if found and self.date_order and found != self.date_order:
-            raise DateOrderError(
-                f"{self.display}: --date-order {self.date_order} contradicts the data "
-                f"(dates such as '{example}' are {found})"
-            )
-        order = found or self.date_order
-        if order is None:
-            raise DateOrderError(
-                f"{self.display}: cannot tell whether dates such as '{example}' are month/day or day/month",
-                hint="rerun with --date-order mdy (US) or --date-order dmy",
-            )
-        return order
-
-
-def _finish(
-    con: duckdb.DuckDBPyConnection, fmt: Format, ids: list[int]
-) -> tuple[dict[int, tuple[int, int]], dict[int, list[str]]]:
-    """For files just loaded: rows that are no record of their table moved to the rejects;
-    (records, rejected) and warnings per evidence id. A few grouped statements for a batch of
-    any size."""
-    within = _within(ids)
-    records = dict.fromkeys(ids, 0)
-    warnings: dict[int, list[str]] = {evidence_id: [] for evidence_id in ids}
-    for table in fmt.tables:
-        key = _KEY_COLUMNS[table]
-        counts = con.execute(
-            f"SELECT evidence_id, count(*), count(*) FILTER (WHERE NOT ({key})) FROM {table} "
-            f"WHERE {within} GROUP BY evidence_id"
-        ).fetchall()
-        if any(foreign for _, _, foreign in counts):
-            foreign_rows = f"{within} AND NOT ({key})"
-            con.execute(
-                f"INSERT INTO rejects SELECT evidence_id, record_no, line_no, "
-                f"'no {table} fields in the record' FROM {table} WHERE {foreign_rows}"
-            )
-            con.execute(f"DELETE FROM {table} WHERE {foreign_rows}")
-        for evidence_id, rows, foreign in counts:
-            records[evidence_id] += rows - foreign
-        if "time" in schema.TABLES[table]:
-            # records kept without a readable time: the timeline and time windows miss them
-            untimed = con.execute(
-                f"SELECT evidence_id, count(*), list(record_no ORDER BY record_no)[:5] FROM {table} "
-                f"WHERE {within} AND time IS NULL GROUP BY evidence_id"
-            ).fetchall()
-            for evidence_id, count, first in untimed:
-                warnings[evidence_id].append(
-                    f"{count} records have no time Reclaim could read (records "
-                    f"{', '.join(map(str, first))}{', …' if count > 5 else ''}); "
-                    "timelines and time windows leave them out"
-                )
-    found = con.execute(f"SELECT evidence_id, count(*) FROM rejects WHERE {within} GROUP BY evidence_id")
-    rejected = dict(found.fetchall())
-    return {i: (records[i], rejected.get(i, 0)) for i in ids}, warnings
-
-
-def _numbers(after: int, count: int) -> pa.Array:
-    return pa.array(range(after + 1, after + count + 1), pa.int64())
-
-
-def _payload_frame(table: pa.Table, payload: str, after: int) -> pa.Table:
-    """CSV rows as records: the payload column, numbered from ``after`` + 1 (no line numbers)."""
-    n = table.num_rows
-    return pa.table(
-        {"record_no": _numbers(after, n), "line_no": pa.nulls(n, pa.int64()), "rec": table.column(payload)}
-    )
-
-
-def _sql_text(value: object) -> str:
-    """A SQL string literal (file names and column names come from the user's files)."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _sql_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
