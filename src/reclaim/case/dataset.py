@@ -34,6 +34,7 @@ import duckdb
 from reclaim.case import schema
 from reclaim.case.store import MEMORY_LIMIT, Case, RowRef
 from reclaim.errors import CaseError, UsageError
+from reclaim.sqltext import sql_text
 
 FORMAT = "reclaim.dataset/1"
 MANIFEST = "_reclaim.json"
@@ -132,10 +133,6 @@ def _create(root: Path) -> None:
     tmp.replace(manifest)
 
 
-def _sql_text(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _copy(
     con: duckdb.DuckDBPyConnection, table: str, relation: str, tenant: str, staging: Path,
     prefix: str = "part",
@@ -148,7 +145,7 @@ def _copy(
     else:  # current state: the day it was captured, i.e. ingested
         day, join = "e.ingested_at", " LEFT JOIN evidence e ON e.evidence_id = t.evidence_id"
     query = (
-        f"SELECT {cols}, {_sql_text(tenant)} AS tenant, "
+        f"SELECT {cols}, {sql_text(tenant)} AS tenant, "
         f"coalesce(strftime({day}, '%Y-%m-%d'), '{UNKNOWN}') AS day FROM {relation} t{join}"
     )
     staging.mkdir(parents=True, exist_ok=True)
@@ -160,7 +157,7 @@ def _copy(
         con.execute(f"SET {name} = {value}")
     try:
         row = con.execute(
-            f"COPY ({query}) TO {_sql_text(staging / table)} (FORMAT PARQUET, PARTITION_BY (tenant, day), "
+            f"COPY ({query}) TO {sql_text(staging / table)} (FORMAT PARQUET, PARTITION_BY (tenant, day), "
             f"KV_METADATA {metadata}, FILENAME_PATTERN '{prefix}-{{uuid}}', RETURN_FILES)"
         ).fetchall()
     finally:
@@ -310,9 +307,9 @@ def attach(root: Path, tenant: str | None = None) -> Iterator[duckdb.DuckDBPyCon
             con.execute("SET TimeZone = 'UTC'")
             con.execute("SET enable_progress_bar = false")
             con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-            con.execute(f"SET temp_directory = {_sql_text(tmp)}")
+            con.execute(f"SET temp_directory = {sql_text(tmp)}")
             schema.migrate(con)  # every table, empty; those with files become views below
-            where = f" WHERE tenant = {_sql_text(check_tenant(tenant))}" if tenant else ""
+            where = f" WHERE tenant = {sql_text(check_tenant(tenant))}" if tenant else ""
             for table in schema.TABLES:
                 if not _has_files(root / table):
                     continue
@@ -321,7 +318,7 @@ def attach(root: Path, tenant: str | None = None) -> Iterator[duckdb.DuckDBPyCon
                 cols = ", ".join(
                     f'"{c}"' if c in have else f'NULL::{kind} AS "{c}"' for c, kind in columns(table).items()
                 )
-                files = _sql_text(f"{root.resolve() / table}/**/*.parquet")
+                files = sql_text(f"{root.resolve() / table}/**/*.parquet")
                 con.execute(f"DROP TABLE {table}")
                 con.execute(
                     f"CREATE VIEW {table} AS SELECT {cols} FROM read_parquet({files}, "

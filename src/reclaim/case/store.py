@@ -24,6 +24,7 @@ import duckdb
 
 from reclaim.case import schema
 from reclaim.errors import CaseError, UsageError
+from reclaim.sqltext import sql_text
 
 # DuckDB's share of memory; Python's own (one 32 MB frame or CSV block) is small. Below
 # about 2 GB, a million-record ingest starts spilling and slows down by half.
@@ -91,7 +92,7 @@ class Case:
         con.execute("SET enable_progress_bar_print = false")
         # Bounded memory whatever the input size: DuckDB spills to the case's tmp/ beyond it.
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        con.execute(f"SET temp_directory = '{str(root / 'tmp').replace(chr(39), chr(39) * 2)}'")
+        con.execute(f"SET temp_directory = {sql_text(root / 'tmp')}")
         try:
             schema.migrate(con)
         except ValueError as exc:
@@ -159,15 +160,7 @@ class Case:
 
     def write_manifest(self) -> Path:
         """Write evidence/manifest.json from the store, the one source of truth."""
-        # the first rejects of every file in one query: a query per file is seconds at thousands
-        firsts: dict[int, list[tuple[Any, Any, str]]] = {}
-        for evidence_id, rec, line, reason in self.con.execute(
-            "SELECT evidence_id, record_no, line_no, reason FROM rejects "
-            "QUALIFY row_number() OVER (PARTITION BY evidence_id ORDER BY record_no NULLS LAST) <= ? "
-            "ORDER BY evidence_id, record_no NULLS LAST",
-            [MANIFEST_REJECTS_SHOWN],
-        ).fetchall():
-            firsts.setdefault(evidence_id, []).append((rec, line, reason))
+        firsts = self._first_rejects(MANIFEST_REJECTS_SHOWN)  # every file's in one query
         cur = self.con.execute("SELECT * FROM evidence ORDER BY evidence_id")
         names = [d[0] for d in cur.description]
         entries = []
@@ -186,14 +179,24 @@ class Case:
 
     def rejects(self, evidence_id: int, name: str, limit: int) -> list[str]:
         """The first rejects of a file as ``name:line: reason``."""
-        return [
-            reject_text(name, rec, line, reason)
-            for rec, line, reason in self.con.execute(
-                "SELECT record_no, line_no, reason FROM rejects WHERE evidence_id = ? "
-                "ORDER BY record_no NULLS LAST LIMIT ?",
-                [evidence_id, limit],
-            ).fetchall()
-        ]
+        firsts = self._first_rejects(limit, evidence_id)
+        return [reject_text(name, *reject) for reject in firsts.get(evidence_id, [])]
+
+    def _first_rejects(
+        self, limit: int, evidence_id: int | None = None
+    ) -> dict[int, list[tuple[Any, Any, str]]]:
+        """(record, line, reason) of the first ``limit`` rejects of each file (or of one), in
+        record order."""
+        firsts: dict[int, list[tuple[Any, Any, str]]] = {}
+        for found_id, rec, line, reason in self.con.execute(
+            "SELECT evidence_id, record_no, line_no, reason FROM rejects "
+            "WHERE $id IS NULL OR evidence_id = $id "
+            "QUALIFY row_number() OVER (PARTITION BY evidence_id ORDER BY record_no NULLS LAST) <= $limit "
+            "ORDER BY evidence_id, record_no NULLS LAST",
+            {"id": evidence_id, "limit": limit},
+        ).fetchall():
+            firsts.setdefault(found_id, []).append((rec, line, reason))
+        return firsts
 
     # -- rows --------------------------------------------------------------------------
     def find_row(self, ref: RowRef) -> tuple[str, dict[str, Any]] | None:

@@ -34,6 +34,7 @@ import yaml
 from reclaim.case import schema
 from reclaim.detect import geo
 from reclaim.ingest.sql import install_macros
+from reclaim.sqltext import sql_text
 
 if TYPE_CHECKING:
     from reclaim.detect.rules import Problem, Rule
@@ -76,12 +77,8 @@ def _undoubled(words: Iterable[str]) -> str:
     inside a list lambda costs microseconds a row even when the list is empty."""
     expr = "w"
     for char in sorted({c for w in words for c in _NON_WORD.findall(w.lower())}):
-        expr = f"replace({expr}, {_sql_text(char * 2)}, {_sql_text(char)})"
+        expr = f"replace({expr}, {sql_text(char * 2)}, {sql_text(char)})"
     return expr
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _macros() -> str:
@@ -89,10 +86,10 @@ def _macros() -> str:
     undoubled = _undoubled(w for langs in topics.values() for ws in langs.values() for w in ws)
     # A cheap test without word boundaries first: most texts hold none of the words.
     cases = " ".join(
-        f"WHEN {_sql_text(topic)} THEN CASE WHEN regexp_matches(lower(text), "
-        f"{_sql_text('|'.join(re.escape(w.lower()) for ws in langs.values() for w in ws))}) "
+        f"WHEN {sql_text(topic)} THEN CASE WHEN regexp_matches(lower(text), "
+        f"{sql_text('|'.join(re.escape(w.lower()) for ws in langs.values() for w in ws))}) "
         f"THEN regexp_extract_all({_DOUBLED}, "
-        f"{_sql_text(_topic_pattern(w for ws in langs.values() for w in ws))}, 1) ELSE [] END"
+        f"{sql_text(_topic_pattern(w for ws in langs.values() for w in ws))}, 1) ELSE [] END"
         for topic, langs in topics.items()
     )
     return f"""
@@ -234,7 +231,7 @@ def _external_macro(domains: list[str]) -> str:
     every domain of every row. With no tenant domain known, every address is outside.
     """
     alternatives = "|".join(re.escape(d) for d in domains)
-    suffix = _sql_text(f"(^|\\.)({alternatives})$") if domains else "'$^'"  # $^: never matches
+    suffix = sql_text(f"(^|\\.)({alternatives})$") if domains else "'$^'"  # $^: never matches
     return (
         "CREATE OR REPLACE TEMP MACRO rc_is_external(text) AS rc_domain(text) IS NOT NULL "
         f"AND NOT regexp_matches(rc_domain(text), {suffix})"

@@ -58,6 +58,7 @@ from reclaim.detect import context
 from reclaim.detect.engine import Skipped
 from reclaim.detect.rules import SIGMA_SERVICES as SERVICES
 from reclaim.detect.rules import Rule, rule_files
+from reclaim.sqltext import sql_text
 
 # -- the audit table as Sigma sees it ---------------------------------------------------------
 # Column tokens the pipeline maps to, as VARCHAR SQL. The key-value lists are the JSON text the
@@ -138,10 +139,6 @@ _STATUS: dict[str, str | list[str]] = {
     for word in (outcome, outcome.capitalize())
 }
 _LEVELS = {"informational": "low", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _like_escaped(text: str) -> str:
@@ -281,12 +278,12 @@ class DuckDBBackend(TextQueryBackend):
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         # SQL doubles a quote; the base class would escape it with the LIKE escape character
-        return _sql_text(
+        return sql_text(
             s.convert(self.escape_char, self.wildcard_multi, self.wildcard_single, self.add_escaped)
         )
 
     def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
-        return _sql_text(str(super().convert_value_re(r, state)))
+        return sql_text(str(super().convert_value_re(r, state)))
 
     def convert_condition_field_eq_val(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -336,7 +333,7 @@ class DuckDBBackend(TextQueryBackend):
         tables: list[str] = []
         for part in cond.value.s:
             if isinstance(part, str):
-                pieces.append(_sql_text(_like_escaped(part)))
+                pieces.append(sql_text(_like_escaped(part)))
             elif isinstance(part, Placeholder):
                 if part.name not in LISTS:
                     known = ", ".join(f"%{n}%" for n in LISTS)
@@ -425,7 +422,7 @@ def to_rule(sigma_rule: SigmaRule, path: Path, where: str, rule_id: str, index: 
         if t.namespace == "attack" and re.fullmatch(r"t\d{4}(\.\d{3})?", t.name.lower())
     ]  # fmt: skip
     title = " ".join((sigma_rule.title or path.stem).split())
-    query = _QUERY.format(prefix=_sql_text(f"Sigma '{title}': "), where=where)
+    query = _QUERY.format(prefix=sql_text(f"Sigma '{title}': "), where=where)
     return Rule(
         rule_id, title, _LEVELS.get(level, "medium"), "I1", ", ".join(techniques),
         " ".join((sigma_rule.description or "").split()),

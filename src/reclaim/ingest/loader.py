@@ -20,6 +20,7 @@ from reclaim.ingest import decode, frame, sniff, sql
 from reclaim.ingest.formats import Format
 from reclaim.ingest.mappings import Mapping
 from reclaim.ingest.progress import Progress, watched
+from reclaim.sqltext import sql_ident, sql_text
 
 _SCAN_BATCH = 8192  # rows per Arrow batch: DuckDB scans a frame's batches on every core
 
@@ -209,8 +210,6 @@ class Loader:
                 )
         except duckdb.Error as exc:
             raise NativeUnfit(str(exc)) from exc
-        if self.progress is not None:
-            self.progress(self.display, self.size, self.size)
 
     def number(self) -> None:
         """Record (and line) numbers for rows DuckDB's own reader appended.
@@ -506,12 +505,3 @@ def _payload_frame(table: pa.Table, payload: str, after: int) -> pa.Table:
 def evidence_in(evidence_ids: list[int]) -> str:
     """SQL: the row is of one of these files (ids are ints: no quoting to get wrong)."""
     return f"evidence_id IN ({', '.join(str(int(i)) for i in evidence_ids)})"
-
-
-def sql_text(value: object) -> str:
-    """A SQL string literal (file names and column names come from the user's files)."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def sql_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

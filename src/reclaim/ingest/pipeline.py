@@ -31,12 +31,11 @@ from reclaim.ingest.loader import (
     UnknownFormat,
     evidence_in,
     finish_files,
-    sql_ident,
-    sql_text,
 )
 from reclaim.ingest.progress import Progress, watched
 from reclaim.ingest.sources import Source, expand
 from reclaim.ingest.store import LARGE_FILE, Stored, Storing, discard_partial_copies, store
+from reclaim.sqltext import sql_ident, sql_text
 
 REJECTS_REPORTED = 20  # per file, in the report; the manifest and store keep more
 _INTERRUPTED_MESSAGE = "an ingest stopped before this file was loaded; ingest it again"
@@ -169,9 +168,9 @@ class _Admitted:
 
     name: str
     loader: Loader
-    keep: Keep  # the copy made evidence, or the result when there is nothing to load
-    storing: Storing | None = None
     settled: _Evidence | None = None
+    storing: Storing | None = None  # with keep: the copy still being made, and what to do with it
+    keep: Keep | None = None
 
     @property
     def evidence(self) -> _Evidence:
@@ -186,7 +185,7 @@ class _Admitted:
         """The evidence row, once the copy is hashed; raises _NotLoaded when there is none."""
         if self.settled is not None:
             return self.settled
-        assert self.storing is not None
+        assert self.storing is not None and self.keep is not None
         try:
             stored = self.storing.result()
         except OSError as exc:
@@ -231,7 +230,7 @@ def _admit(
             def keep(stored: Stored) -> _Evidence | FileResult:
                 return _keep(case, source.name, stored, lambda: evidence_id, before_check)
 
-            return _Admitted(source.name, loader, keep, storing=Storing(case.evidence_dir, source))
+            return _Admitted(source.name, loader, storing=Storing(case.evidence_dir, source), keep=keep)
         stored = store(case.evidence_dir, source)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         # a damaged archive or a truncated .gz: nothing of it can be trusted as evidence
@@ -240,7 +239,7 @@ def _admit(
     if isinstance(kept, FileResult):
         return kept
     loader = Loader(case, kept.evidence_id, kept.path, date_order, progress, source.name, stored.newlines)
-    return _Admitted(source.name, loader, lambda _: kept, settled=kept)
+    return _Admitted(source.name, loader, settled=kept)
 
 
 def _keep(
@@ -363,9 +362,6 @@ class _PageBatch:
             results = self._load(items, self.key[1])
         except (duckdb.Error, OSError, ValueError, FormatError):
             return [_load_admitted(self.case, a, None) for a, _ in items]
-        if self.progress is not None:
-            for a, _ in items:
-                self.progress(a.name, a.evidence.size, a.evidence.size)
         return results
 
     def _load(self, items: list[tuple[_Admitted, Format]], wrapper: str) -> list[FileResult]:

@@ -22,7 +22,8 @@ def watched(
     con: duckdb.DuckDBPyConnection, files: Sequence[tuple[str, int]], progress: Progress | None
 ) -> Iterator[None]:
     """Report ``files`` (name, size), read in this order by the statement run inside, as done
-    in proportion to DuckDB's progress. Needs ``enable_progress_bar`` (its printing off)."""
+    in proportion to DuckDB's progress, and all of them once it has run. Needs
+    ``enable_progress_bar`` (its printing off)."""
     if progress is None or not files:
         yield
         return
@@ -42,6 +43,7 @@ def watched(
     finally:
         stop.set()
         thread.join()
+    share.report(1.0)  # not reached when the statement failed
 
 
 class _Share:

@@ -50,8 +50,8 @@ def store(evidence_dir: Path, source: Source) -> Stored:
     """
     tmp = evidence_dir / f"{_INCOMING}{uuid.uuid4().hex}"
     try:
-        if source.path is not None and source.path.stat().st_size > LARGE_FILE:
-            before = _identity(source.path)
+        before = _identity(source.path) if source.path is not None else None
+        if source.path is not None and before and before[0] > LARGE_FILE:
             with ThreadPoolExecutor(1) as pool:
                 copied = pool.submit(shutil.copyfile, source.path, tmp)
                 with source.open() as fin:
