@@ -101,3 +101,44 @@ class _Recording:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._con, name)
+
+
+def test_copies_made_ahead_go_when_an_ingest_stops(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Small files are copied and hashed ahead of the one loading; Ctrl-C leaves none of
+    those copies behind, and the next ingest loads every file."""
+    from reclaim.ingest.loader import Loader
+
+    folder = tmp_path / "in"
+    pages = tenantsim.GraphPages(
+        folder, "signins", "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", 5
+    )
+    tenant = synth.Tenant(users=5, seed=4)
+    for _ in range(60):
+        pages.add(synth.signin_record(tenant))
+    pages.close()  # 12 pages
+    real = Loader.native_page
+    seen: list[Path] = []
+
+    def interrupted(self: Loader):  # type: ignore[no-untyped-def]
+        seen.append(self.path)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(Loader, "native_page", interrupted)
+    with Case.open(tmp_path / "case") as case:
+        try:
+            ingest_paths(case, [folder])
+        except KeyboardInterrupt:
+            pass
+        else:
+            raise AssertionError("the interrupt did not reach the caller")
+        evidence = sorted(p.name for p in case.evidence_dir.iterdir())
+        # the three files admitted so far are evidence; nothing copied ahead of them is
+        assert not [name for name in evidence if name.startswith(".incoming-")]
+        assert len([name for name in evidence if name.endswith(".json") and "manifest" not in name]) == 3
+    monkeypatch.setattr(Loader, "native_page", real)
+    with Case.open(tmp_path / "case") as case:
+        report = ingest_paths(case, [folder])
+        assert sum(f.records for f in report.files) == 60
+        assert rows(case, "SELECT count(*) FROM signins") == [(60,)]

@@ -138,6 +138,9 @@ class Case:
     def evidence_by_sha(self, sha256: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM evidence WHERE sha256 = ?", [sha256])
 
+    def evidence_hashes(self) -> set[str]:
+        return {sha for (sha,) in self.con.execute("SELECT sha256 FROM evidence").fetchall()}
+
     def evidence_of_size(self, size: int) -> bool:
         """True when some evidence has this many bytes (the same bytes would)."""
         found = self.con.execute("SELECT 1 FROM evidence WHERE size = ? LIMIT 1", [size])

@@ -1,7 +1,8 @@
 """Ingestion: inputs -> evidence (byte-for-byte, hashed) -> normalized tables.
 
-Which files load and how: duplicates by sha256, a large file hashed while it loads, Graph
-pages in batches, each file's evidence row and outcome, and what a crashed ingest left.
+Which files load and how: duplicates by sha256, small files hashed ahead and a large one
+while it loads, Graph pages in batches, each file's evidence row and outcome, and what a
+crashed ingest left.
 A file's rows are all there or none: a failure leaves no half-loaded file behind, is
 recorded in the manifest, and the other files go on. ``reclaim.ingest.loader`` reads one
 file into the tables.
@@ -9,9 +10,11 @@ file into the tables.
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +37,7 @@ from reclaim.ingest.loader import (
 )
 from reclaim.ingest.progress import Progress, watched
 from reclaim.ingest.sources import Source, expand
-from reclaim.ingest.store import LARGE_FILE, Stored, Storing, discard_partial_copies, store
+from reclaim.ingest.store import LARGE_FILE, Stored, Storing, discard_partial_copies, store, stored_ahead
 from reclaim.sqltext import sql_ident, sql_text
 
 REJECTS_REPORTED = 20  # per file, in the report; the manifest and store keep more
@@ -117,31 +120,41 @@ def ingest_paths(
         last_id += 1
         return last_id
 
-    def before_check(sha: str) -> None:  # the same bytes twice in a batch: the first goes in first
-        if pages.holds(sha):
+    # evidence rows are asked for only by hashes the case holds: a query per file cost as
+    # much as hashing a Graph page, and this ingest adds evidence through _keep alone
+    hashes = case.evidence_hashes()
+
+    def known(sha: str) -> dict[str, Any] | None:
+        """The evidence of these bytes; after None the caller keeps them as new evidence."""
+        if pages.holds(sha):  # the same bytes twice in a batch: the first goes in first
             report.files.extend(pages.flush())
+        if sha not in hashes:
+            hashes.add(sha)
+            return None
+        return case.evidence_by_sha(sha)
 
     def may_duplicate(size: int) -> bool:  # a large file of a size not seen yet cannot be a duplicate
         return pages.holds_size(size) or case.evidence_of_size(size)
 
-    for source in expand(paths):
-        admitted = _admit(case, source, date_order, progress, next_id, before_check, may_duplicate)
-        if isinstance(admitted, FileResult):
-            report.files.extend(pages.flush())
-            report.files.append(admitted)
-            continue
-        page = admitted.loader.native_page() if pages.enabled else None
-        if page is not None:
-            try:
-                admitted.settle()
-            except _NotLoaded as exc:
+    with contextlib.closing(stored_ahead(expand(paths), case.evidence_dir, LARGE_FILE)) as sources:
+        for source, ahead in sources:
+            admitted = _admit(case, source, ahead, date_order, progress, next_id, known, may_duplicate)
+            if isinstance(admitted, FileResult):
                 report.files.extend(pages.flush())
-                report.files.append(exc.result)
+                report.files.append(admitted)
                 continue
-            report.files.extend(pages.add(admitted, *page))
-            continue
-        report.files.extend(pages.flush())
-        report.files.append(_load_admitted(case, admitted, after_load))
+            page = admitted.loader.native_page() if pages.enabled else None
+            if page is not None:
+                try:
+                    admitted.settle()
+                except _NotLoaded as exc:
+                    report.files.extend(pages.flush())
+                    report.files.append(exc.result)
+                    continue
+                report.files.extend(pages.add(admitted, *page))
+                continue
+            report.files.extend(pages.flush())
+            report.files.append(_load_admitted(case, admitted, after_load))
     report.files.extend(pages.flush())
     case.write_manifest()
     return report
@@ -156,6 +169,7 @@ class _NotLoaded(Exception):
 
 
 Keep = Callable[[Stored], "_Evidence | FileResult"]
+Known = Callable[[str], "dict[str, Any] | None"]
 
 
 @dataclass
@@ -208,34 +222,39 @@ class _Admitted:
 def _admit(
     case: Case,
     source: Source,
+    ahead: Future[Stored] | None,
     date_order: str | None,
     progress: Progress | None,
     next_id: Callable[[], int],
-    before_check: Callable[[str], None],
+    known: Known,
     may_duplicate: Callable[[int], bool],
 ) -> _Admitted | FileResult:
     """The input on its way into the evidence folder; a result when there is nothing to load.
 
     A large plain file that cannot be a duplicate (no evidence of its size) is hashed while it
-    loads; anything else is hashed first, so that a duplicate costs no load.
+    loads; anything else is hashed first (``ahead``: already on its way), so that a duplicate
+    costs no load.
     """
     if source.error:
         return FileResult(source.name, "failed", message=source.error)
     try:
-        size = source.path.stat().st_size if source.path is not None else 0
-        if source.path is not None and size > LARGE_FILE and not may_duplicate(size):
-            evidence_id = next_id()
-            loader = Loader(case, evidence_id, source.path, date_order, progress, source.name, None)
+        if ahead is not None:
+            stored = ahead.result()
+        else:
+            size = source.path.stat().st_size if source.path is not None else 0
+            if source.path is not None and size > LARGE_FILE and not may_duplicate(size):
+                evidence_id = next_id()
+                loader = Loader(case, evidence_id, source.path, date_order, progress, source.name, None)
 
-            def keep(stored: Stored) -> _Evidence | FileResult:
-                return _keep(case, source.name, stored, lambda: evidence_id, before_check)
+                def keep(stored: Stored) -> _Evidence | FileResult:
+                    return _keep(case, source.name, stored, lambda: evidence_id, known)
 
-            return _Admitted(source.name, loader, storing=Storing(case.evidence_dir, source), keep=keep)
-        stored = store(case.evidence_dir, source)
+                return _Admitted(source.name, loader, storing=Storing(case.evidence_dir, source), keep=keep)
+            stored = store(case.evidence_dir, source)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         # a damaged archive or a truncated .gz: nothing of it can be trusted as evidence
         return FileResult(source.name, "failed", message=f"cannot read: {exc}")
-    kept = _keep(case, source.name, stored, next_id, before_check)
+    kept = _keep(case, source.name, stored, next_id, known)
     if isinstance(kept, FileResult):
         return kept
     loader = Loader(case, kept.evidence_id, kept.path, date_order, progress, source.name, stored.newlines)
@@ -243,11 +262,10 @@ def _admit(
 
 
 def _keep(
-    case: Case, name: str, stored: Stored, next_id: Callable[[], int], before_check: Callable[[str], None]
+    case: Case, name: str, stored: Stored, next_id: Callable[[], int], known_as: Known
 ) -> _Evidence | FileResult:
     """The hashed copy renamed into place as evidence; a duplicate's result instead (copy removed)."""
-    before_check(stored.sha256)
-    known = case.evidence_by_sha(stored.sha256)
+    known = known_as(stored.sha256)
     resumed = known is not None and known["status"] == "interrupted"
     if known is not None and not resumed:
         stored.path.unlink()

@@ -66,6 +66,8 @@ def sniff_records(records: list[Any]) -> tuple[set[str], str | None]:
 
 
 def _try_object(line: str) -> dict[str, Any] | None:
+    if not line.rstrip().endswith("}"):  # cut off by the head (a one-line page): no use parsing it
+        return None
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
