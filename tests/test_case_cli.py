@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -28,6 +30,26 @@ def test_every_command_has_help_with_an_example() -> None:
         assert result.exit_code == 0, words
         assert "Example" in result.output, words
     assert "0.1.0" in runner.invoke(cli, ["--version"]).output
+
+
+def test_commands_import_only_what_they_use() -> None:
+    """The lab, the tenant client and the analysis load with the command that needs them,
+    not before every command; --help still lists every command, each with its help."""
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from reclaim.cli.main import cli\n"
+        "CliRunner().invoke(cli, ['--version'])\n"
+        "print(sorted(m for m in ('reclaim.lab.server', 'reclaim.tenant.client', 'reclaim.detect.context')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    listed = CliRunner().invoke(cli, ["--help"]).output
+    for name in ("investigate", "rules", "collect", "lab", "remediate", "verify", "rollback",
+                 "report", "demo", "serve", "doctor", "export"):  # fmt: skip
+        assert f"  {name} " in listed, name
+        assert CliRunner().invoke(cli, [name, "--help"]).exit_code == 0, name
 
 
 def test_evidence_is_kept_byte_for_byte_with_a_manifest(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ The ``cli`` package is the only place that prints, prompts or exits; ``detect.py
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from datetime import datetime
@@ -20,8 +21,6 @@ from reclaim import __version__
 from reclaim.case import dataset
 from reclaim.case.store import Case, RowRef
 from reclaim.cli import dataset as dataset_cli
-from reclaim.cli import demo, detect, doctor, remediate, serve, tenant
-from reclaim.cli import report as report_cli
 from reclaim.cli.common import (
     date_order_option,
     err,
@@ -44,7 +43,36 @@ def _fail(exc: ReclaimError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+# Commands defined in other modules, imported only when named (or listed by --help): those
+# modules import the lab, the tenant client and the analysis, which took most of a second
+# before any command ran.
+_LAZY = {
+    "investigate": "detect:investigate",
+    "export": "dataset:export",
+    "rules": "detect:rules_group",
+    "collect": "tenant:collect",
+    "doctor": "doctor:doctor",
+    "lab": "tenant:lab_group",
+    "remediate": "remediate:remediate",
+    "verify": "remediate:verify",
+    "rollback": "remediate:rollback",
+    "report": "report:report",
+    "demo": "demo:demo",
+    "serve": "serve:serve",
+}
+
+
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY and cmd_name not in self.commands:
+            module, attr = _LAZY[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(f"reclaim.cli.{module}"), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -205,20 +233,6 @@ def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetim
             safe(e.action or ""), safe(e.ip or ""), safe(e.detail or ""),
         )  # fmt: skip
     out.print(table)
-
-
-cli.add_command(detect.investigate)
-cli.add_command(dataset_cli.export)
-cli.add_command(detect.rules_group)
-cli.add_command(tenant.collect)
-cli.add_command(doctor.doctor)
-cli.add_command(tenant.lab_group)
-cli.add_command(remediate.remediate)
-cli.add_command(remediate.verify)
-cli.add_command(remediate.rollback)
-cli.add_command(report_cli.report)
-cli.add_command(demo.demo)
-cli.add_command(serve.serve)
 
 
 def main() -> None:
