@@ -175,3 +175,31 @@ def test_the_ingest_bar_keeps_only_files_in_progress_on_screen(tmp_path: Path, m
     # the last frame holds the count and no finished file (a folder of pages would overflow it)
     last = shown.rsplit("5 files done", 1)[1]
     assert "p-0001.json" not in last and "p-0005.json" not in last
+
+
+def test_the_report_shows_a_folder_of_clean_pages_as_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Graph export of many pages is one line of the report; a page with something to say
+    (here cut short) keeps its own line, with its message."""
+    import io
+
+    from rich.console import Console
+
+    from reclaim.cli import common
+
+    folder = tmp_path / "pages"
+    pages = tenantsim.GraphPages(folder, "p", "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", 3)
+    tenant = synth.Tenant(users=4, seed=1)
+    for _ in range(36):
+        pages.add(synth.signin_record(tenant))
+    paths = pages.close()  # 12 pages
+    cut = paths[-1].read_bytes()
+    paths[-1].write_bytes(cut[: len(cut) // 2])
+    screen = io.StringIO()
+    monkeypatch.setattr(common, "out", Console(file=screen, width=200))
+    with Case.open(tmp_path / "case") as case:
+        report = common.ingest_with_progress(case, [folder], None, quiet=True)
+    common.print_ingest_report(report)
+    shown = screen.getvalue()
+    assert f"{folder} (11 files)" in shown and "33 " in shown
+    assert "p-0012.json" in shown and "p-0001.json" not in shown
+    assert sum(1 for f in report.files if f.status == "ingested") == 11

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from reclaim.case.store import Case
-from reclaim.ingest.pipeline import AfterLoad, IngestReport, ingest_paths
+from reclaim.ingest.pipeline import AfterLoad, FileResult, IngestReport, ingest_paths
 from reclaim.report.text import reveal
 
 out = Console(highlight=False)
@@ -64,16 +65,37 @@ def ingest_with_progress(
         return ingest_paths(case, paths, date_order=date_order, progress=progress, after_load=after_load)
 
 
+# More files than this from one folder, of one format, all read whole: one line for them.
+FILES_GROUPED = 10
+
+
+def _report_rows(files: list[FileResult]) -> list[tuple[str, str, int, int, str]]:
+    """(file, format, records, rejected, status) in input order; a folder's many clean files
+    (a Graph export's pages) as one line, and every file with something to say on its own."""
+    groups: dict[tuple[str, str | None, str], list[FileResult]] = defaultdict(list)
+    for f in files:
+        if f.status in ("ingested", "duplicate"):
+            groups[(str(PurePath(f.source).parent), f.format, f.status)].append(f)
+    rows, shown = [], set()
+    for f in files:
+        key = (str(PurePath(f.source).parent), f.format, f.status)
+        group = groups.get(key, [])
+        if len(group) <= FILES_GROUPED:
+            rows.append((safe(f.source), f.format or "-", f.records, f.rejected, f.status))
+        elif key not in shown:
+            shown.add(key)
+            records = sum(g.records for g in group)
+            rows.append((f"{safe(key[0])} ({len(group)} files)", f.format or "-", records, 0, f.status))
+    return rows
+
+
 def print_ingest_report(report: IngestReport) -> None:
     table = Table(title="Ingested", title_justify="left")
     for col in ("file", "format", "records", "rejected", "status"):
         table.add_column(col, justify="right" if col in ("records", "rejected") else "left")
-    for f in report.files:
-        style = {"ingested": "green", "duplicate": "dim", "partial": "yellow"}.get(f.status, "red")
-        table.add_row(
-            escape(f.source), f.format or "-", str(f.records), str(f.rejected),
-            f"[{style}]{f.status}[/]",
-        )  # fmt: skip
+    for name, fmt, records, rejected, status in _report_rows(report.files):
+        style = {"ingested": "green", "duplicate": "dim", "partial": "yellow"}.get(status, "red")
+        table.add_row(name, fmt, f"{records:,}", f"{rejected:,}", f"[{style}]{status}[/]")
     out.print(table)
     for f in report.files:
         if f.message and f.status != "duplicate":
