@@ -9,7 +9,9 @@ import click
 from reclaim.case.store import Case
 from reclaim.cli.common import out, safe
 from reclaim.cli.tenant import Connection, tenant_options
-from reclaim.detect import context, rules
+from reclaim.detect import context
+from reclaim.detect.engine import Analysis
+from reclaim.detect.verdict import UserVerdict
 from reclaim.errors import CaseError
 from reclaim.playbook.session import Guard
 from reclaim.report import data, html
@@ -19,9 +21,11 @@ from reclaim.web.app import App
 from reclaim.web.server import WebServer
 
 
-def render_report(case: Case, user: str | None) -> str:
+def render_report(
+    case: Case, user: str | None, analysis: Analysis, judged: list[UserVerdict]
+) -> str:
     """The HTML report of a case (or of one user in it), as ``reclaim report`` writes it."""
-    return html.render(data.gather(case, rules.load(), context.Options(user=user), case.root.name))
+    return html.render(data.assemble(case, analysis, context.Options(user=user), case.root.name, judged))
 
 
 @click.command()

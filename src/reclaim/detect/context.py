@@ -328,6 +328,14 @@ def prepare(con: duckdb.DuckDBPyConnection, options: Options | None = None) -> l
     return domains
 
 
+def is_prepared(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``prepare`` ran in this connection (its objects are the connection's own)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name IN ('logons', 'rule_changes')"
+    ).fetchone()
+    return bool(found and found[0] == 2)
+
+
 # Relations a rule may name in ``requires``, beyond the normalized tables.
 VIEWS = ("logons", "rule_changes")
 

@@ -163,8 +163,22 @@ def gather(
     With ``options.user``, only that user; a user the case does not know is a ``UsageError``.
     """
     options = options or context.Options()
-    analysis = engine.run(case.con, rules, options)
-    judged = verdict.verdicts(analysis)
+    return assemble(case, engine.run(case.con, rules, options), options, name)
+
+
+def assemble(
+    case: Case,
+    analysis: engine.Analysis,
+    options: context.Options,
+    name: str | None = None,
+    judged: list[UserVerdict] | None = None,
+) -> Report:
+    """What the report shows, from an analysis run with ``options`` (and its verdicts, when
+    judged already); the remediation journal and the records are read now. The analysis may
+    come from another connection (the web UI keeps them): ``logons`` is then built again."""
+    if not context.is_prepared(case.con):
+        context.prepare(case.con, options)
+    judged = verdict.verdicts(analysis) if judged is None else judged
     journal = Journal(case.root)
     entries = journal.entries()
     upn = options.user.lower() if options.user else None

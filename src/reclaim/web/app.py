@@ -30,7 +30,8 @@ from reclaim.web.page import CSP, esc, page, status, table
 
 COOKIE = "reclaim"
 _JUDGED_KEPT = 64  # verdict lists kept (a case's, and its users' as they are opened)
-RenderReport = Callable[[Case, str | None], str]  # (case, user or None) -> the HTML report
+# (case, user or None, its analysis and verdicts) -> the HTML report
+RenderReport = Callable[[Case, str | None, engine.Analysis, list[verdict.UserVerdict]], str]
 
 
 @dataclass
@@ -65,9 +66,9 @@ class App:
     _lock: threading.Lock = field(
         default_factory=threading.Lock, repr=False
     )  # one request at a case at a time
-    # verdicts by (case, user or None, evidence fingerprint): every rule over a large case
-    # takes seconds, and the same pages are visited again and again
-    _judged: dict[tuple[int, str | None, str], list[verdict.UserVerdict]] = field(
+    # analyses and verdicts by (case, user or None, evidence fingerprint): every rule over a
+    # large case takes seconds, and the same pages are visited again and again
+    _judged: dict[tuple[int, str | None, str], tuple[engine.Analysis, list[verdict.UserVerdict]]] = field(
         default_factory=dict, repr=False
     )
 
@@ -129,7 +130,8 @@ class App:
             if not rest and method == "GET":
                 return self._case(index)
             if rest == ["report"] and method == "GET":
-                return self._report(index, query.get("user"))
+                user = query.get("user")
+                return self._report(index, user.lower() if user else None)
             if len(rest) == 2 and rest[0] == "user" and method == "GET":
                 return self._user(index, rest[1].lower())
             if (
@@ -161,20 +163,27 @@ class App:
     def _open(self, index: int) -> Case:
         return Case.open(self.cases[index], create=False)
 
-    def _verdicts(self, case: Case, index: int, user: str | None = None) -> list[verdict.UserVerdict]:
-        """The case's verdicts (of one user, or of all), judged again once its evidence changed."""
+    def _analysis(
+        self, case: Case, index: int, user: str | None = None
+    ) -> tuple[engine.Analysis, list[verdict.UserVerdict]]:
+        """The case's analysis and verdicts (of one user, or of all), run again once its
+        evidence changed. What remediation did is not in them: the report reads it anew."""
         row = case.con.execute(
             "SELECT md5(coalesce(string_agg(concat_ws(',', evidence_id, status, records, rejected), ';' "
             "ORDER BY evidence_id), '')) FROM evidence"
         ).fetchone()
         key = (index, user, row[0] if row else "")
-        judged = self._judged.get(key)
-        if judged is None:
-            judged = verdict.verdicts(engine.run(case.con, rules.load(), context.Options(user=user)))
+        kept = self._judged.get(key)
+        if kept is None:
+            analysis = engine.run(case.con, rules.load(), context.Options(user=user))
+            kept = (analysis, verdict.verdicts(analysis))
             if len(self._judged) >= _JUDGED_KEPT:
                 self._judged.pop(next(iter(self._judged)))  # the oldest
-            self._judged[key] = judged
-        return judged
+            self._judged[key] = kept
+        return kept
+
+    def _verdicts(self, case: Case, index: int, user: str | None = None) -> list[verdict.UserVerdict]:
+        return self._analysis(case, index, user)[1]
 
     def _case(self, index: int) -> Response:
         with self._open(index) as case:
@@ -195,7 +204,7 @@ class App:
 
     def _report(self, index: int, user: str | None) -> Response:
         with self._open(index) as case:
-            text = self.render_report(case, user)
+            text = self.render_report(case, user, *self._analysis(case, index, user))
         # the report brings its own Content-Security-Policy (a meta tag allowing its one script)
         return Response(
             200,
