@@ -35,6 +35,16 @@ def _inputs(folder: Path) -> list[Path]:
     return sorted(folder.iterdir())
 
 
+def _signin_pages(folder: Path, records: int, per_page: int, seed: int) -> list[Path]:
+    pages = tenantsim.GraphPages(
+        folder, "signins", "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", per_page
+    )
+    tenant = synth.Tenant(users=5, seed=seed)
+    for _ in range(records):
+        pages.add(synth.signin_record(tenant))
+    return pages.close()
+
+
 def _summary(report) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
     return [(Path(f.source).name, f.status, f.evidence_id, f.records, f.rejected) for f in report.files]
 
@@ -67,13 +77,7 @@ def test_a_folder_of_pages_equals_its_files_one_by_one(tmp_path: Path) -> None:
 def test_pages_load_in_batches(tmp_path: Path) -> None:
     """The batch path is taken (not only the fallback): clean pages, one statement."""
     folder = tmp_path / "in"
-    pages = tenantsim.GraphPages(
-        folder, "signins", "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", 10
-    )
-    tenant = synth.Tenant(users=5, seed=3)
-    for _ in range(95):
-        pages.add(synth.signin_record(tenant))
-    pages.close()
+    _signin_pages(folder, 95, per_page=10, seed=3)
     with Case.open(tmp_path / "case") as case:
         statements: list[str] = []
         con = case.con
@@ -109,13 +113,7 @@ def test_copies_made_ahead_go_when_an_ingest_stops(tmp_path: Path, monkeypatch) 
     from reclaim.ingest.loader import Loader
 
     folder = tmp_path / "in"
-    pages = tenantsim.GraphPages(
-        folder, "signins", "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", 5
-    )
-    tenant = synth.Tenant(users=5, seed=4)
-    for _ in range(60):
-        pages.add(synth.signin_record(tenant))
-    pages.close()  # 12 pages
+    _signin_pages(folder, 60, per_page=5, seed=4)  # 12 pages
     real = Loader.native_page
     seen: list[Path] = []
 
