@@ -12,7 +12,8 @@
 - ``rule_changes``: inbox rules, current (Get-InboxRule) and their history (New-/Set-/
   Enable-InboxRule, UpdateInboxRules), in one shape, with ``origin`` for summaries;
 - macros ``rc_row``, ``rc_address``, ``rc_domain``, ``rc_is_external``, ``rc_param``,
-  ``rc_split``, ``rc_folder_leaf``, ``rc_words_in(text, topic)``, ``rc_km``.
+  ``rc_split``, ``rc_folder_leaf``, ``rc_words_in(text, topic)``, ``rc_count(n, noun)``,
+  ``rc_km``.
 
 The same objects, empty, back ``check_queries``, so a rule that names a missing column
 fails when it is loaded, not when it runs.
@@ -107,6 +108,9 @@ CREATE OR REPLACE TEMP MACRO rc_folder_leaf(path) AS
     nullif(trim(regexp_extract(path, '([^\\\\:/]*)$', 1)), '');
 CREATE OR REPLACE TEMP MACRO rc_words_in(text, topic) AS
     list_sort(list_distinct(list_transform(CASE topic {cases} END, lambda w: {undoubled})));
+-- '1 time', '4 times': a count and its noun (a regular plural) for summaries
+CREATE OR REPLACE TEMP MACRO rc_count(n, noun) AS
+    CAST(n AS VARCHAR) || ' ' || noun || CASE WHEN n = 1 THEN '' ELSE 's' END;
 -- great-circle distance in km
 CREATE OR REPLACE TEMP MACRO rc_km(lat1, lon1, lat2, lon2) AS 2 * 6371 * asin(sqrt(
     pow(sin(radians(lat2 - lat1) / 2), 2)

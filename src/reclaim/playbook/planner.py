@@ -415,7 +415,8 @@ class _Planner:
             "follow-up",
             "R7",
             "write-followup",
-            f"Write the follow-up: {len(self.f.recipients)} recipient(s) ({external} external), a notice "
+            f"Write the follow-up: {len(self.f.recipients)} recipient{'s' * (len(self.f.recipients) != 1)} "
+            f"({external} external), a notice "
             "draft (never sent), contact changes and persistence to review",
             lane="case",
             target={"case_root": str(self.case_root)},
