@@ -92,7 +92,8 @@ def _report_rows(files: list[FileResult]) -> list[tuple[str, str, int, int, str]
 def print_ingest_report(report: IngestReport) -> None:
     table = Table(title="Ingested", title_justify="left")
     for col in ("file", "format", "records", "rejected", "status"):
-        table.add_column(col, justify="right" if col in ("records", "rejected") else "left")
+        # paths have no spaces to wrap at: folded, not cut to one shared '../folder…'
+        table.add_column(col, justify="right" if col in ("records", "rejected") else "left", overflow="fold")
     for name, fmt, records, rejected, status in _report_rows(report.files):
         style = {"ingested": "green", "duplicate": "dim", "partial": "yellow"}.get(status, "red")
         table.add_row(name, fmt, f"{records:,}", f"{rejected:,}", f"[{style}]{status}[/]")
