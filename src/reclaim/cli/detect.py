@@ -128,6 +128,7 @@ def investigate(
     folder under --case: every mailbox swept, its listed users collected, all judged; then one
     summary of the users at risk per tenant and the indicators seen in several tenants.
     """
+    geo.warm_up()  # the IP database (a quarter second) loads while the rules load and the ingest runs
     loaded = rules.load(rule_dirs)  # a broken rule file stops here, before any work
     sigma_rules, sigma_skipped = _load_sigma(sigma_dirs)  # a broken Sigma file does not
     loaded += sigma_rules
@@ -169,8 +170,6 @@ def investigate(
                 if not quiet:
                     tenant_cli.print_collect_report(collected)
             if paths:
-                if options.geo:
-                    geo.warm_up()  # a quarter second, hidden behind the ingest
                 report = ingest_with_progress(case, list(paths), date_order, quiet=quiet)
                 if not quiet:
                     print_ingest_report(report)

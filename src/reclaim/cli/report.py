@@ -12,7 +12,7 @@ from rich.markup import escape
 from reclaim.case.store import Case
 from reclaim.cli.common import out, safe
 from reclaim.cli.detect import _rules_option as rules_option
-from reclaim.detect import context, rules
+from reclaim.detect import context, geo, rules
 from reclaim.errors import CaseError, UsageError
 from reclaim.report import data, html, markdown
 
@@ -55,6 +55,7 @@ def report(
         raise UsageError("nothing to write", hint="add --html FILE, --json FILE and/or --md FILE")
     if not (case_dir / "case.duckdb").exists():
         raise CaseError(f"no case at {case_dir}", hint="reclaim investigate EXPORTS... --case DIR makes one")
+    geo.warm_up()  # the IP database loads while the rules load
     loaded = rules.load(rule_dirs)
     started = time.perf_counter()
     with Case.open(case_dir, create=False) as case:
