@@ -22,7 +22,7 @@ def test_the_database_loads_once_when_warmed_up_and_asked_together(monkeypatch: 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(geoip2fast, "GeoIP2Fast", slow)
-    monkeypatch.setattr(geo, "_loaded", [])
+    monkeypatch.setattr(geo, "_db", None)
     geo.warm_up()
     time.sleep(0.05)
     ip, place = next(iter(tenantsim.SimTenant(users=3, days=1, seed=1).net.place.items()))

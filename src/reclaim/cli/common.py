@@ -72,13 +72,13 @@ FILES_GROUPED = 10
 def _report_rows(files: list[FileResult]) -> list[tuple[str, str, int, int, str]]:
     """(file, format, records, rejected, status) in input order; a folder's many clean files
     (a Graph export's pages) as one line, and every file with something to say on its own."""
+    keys = [(str(PurePath(f.source).parent), f.format, f.status) for f in files]
     groups: dict[tuple[str, str | None, str], list[FileResult]] = defaultdict(list)
-    for f in files:
+    for key, f in zip(keys, files, strict=True):
         if f.status in ("ingested", "duplicate"):
-            groups[(str(PurePath(f.source).parent), f.format, f.status)].append(f)
+            groups[key].append(f)
     rows, shown = [], set()
-    for f in files:
-        key = (str(PurePath(f.source).parent), f.format, f.status)
+    for key, f in zip(keys, files, strict=True):
         group = groups.get(key, [])
         if len(group) <= FILES_GROUPED:
             rows.append((safe(f.source), f.format or "-", f.records, f.rejected, f.status))

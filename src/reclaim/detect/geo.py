@@ -28,16 +28,17 @@ class IpInfo:
 
 
 _loading = threading.Lock()
-_loaded: list[Any] = []
+_db: Any = None
 
 
 def _database() -> Any:
+    global _db
     with _loading:  # once, also when warm_up's thread and a lookup ask together
-        if not _loaded:
+        if _db is None:
             from geoip2fast import GeoIP2Fast  # imported late: loading takes a quarter second
 
-            _loaded.append(GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz", verbose=False))
-        return _loaded[0]
+            _db = GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz", verbose=False)
+        return _db
 
 
 def warm_up() -> None:

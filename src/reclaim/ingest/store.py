@@ -1,7 +1,8 @@
 """Evidence copies: each input copied byte for byte into the case's evidence folder, hashed.
 
 A large plain file can be copied and hashed on a thread (``Storing``) while DuckDB reads the
-original: the two then share the machine's cores instead of taking turns.
+original: the two then share the machine's cores instead of taking turns. Small files are
+copied and hashed ahead of the one being loaded (``stored_ahead``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from reclaim.tenant.client import TenantClient
 from reclaim.web.page import CSP, esc, page, status, table
 
 COOKIE = "reclaim"
-_JUDGED_KEPT = 64  # verdict lists kept (a case's, and its users' as they are opened)
+_ANALYSES_KEPT = 64  # analyses kept (a case's, and its users' as they are opened)
 # (case, user or None, its analysis and verdicts) -> the HTML report
 RenderReport = Callable[[Case, str | None, engine.Analysis, list[verdict.UserVerdict]], str]
 
@@ -68,7 +68,7 @@ class App:
     )  # one request at a case at a time
     # analyses and verdicts by (case, user or None, evidence fingerprint): every rule over a
     # large case takes seconds, and the same pages are visited again and again
-    _judged: dict[tuple[int, str | None, str], tuple[engine.Analysis, list[verdict.UserVerdict]]] = field(
+    _analyses: dict[tuple[int, str | None, str], tuple[engine.Analysis, list[verdict.UserVerdict]]] = field(
         default_factory=dict, repr=False
     )
 
@@ -173,13 +173,13 @@ class App:
             "ORDER BY evidence_id), '')) FROM evidence"
         ).fetchone()
         key = (index, user, row[0] if row else "")
-        kept = self._judged.get(key)
+        kept = self._analyses.get(key)
         if kept is None:
             analysis = engine.run(case.con, rules.load(), context.Options(user=user))
             kept = (analysis, verdict.verdicts(analysis))
-            if len(self._judged) >= _JUDGED_KEPT:
-                self._judged.pop(next(iter(self._judged)))  # the oldest
-            self._judged[key] = kept
+            if len(self._analyses) >= _ANALYSES_KEPT:
+                self._analyses.pop(next(iter(self._analyses)))  # the oldest
+            self._analyses[key] = kept
         return kept
 
     def _verdicts(self, case: Case, index: int, user: str | None = None) -> list[verdict.UserVerdict]:
