@@ -16,7 +16,7 @@ from reclaim.collect import directory as collect_directory
 from reclaim.collect.collectors import COLLECTORS, Collector
 from reclaim.collect.run import CollectReport
 from reclaim.lab import Lab, LabTenant, directory, serve
-from reclaim.tenant.errors import ReclaimError
+from reclaim.tenant.errors import ReclaimError, Truncated
 from tests.lablib import collect_from_lab, lab_client
 from tests.test_lab import _conforms, csdl  # noqa: F401 - the CSDL fixture
 
@@ -164,15 +164,20 @@ def test_the_lab_keeps_the_cmdlets_limits_and_names_missing_permissions(
 
     async def trace(**parameters: Any) -> list[dict[str, Any]]:
         async with lab_client(lab) as client:
-            return [r async for page in client.exo("Get-MessageTraceV2", parameters) for r in page]
+            return await client.run("Get-MessageTraceV2", parameters)
 
     with serve(tenant) as lab, Case.open(tmp_path / "case") as case:
         with pytest.raises(ReclaimError, match="10 days"):
             asyncio.run(
                 trace(SenderAddress=victim, StartDate="2026-10-05T00:00:00Z", EndDate="2026-10-19T00:00:00Z")
             )
-        two = asyncio.run(trace(SenderAddress=victim, StartDate="2026-10-05T00:00:00Z",
-                                EndDate="2026-10-15T00:00:00Z", ResultSize=2))  # fmt: skip
+        with pytest.raises(ReclaimError, match="older than 90 days"):  # by the tenant's clock
+            asyncio.run(trace(SenderAddress=victim, StartDate="2026-06-01T00:00:00Z", EndDate="2026-06-05T00:00:00Z"))
+        # a full answer is cut short with a warning, and no next link: the rows that came are kept
+        with pytest.raises(Truncated, match="more results") as cut:
+            asyncio.run(trace(SenderAddress=victim, StartDate="2026-10-05T00:00:00Z",
+                              EndDate="2026-10-15T00:00:00Z", ResultSize=2))  # fmt: skip
+        two = cut.value.rows
         assert len(two) == 2 and two[0]["Received"] >= two[1]["Received"]
         lab.granted.discard("Mail.Read")
         lab.granted.discard("AppRoleAssignment.ReadWrite.All")

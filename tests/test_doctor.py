@@ -249,6 +249,8 @@ def _doctor(lab: Lab, monkeypatch: pytest.MonkeyPatch, token: str, *extra: str) 
         lab.graph_url,
         "--exo-url",
         lab.exo_url,
+        "--scc-url",  # else Security & Compliance is probed at Microsoft's host
+        lab.scc_url,
         *extra,
     ]
     return CliRunner().invoke(cli, args)
@@ -265,6 +267,14 @@ def test_reclaim_doctor_exit_codes_and_no_token_in_output(lab: Lab, monkeypatch:
     parsed = json.loads(document.stdout)
     assert parsed["schema"] == "reclaim.doctor/1" and parsed["tasks"]["investigate"]["ready"] is True
     assert lab.token not in document.output
+    statuses = {t: {c["key"]: c["status"] for c in v["checks"]} for t, v in parsed["tasks"].items()}
+    assert set(statuses["investigate"].values()) == {"present"}
+    # every service answered, Security & Compliance too (at the lab): not checked is only what an opaque
+    # token cannot show, its Graph write permissions and its service principal's Entra roles
+    assert statuses["remediate"]["compliance:role"] == "present"
+    unseen = {k.split(":")[0] for k, status in statuses["remediate"].items() if status == "not checked"}
+    assert unseen <= {"graph", "entra-role"}, statuses["remediate"]
+    assert any(path.startswith(f"/scc/{lab.scc_region}/") for _, path, _ in lab.requests)
 
     lab.granted.discard("AuditLog.Read.All")
     missing = _doctor(lab, monkeypatch, lab.token, "--json")
@@ -294,4 +304,6 @@ def test_reclaim_doctor_with_a_jwt_never_prints_it(lab: Lab, monkeypatch: pytest
     assert result.exit_code == 0, result.output
     document = json.loads(_doctor(lab, monkeypatch, lab.token, "--json").stdout)
     assert document["client_id"] == "app-id-1" and "User.Read.All" in document["granted"]
+    remediate = {c["key"]: c["status"] for c in document["tasks"]["remediate"]["checks"]}
+    assert remediate["compliance:role"] == "present" and remediate["exchange:role"] == "present"
     assert lab.token not in json.dumps(document)

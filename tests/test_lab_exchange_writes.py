@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from reclaim.cli.tenant import FaultOption, apply_faults, parse_fault
 from reclaim.lab import WRITE_PERMISSIONS, Lab, LabTenant, serve
-from reclaim.tenant.errors import NotFound, PermissionMissing, RequestRejected, TenantError
+from reclaim.tenant.errors import NotFound, PermissionMissing, RequestRejected, TenantError, UnknownParameter
 from tests.lablib import lab_client
 
 Record = dict[str, Any]
@@ -195,8 +195,11 @@ def test_mailbox_permissions_add_and_remove(lab: Lab, tenant: LabTenant) -> None
     entries = run(lab, "Get-MailboxPermission", Identity=victim, User=upn)
     assert [e["AccessRights"] for e in entries] == [["FullAccess, ReadPermission"]]  # one merged entry
 
+    with pytest.raises(UnknownParameter, match="BypassMailboxAnchoring"):  # Connect-ExchangeOnline's, not this cmdlet's
+        run(lab, "Remove-MailboxPermission", Identity=victim, User=upn, AccessRights=["FullAccess"],
+            BypassMailboxAnchoring=True)  # fmt: skip
     run(lab, "Remove-MailboxPermission", Identity=victim, User=upn, AccessRights=["FullAccess"],
-        InheritanceType="All", BypassMailboxAnchoring=True, Confirm=False)  # fmt: skip
+        InheritanceType="All", Confirm=False)  # fmt: skip
     assert [e["AccessRights"] for e in run(lab, "Get-MailboxPermission", Identity=victim, User=upn)] == [
         ["ReadPermission"]
     ]

@@ -113,15 +113,17 @@ def test_a_user_put_in_an_exchange_and_a_compliance_role_group_is_collected(
     tenant.add_role_group_member("compliance", "eDiscoveryManager", upn)
     with serve(tenant) as lab, Case.open(tmp_path / "case") as case:
         report = collect_from_lab(lab, case, upn, SINCE, UNTIL, MINE)
-        asked = [r for r in lab.log if r.path.startswith("/scc/")]
+        asked = [r for r in lab.log if r.path.startswith(f"/scc/{lab.scc_region}/")]
+        front_door = [(r.method, r.status) for r in lab.log if r.path.startswith("/scc/adminapi/")]
         stored = rows(case, "SELECT upn, role_name, kind, role_id FROM role_assignments ORDER BY kind")
     assert report.complete, report.outcomes
     assert {o.collector: o.records for o in report.outcomes} == {
         "exchange-role-groups": 1,
         "compliance-role-groups": 1,
     }
-    # Get-RoleGroup once, then Get-RoleGroupMember of every group
+    # Get-RoleGroup once, then Get-RoleGroupMember of every group, at the region the front door named once
     assert len(asked) == 1 + len(tenant.role_groups["compliance"])
+    assert front_door == [("GET", 302)]
     ediscovery = tenant.role_group("compliance", "eDiscoveryManager") or {}
     recipients = tenant.role_group("exchange", "Recipient Management") or {}
     assert stored == [

@@ -66,7 +66,7 @@ def test_collect_all_users_command(tenant: LabTenant, tmp_path: Path, monkeypatc
     with serve(tenant) as lab:
         monkeypatch.setenv(TOKEN_VARIABLE, lab.token)
         base = ["collect", "--tenant", lab.tenant_id, "--graph-url", lab.graph_url, "--exo-url", lab.exo_url,
-                "--case", str(tmp_path / "case")]  # fmt: skip
+                "--scc-url", lab.scc_url, "--case", str(tmp_path / "case")]  # fmt: skip
         result = CliRunner().invoke(cli, [*base, "--all-users"])
         assert result.exit_code == 0, result.output
         assert f"swept {len(tenant.mailboxes)} of {len(tenant.mailboxes)} mailboxes" in result.output

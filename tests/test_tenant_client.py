@@ -67,6 +67,7 @@ class Service:
         self.global_in_flight = 0
         self.global_peak = 0
         self.exo_bodies: list[dict[str, Any]] = []
+        self.anchors: list[str] = []  # X-AnchorMailbox of each InvokeCommand
         self.retry_date: float | None = None
         self.wall_arrivals: dict[str, list[float]] = {}
 
@@ -230,10 +231,11 @@ class Handler(BaseHTTPRequestHandler):
             self._error(404, "Request_ResourceNotFound", f"no route {path}")
 
     def _exo(self, svc: Service, parts: Any, path: str, raw: bytes) -> None:
-        if path == "/exo/adminapi/beta/denied/InvokeCommand":
-            self._error(
-                403, "Forbidden", "The role assigned to application isn't supported in this scenario."
-            )
+        if path == "/exo/adminapi/beta/denied/InvokeCommand":  # measured live: NUL bytes, not JSON
+            self.send_response(403)
+            self.send_header("Content-Length", "12")
+            self.end_headers()
+            self.wfile.write(b"\x00" * 12)
             return
         if path != f"/exo/adminapi/beta/{TENANT}/InvokeCommand":
             self._error(404, "NotFound", path)
@@ -244,6 +246,7 @@ class Handler(BaseHTTPRequestHandler):
         mailbox = params.get("Identity") or params.get("Mailbox") or "-"
         with svc.lock:
             svc.exo_bodies.append(body)
+            svc.anchors.append(self.headers.get("X-AnchorMailbox", ""))
             svc.in_flight[mailbox] = svc.in_flight.get(mailbox, 0) + 1
             svc.peak[mailbox] = max(svc.peak.get(mailbox, 0), svc.in_flight[mailbox])
             svc.global_in_flight += 1
@@ -313,6 +316,7 @@ def client(svc: Service, tokens: Any = None, **options: Any) -> TenantClient:
         tokens or StaticToken(TOKEN),
         graph_url=svc.url + "/graph",
         exo_url=svc.url + "/exo",
+        scc_url=svc.url + "/scc",  # not served, but never Microsoft's host
         **options,
     )
 
@@ -647,6 +651,8 @@ def test_exo_pages_repost_the_same_command(svc: Service) -> None:
         b == {"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {"ResultSize": "Unlimited"}}}
         for b in svc.exo_bodies
     )
+    # a tenant-wide cmdlet is anchored on the tenant's system mailbox
+    assert set(svc.anchors) == {f"APP:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{TENANT}"}
 
 
 def test_exo_get_is_retried_but_a_set_is_not(svc: Service) -> None:
@@ -670,11 +676,9 @@ def test_exo_403_names_the_exchange_role(svc: Service) -> None:
         svc, lambda c: collect(c.exo("Get-InboxRule", {"Mailbox": "a@contoso.example"})), tenant_id="denied"
     )
     assert isinstance(exc, PermissionMissing) and exc.role == "Exchange Administrator"
-    assert (
-        exc.hint
-        and "assign the Exchange Administrator role to the app (and Exchange.ManageAsApp)" in exc.hint
-    )
+    assert exc.hint and "assign the Exchange Administrator role to the app's service principal" in exc.hint
     assert "Get-InboxRule for a@contoso.example" in exc.message
+    assert "JSON" not in exc.message + exc.hint and "\x00" not in exc.message
 
 
 def test_exo_unknown_mailbox_is_not_found(svc: Service) -> None:

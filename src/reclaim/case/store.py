@@ -180,6 +180,14 @@ class Case:
         tmp.replace(path)
         return path
 
+    def add_evidence_warning(self, evidence_id: int, warning: str) -> None:
+        """Note something about a file's evidence (once): the manifest shows it with the file."""
+        self.con.execute(
+            "UPDATE evidence SET warnings = list_append(coalesce(warnings, []), $w) "
+            "WHERE evidence_id = $id AND NOT list_contains(coalesce(warnings, []), $w)",
+            {"w": warning, "id": evidence_id},
+        )
+
     def rejects(self, evidence_id: int, name: str, limit: int) -> list[str]:
         """The first rejects of a file as ``name:line: reason``."""
         firsts = self._first_rejects(limit, evidence_id)

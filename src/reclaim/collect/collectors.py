@@ -45,7 +45,8 @@ def _audits_about(client: TenantClient, t: Target) -> Records:
 
 
 def _audits_by(client: TenantClient, t: Target) -> Records:
-    query = f"initiatedBy/user/userPrincipalName eq {quoted(t.upn)} and {t.window('activityDateTime')}"
+    # by object id: a UPN filter is case-sensitive there, and misses what was done under an older UPN
+    query = f"initiatedBy/user/id eq {quoted(t.user_id)} and {t.window('activityDateTime')}"
     return client.pages("/auditLogs/directoryAudits", {"$filter": query, "$top": "1000"})
 
 
@@ -68,12 +69,13 @@ COLLECTORS: tuple[Collector, ...] = (
     Collector("unified-audit-log", "Unified Audit Log (Purview audit search)", audit_log_records, _PURVIEW),
     Collector(
         "inbox-rules", "inbox rules, hidden ones included",
-        _cmdlet("Get-InboxRule", "Mailbox", IncludeHidden=True), _EXCHANGE,
+        _cmdlet("Get-InboxRule", "Mailbox", IncludeHidden=True, ResultSize="Unlimited"), _EXCHANGE,
     ),
     Collector("mailbox", "mailbox settings and forwarding", _cmdlet("Get-Mailbox", "Identity"), _EXCHANGE),
     Collector("cas-mailbox", "mail protocol settings", _cmdlet("Get-CASMailbox", "Identity"), _EXCHANGE),
     Collector(
-        "mailbox-permissions", "mailbox delegates", _cmdlet("Get-MailboxPermission", "Identity"), _EXCHANGE
+        "mailbox-permissions", "mailbox delegates",
+        _cmdlet("Get-MailboxPermission", "Identity", ResultSize="Unlimited"), _EXCHANGE,
     ),
     Collector(
         "message-configuration", "signature",

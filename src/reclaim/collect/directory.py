@@ -18,10 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from reclaim.collect.incomplete import Incomplete
 from reclaim.collect.role_groups import role_groups
 from reclaim.collect.target import Records, Target, odata_time, quoted
 from reclaim.ingest.mappings import FOLDER_ANNOTATION, MAILBOX_ANNOTATION, USER_ANNOTATION
 from reclaim.tenant.client import TenantClient
+from reclaim.tenant.errors import PermissionMissing, TenantError, Truncated
 
 Gather = Callable[[TenantClient, "Target"], Records]
 
@@ -33,6 +35,7 @@ MESSAGE_FIELDS = (
 )
 TRACE_DAYS = 10  # Get-MessageTraceV2 answers at most ten days a query
 TRACE_RESULT_SIZE = 5000  # its largest ResultSize; a full answer means there may be more
+TRACE_RETENTION_DAYS = 90  # how far back it reaches, from the service's today
 
 
 def _annotated(pages: Records, annotations: dict[str, str]) -> Records:
@@ -67,44 +70,74 @@ def _trace_windows(since: datetime, until: datetime) -> list[tuple[datetime, dat
 
 def message_trace(client: TenantClient, t: Target) -> Records:
     """Get-MessageTraceV2 for mail the user sent: ten days a query; a full answer is continued from its
-    last row (EndDate = its Received, StartingRecipientAddress = its recipient), as the cmdlet asks."""
+    last row (EndDate = its Received, StartingRecipientAddress = its recipient), as the cmdlet asks.
+    The trace reaches 90 days back from the service's today: older parts of the window are left out
+    with a note. A part that fails is named at the end; the parts collected are kept."""
 
     async def run() -> Records:
         seen: set[tuple[str, str]] = set()
-        for start, end in _trace_windows(t.since, t.until):
+        since = t.since
+        oldest = client.service_now().replace(tzinfo=None) - timedelta(days=TRACE_RETENTION_DAYS)
+        if since < oldest:
+            _note(t, f"message trace reaches {TRACE_RETENTION_DAYS} days back: mail sent before "
+                  f"{odata_time(oldest)} is not in it (the window starts {odata_time(since)})")  # fmt: skip
+            since = oldest + timedelta(minutes=1)  # the service's clock moves on while we ask
+        failed: list[str] = []
+        for start, end in _trace_windows(since, t.until):
             parameters: dict[str, Any] = {
                 "SenderAddress": t.upn,
                 "StartDate": odata_time(start),
                 "EndDate": odata_time(end),
                 "ResultSize": TRACE_RESULT_SIZE,
             }
-            while True:
-                got: list[dict[str, Any]] = []
-                async for page in client.exo("Get-MessageTraceV2", parameters, mailbox=t.upn):
-                    got += page
-                    fresh = []
-                    for row in page:  # a continuation may repeat the row it starts from
-                        key = (
-                            str(row.get("MessageTraceId") or row.get("MessageId")),
-                            str(row.get("RecipientAddress")),
-                        )
-                        if key not in seen:
-                            seen.add(key)
-                            fresh.append(row)
-                    if fresh:
-                        yield fresh
-                if len(got) < TRACE_RESULT_SIZE:
-                    break
-                last = got[-1]
-                if not last.get("Received") or not last.get("RecipientAddress"):
-                    break
-                parameters = {
-                    **parameters,
-                    "EndDate": str(last["Received"]),
-                    "StartingRecipientAddress": str(last["RecipientAddress"]),
-                }
+            try:
+                while True:
+                    got: list[dict[str, Any]] = []
+                    try:
+                        async for page in client.exo("Get-MessageTraceV2", parameters, mailbox=t.upn):
+                            got += page
+                            if fresh := _new_rows(page, seen):
+                                yield fresh
+                    except Truncated:  # a full answer warns "more results": the continuation follows
+                        pass
+                    if len(got) < TRACE_RESULT_SIZE:
+                        break
+                    last = got[-1]
+                    if not last.get("Received") or not last.get("RecipientAddress"):
+                        break
+                    parameters = {
+                        **parameters,
+                        "EndDate": str(last["Received"]),
+                        "StartingRecipientAddress": str(last["RecipientAddress"]),
+                    }
+            except PermissionMissing:
+                raise  # every part would fail alike: the collector is skipped with its reason
+            except TenantError as exc:
+                failed.append(f"{odata_time(start)} to {odata_time(end)}: {exc.message}")
+        if failed:
+            raise Incomplete(
+                f"message trace: {len(failed)} of its ten-day parts failed ({'; '.join(failed)}); "
+                "the other parts are kept, and a new collection asks for the failed ones again"
+            )
 
     return run()
+
+
+def _new_rows(page: list[dict[str, Any]], seen: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The rows not seen before: a continuation repeats the row it starts from, and the trace repeats
+    rows even within one answer."""
+    fresh = []
+    for row in page:
+        key = (str(row.get("MessageTraceId") or row.get("MessageId")), str(row.get("RecipientAddress")))
+        if key not in seen:
+            seen.add(key)
+            fresh.append(row)
+    return fresh
+
+
+def _note(t: Target, text: str) -> None:
+    if t.checkpoint is not None:
+        t.checkpoint.notes.append(text)
 
 
 def _user_records(path: str) -> Gather:

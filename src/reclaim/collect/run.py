@@ -15,7 +15,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,7 +28,7 @@ from reclaim.collect.target import Checkpoint, Target
 from reclaim.errors import ReclaimError
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import LicenceMissing, PermissionMissing
+from reclaim.tenant.errors import LicenceMissing, PermissionMissing, Truncated
 
 Progress = Callable[[str, int, bool], None]  # (collector, records so far, finished)
 
@@ -40,6 +40,7 @@ class Outcome:
     status: str  # collected, resumed, skipped, failed
     records: int = 0
     message: str | None = None
+    cut_short: str | None = None  # what the service held back: the records are kept, but not all
 
 
 @dataclass
@@ -87,7 +88,8 @@ def _prepare(folder: Path, until: datetime | None) -> datetime:
             done.unlink()
         for done in folder.glob("*.checkpoint.json"):  # searches of the other window
             done.unlink()
-    chosen = until or datetime.now().replace(microsecond=0)
+    # the run's times are naive UTC: a host west of UTC must not end the window hours early
+    chosen = until or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     state_path.write_text(json.dumps({"until": chosen.isoformat()}), encoding="utf-8")
     return chosen
 
@@ -105,7 +107,7 @@ async def _one(
         if progress:
             progress(collector.name, count, True)
         warning = warned.read_text(encoding="utf-8") if warned.exists() else None
-        return Outcome(collector.name, collector.title, "resumed", count, warning)
+        return Outcome(collector.name, collector.title, "resumed", count, warning, warning)
     partial = folder / f"{collector.name}.partial"
     count = 0
     warning = None
@@ -118,7 +120,7 @@ async def _one(
                 count += len(batch)
                 if progress:
                     progress(collector.name, count, False)
-    except Incomplete as exc:  # what came is kept: the message says what is missing
+    except (Incomplete, Truncated) as exc:  # what came is kept: the message says what is missing
         warning = exc.message
         warned.write_text(warning, encoding="utf-8")
     except LicenceMissing as exc:
@@ -140,7 +142,22 @@ async def _one(
     if progress:
         progress(collector.name, count, True)
     message = "; ".join([*checkpoint.notes, *([warning] if warning else [])]) or None
-    return Outcome(collector.name, collector.title, "collected", count, message)
+    return Outcome(collector.name, collector.title, "collected", count, message, warning)
+
+
+def _mark_cut_short(case: Case, report: CollectReport, folder: Path) -> None:
+    """A file whose collector was cut short says so in the evidence manifest, by the collector's name:
+    its records are evidence, but not all the service held."""
+    evidence = {f.source: f.evidence_id for f in report.ingest.files} if report.ingest else {}
+    marked = False
+    for outcome in report.outcomes:
+        found = evidence.get(str(folder / f"{outcome.collector}.ndjson"))
+        if outcome.cut_short and found is not None:
+            note = f"collection cut short ({outcome.collector}): {outcome.cut_short}"
+            case.add_evidence_warning(found, note)
+            marked = True
+    if marked:
+        case.write_manifest()
 
 
 async def record_tenant(client: TenantClient, case: Case) -> str:
@@ -184,5 +201,6 @@ async def collect_user(
     files = sorted(folder.glob("*.ndjson"))
     if files:
         report.ingest = ingest_paths(case, files)
+        _mark_cut_short(case, report, folder)
     (folder / "report.json").write_text(json.dumps(report.as_dict(), indent=2, default=str), encoding="utf-8")
     return report

@@ -27,8 +27,8 @@ from reclaim.tenant.client import TenantClient
 
 # per mailbox: (file stem, cmdlet, the parameter naming the mailbox, extra parameters)
 PER_MAILBOX: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
-    ("inbox-rules", "Get-InboxRule", "Mailbox", {"IncludeHidden": True}),
-    ("mailbox-permissions", "Get-MailboxPermission", "Identity", {}),
+    ("inbox-rules", "Get-InboxRule", "Mailbox", {"IncludeHidden": True, "ResultSize": "Unlimited"}),
+    ("mailbox-permissions", "Get-MailboxPermission", "Identity", {"ResultSize": "Unlimited"}),
 )
 IN_FLIGHT = 16  # mailboxes worked on at once; the client bounds the requests themselves
 

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -348,6 +348,9 @@ class LabTenant:
     scenarios: dict[str, list[str]] = field(default_factory=dict)  # tenantsim scenario name: its UPNs
     # domains whose sign-ins an on-premises identity provider (AD FS) answers; the others are Managed
     federated_domains: set[str] = field(default_factory=set)
+    # the tenant's "now" (the message trace's 90 days, the Date of the lab's answers); None: the real one.
+    # A simulated tenant lives the day after its last simulated one, so that its data never ages out.
+    now: datetime | None = None
     all_signins: list[Record] = field(init=False, default_factory=list, repr=False)  # both kinds
     # held while a cmdlet (or a test) reads or changes the mutable state: rules, mailboxes, groups ...
     lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False, compare=False)
@@ -387,6 +390,10 @@ class LabTenant:
     def user(self, key: str) -> Record | None:
         """A user by object id or user principal name."""
         return self._users.get(key.casefold())
+
+    def clock(self) -> datetime:
+        """The tenant's now (aware, UTC)."""
+        return self.now if self.now is not None else datetime.now(UTC)
 
     def mailbox(self, identity: str) -> Record | None:
         """A mailbox by any identity Exchange accepts: UPN, address, alias, name, GUID, user id."""
@@ -528,6 +535,7 @@ class LabTenant:
         else:
             tenant = load(folder)
         tenant.scenarios = chosen
+        tenant.now = tenantsim.START + timedelta(days=days + 1)
         tenant._enrich(sim)
         return tenant
 

@@ -3,8 +3,9 @@ consents, and the message trace.
 
 Graph (v1.0 and beta): ``GET /users/{id}/mailFolders/{folder}/messages`` (Sent Items, Deleted Items),
 ``/users/{id}/authentication/methods``, ``/users/{id}/appRoleAssignments``, ``/oauth2PermissionGrants``
-and ``/roleManagement/directory/roleAssignments``, ``roleEligibilitySchedules`` and
-``roleEligibilityScheduleInstances``. Exchange: ``Get-MessageTraceV2`` through InvokeCommand.
+and ``/roleManagement/directory/roleAssignments``, ``roleAssignmentScheduleInstances``,
+``roleEligibilitySchedules`` and ``roleEligibilityScheduleInstances``. Exchange: ``Get-MessageTraceV2``
+through InvokeCommand.
 
 Everything is derived from what the tenant already holds, so that these answers agree with its logs:
 
@@ -16,8 +17,8 @@ Everything is derived from what the tenant already holds, so that these answers 
   in Deleted Items (the warning replies an attacker purged were still delivered);
 - a password for everyone; an Authenticator app and a phone for those whose sign-ins satisfy MFA and for
   every "User registered security info" audit;
-- roles for the IT administrators (active and eligible) and for the taken-over users, plus those
-  "Add member to role" audits grant;
+- roles for the IT administrators (permanent, time-bound and PIM-activated active assignments, and
+  eligible ones) and for the taken-over users, plus those "Add member to role" audits grant;
 - an everyday delegated consent (Microsoft Office reading the profile) and an app role assignment
   (the expenses app) for everyone, and one admin consent for all users.
 
@@ -42,7 +43,7 @@ from urllib.parse import quote
 from reclaim import tenantsim
 from reclaim.lab import odata
 from reclaim.lab.data import LabTenant, Record
-from reclaim.lab.exchange import CmdletError
+from reclaim.lab.exchange import CmdletError, Output
 from reclaim.lab.odata import BOOL, DT, Field, S
 
 if TYPE_CHECKING:  # the server imports this module: a runtime import would be a cycle
@@ -88,6 +89,13 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
 PERMISSIONS["roleManagement/directory/roleEligibilityScheduleInstances"] = PERMISSIONS[
     "roleManagement/directory/roleEligibilitySchedules"
 ]
+PERMISSIONS["roleManagement/directory/roleAssignmentScheduleInstances"] = (
+    "RoleManagement.Read.Directory",
+    "RoleAssignmentSchedule.Read.Directory",
+    "RoleManagement.Read.All",
+    "RoleAssignmentSchedule.ReadWrite.Directory",
+    "RoleManagement.ReadWrite.Directory",
+)
 NAMED = {"users/appRoleAssignments": "Directory.Read.All"}
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -195,6 +203,8 @@ class Extras:
     trace_by_sender: dict[str, list[tuple[datetime, Record]]] = field(default_factory=dict)
     methods: dict[str, list[Record]] = field(default_factory=dict)  # user id -> authentication methods
     role_assignments: list[Record] = field(default_factory=list)  # unifiedRoleAssignment
+    # role assignment id -> the unifiedRoleAssignmentSchedule PIM made it with (a direct one has none)
+    role_schedules: dict[str, Record] = field(default_factory=dict)
     role_eligibility: list[Record] = field(default_factory=list)  # unifiedRoleEligibilitySchedule
     grants: list[Record] = field(default_factory=list)  # oAuth2PermissionGrant
     app_roles: dict[str, list[Record]] = field(default_factory=dict)  # user id -> appRoleAssignment
@@ -225,7 +235,7 @@ def _build(tenant: LabTenant) -> Extras:
         state = Extras()
         _Mail(tenant, state).build()
         state.methods = _methods(tenant)
-        state.role_assignments, state.role_eligibility = _roles(tenant)
+        state.role_assignments, state.role_schedules, state.role_eligibility = _roles(tenant)
         state.grants, state.app_roles = _consents(tenant)
     finally:
         if collecting:
@@ -556,6 +566,7 @@ TRACE_PARAMETERS = frozenset(
     }
 )  # fmt: skip
 MAX_TRACE_DAYS = 10
+TRACE_RETENTION_DAYS = 90  # how far back the message trace reaches
 MAX_TRACE_RESULTS = 5000
 
 
@@ -593,6 +604,13 @@ def message_trace(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
         start = end - timedelta(hours=48)
     if end <= start:
         raise CmdletError(400, "ArgumentException", "The EndDate must be later than the StartDate.")
+    if start < tenant.clock() - timedelta(days=TRACE_RETENTION_DAYS):  # text modelled on the 10-day V1 one
+        raise CmdletError(
+            400,
+            "ArgumentException",
+            f"Invalid StartDate value. The StartDate can't be older than {TRACE_RETENTION_DAYS} days from "
+            "today.",
+        )
     if end - start > timedelta(days=MAX_TRACE_DAYS):
         raise CmdletError(
             400,
@@ -639,9 +657,14 @@ def message_trace(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
             how, text.__contains__
         )(subject):
             continue
+        if len(found) == int(size):  # one more matches: the answer is cut short, and says how to go on
+            last = found[-1]
+            return Output(found, [
+                "There are more results, use the following command to get more. Get-MessageTraceV2 "
+                f'-StartDate "{_iso(start)}" -EndDate "{last["Received"]}" -StartingRecipientAddress '
+                f'"{last["RecipientAddress"]}" -ResultSize {size}'
+            ])  # fmt: skip
         found.append({**row, "StartDate": _iso(start), "EndDate": _iso(end)})
-        if len(found) == int(size):
-            break
     return found
 
 
@@ -785,16 +808,54 @@ def _eligibility(
         "modifiedDateTime": None,
         "status": "Provisioned",
         "memberType": "Direct",
-        "scheduleInfo": {
-            "startDateTime": _iso(start),
-            "recurrence": None,
-            "expiration": {
-                "type": "afterDateTime" if end else "noExpiration",
-                "endDateTime": _iso(end) if end else None,
-                "duration": None,
-            },
+        "scheduleInfo": _schedule_info(start, end),
+    }
+
+
+def assignment_schedule(
+    assignment: Record,
+    start: datetime,
+    end: datetime | None,
+    activated: bool,
+    schedule: str,
+    created: datetime,
+) -> Record:
+    """The PIM schedule of an active assignment: assigned by an admin (time-bound when ``end`` is set)
+    or ``activated`` by its holder from an eligibility; ``schedule``: its id (the request's)."""
+    return {
+        "id": schedule,
+        "principalId": assignment["principalId"],
+        "roleDefinitionId": assignment["roleDefinitionId"],
+        "directoryScopeId": assignment["directoryScopeId"],
+        "appScopeId": None,
+        "createdUsing": schedule,
+        "createdDateTime": _iso(created),
+        "modifiedDateTime": None,
+        "status": "Provisioned",
+        "assignmentType": "Activated" if activated else "Assigned",
+        "memberType": "Direct",
+        "scheduleInfo": _schedule_info(start, end),
+    }
+
+
+def _schedule_info(start: datetime | None, end: datetime | None) -> Record:
+    return {
+        "startDateTime": _iso(start) if start else None,
+        "recurrence": None,
+        "expiration": {
+            "type": "afterDateTime" if end else "noExpiration",
+            "endDateTime": _iso(end) if end else None,
+            "duration": None,
         },
     }
+
+
+def pim_managed(schedule: Record | None) -> bool:
+    """Whether Graph manages the assignment only through schedule requests: activated, or time-bound."""
+    if schedule is None:
+        return False
+    end = ((schedule.get("scheduleInfo") or {}).get("expiration") or {}).get("endDateTime")
+    return schedule.get("assignmentType") == "Activated" or end is not None
 
 
 def _role_of(audit: Mapping[str, Any]) -> str | None:
@@ -809,8 +870,9 @@ def _role_of(audit: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _roles(tenant: LabTenant) -> tuple[list[Record], list[Record]]:
+def _roles(tenant: LabTenant) -> tuple[list[Record], dict[str, Record], list[Record]]:
     active: list[Record] = []
+    schedules: dict[str, Record] = {}
     eligible: list[Record] = []
     admins = [u for u in _people(tenant) if u.get("jobTitle") == "IT administrator"]
     year = timedelta(days=365)
@@ -826,6 +888,19 @@ def _roles(tenant: LabTenant) -> tuple[list[Record], list[Record]]:
         unit = "/administrativeUnits/" + _guid("administrative unit", tenant.tenant_id, "Stockholm office")
         active.append(_assignment(second, "729827e3-9c14-49f7-bb1b-9608f156bbb8", unit))
         eligible.append(_eligibility(second, "194ae4cb-b126-40b2-bd5b-6091b380977d", _BASELINE, None))
+        # PIM-managed active roles, timed from the clock so that they are current whenever the lab runs:
+        # Global Reader for 90 more days; the eligible Security Administrator, activated for 8 hours an
+        # hour ago
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        reader, security = "f2ef992c-3afb-46b9-b7cf-a126ee74c451", "194ae4cb-b126-40b2-bd5b-6091b380977d"
+        for role_id, start, end, activated in (
+            (reader, _BASELINE, now.replace(hour=0) + timedelta(days=90), False),
+            (security, now - timedelta(hours=1), now + timedelta(hours=7), True),
+        ):
+            made = _assignment(second, role_id)
+            active.append(made)
+            schedule = _guid("assignment schedule", second, role_id)
+            schedules[made["id"]] = assignment_schedule(made, start, end, activated, schedule, start)
     for upn in sorted(tenant.ground_truth):
         victim = tenant.user(upn)
         if victim is not None:  # a manager who approves the bills
@@ -840,7 +915,8 @@ def _roles(tenant: LabTenant) -> tuple[list[Record], list[Record]]:
             active = [a for a in active if a["id"] != made["id"]]
             if str(audit["activityDisplayName"]).strip().casefold() == "add member to role":
                 active.append(made)
-    return active, eligible
+    kept = {a["id"] for a in active}
+    return active, {k: s for k, s in schedules.items() if k in kept}, eligible
 
 
 def _instance(schedule: Record) -> Record:
@@ -859,6 +935,25 @@ def _instance(schedule: Record) -> Record:
         "endDateTime": (info.get("expiration") or {}).get("endDateTime"),
         "memberType": schedule.get("memberType"),
         "roleEligibilityScheduleId": schedule["id"],
+    }
+
+
+def assignment_instance(assignment: Record, schedule: Record | None) -> Record:
+    """The schedule instance of an active assignment: a direct one's has no times, and its own id as
+    its schedule's (as Graph shows assignments made through roleAssignments)."""
+    info = (schedule or {}).get("scheduleInfo") or {}
+    return {
+        "id": assignment["id"],
+        "principalId": assignment["principalId"],
+        "roleDefinitionId": assignment["roleDefinitionId"],
+        "directoryScopeId": assignment["directoryScopeId"],
+        "appScopeId": assignment.get("appScopeId"),
+        "startDateTime": info.get("startDateTime"),
+        "endDateTime": (info.get("expiration") or {}).get("endDateTime"),
+        "assignmentType": (schedule or {}).get("assignmentType", "Assigned"),
+        "memberType": "Direct",
+        "roleAssignmentOriginId": assignment["id"],
+        "roleAssignmentScheduleId": (schedule or assignment)["id"],
     }
 
 
@@ -973,6 +1068,10 @@ _ROLE_FIELDS: dict[str, Field] = {
     name: S for name in ("id", "principalId", "roleDefinitionId", "directoryScopeId", "appScopeId")
 }
 _SCHEDULE_FIELDS: dict[str, Field] = {**_ROLE_FIELDS, "memberType": S, "status": S}
+_INSTANCE_FIELDS: dict[str, Field] = {
+    **_SCHEDULE_FIELDS,
+    **{name: S for name in ("assignmentType", "roleAssignmentOriginId", "roleAssignmentScheduleId")},
+}
 _GRANT_FIELDS: dict[str, Field] = {
     name: S for name in ("id", "clientId", "consentType", "principalId", "resourceId")
 }
@@ -1079,6 +1178,10 @@ def answer(lab: Lab, method: str, api: str, rest: list[str], query: Mapping[str,
             compute = _filtered(
                 state.role_eligibility, query, _SCHEDULE_FIELDS, "unifiedRoleEligibilitySchedule"
             )
+        elif name == "roleManagement/directory/roleAssignmentScheduleInstances":
+            schedules = state.role_schedules
+            active = [assignment_instance(a, schedules.get(a["id"])) for a in state.role_assignments]
+            compute = _filtered(active, query, _INSTANCE_FIELDS, "unifiedRoleAssignmentScheduleInstance")
         else:
             instances = [_instance(s) for s in state.role_eligibility]
             compute = _filtered(instances, query, _SCHEDULE_FIELDS, "unifiedRoleEligibilityScheduleInstance")

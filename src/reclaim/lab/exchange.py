@@ -11,9 +11,18 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from reclaim.lab import cmdlet_reference
 from reclaim.lab.data import LabTenant, Record, dotnet_now, mailbox_permission, recipient_permission
 
-_COMMON = {"ErrorAction", "WarningAction", "Verbose", "Debug", "Confirm"}
+# PowerShell's common parameters, which every cmdlet takes (the reference does not list them)
+_COMMON = {"erroraction", "warningaction", "verbose", "debug", "informationaction", "errorvariable",
+           "warningvariable", "outvariable", "outbuffer", "pipelinevariable"}  # fmt: skip
+DEFAULT_RESULT_SIZE = 1000  # what a Get- cmdlet answers without -ResultSize
+MORE_RESULTS = (
+    "There are more results available than are currently displayed. To view them, increase the value for "
+    "the ResultSize parameter."
+)
+_OWN_RESULT_SIZE = {"Get-MessageTraceV2"}  # its handler applies its own default and limits
 Handler = Callable[[LabTenant, Mapping[str, Any]], list[Record]]
 
 
@@ -25,6 +34,14 @@ class CmdletError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class Output(list[Record]):
+    """A cmdlet's objects with the WARNING lines it wrote (the service answers them beside the rows)."""
+
+    def __init__(self, rows: Iterable[Record], warnings: Iterable[str] = ()) -> None:
+        super().__init__(rows)
+        self.warnings = list(warnings)
 
 
 def mailbox_parameter(parameters: Mapping[str, Any]) -> str | None:
@@ -64,9 +81,10 @@ def _limit(records: list[Record], parameters: Mapping[str, Any]) -> list[Record]
     if size is None or str(size).lower() == "unlimited":
         return records
     try:
-        return records[: int(size)]
+        count = int(size)
     except ValueError as exc:
         raise CmdletError(400, "ParameterBindingException", f"Cannot bind ResultSize to '{size}'.") from exc
+    return Output(records[:count], [MORE_RESULTS]) if len(records) > count else records
 
 
 def _inbox_rules(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
@@ -88,7 +106,7 @@ def _inbox_rules(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
         ]
         if not rules:
             raise _not_found(str(p["Identity"]))
-    return sorted(rules, key=lambda r: int(r.get("Priority") or 0))
+    return _limit(sorted(rules, key=lambda r: int(r.get("Priority") or 0)), p)
 
 
 def _mailboxes(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
@@ -536,7 +554,10 @@ def _role_group_cmdlets(service: str) -> dict[str, tuple[frozenset[str], Handler
 
         return run
 
-    member_change = frozenset({"Identity", "Member", "BypassSecurityGroupManagerCheck"})
+    # Security & Compliance's member cmdlets have no BypassSecurityGroupManagerCheck
+    member_change = frozenset(
+        {"Identity", "Member"} | ({"BypassSecurityGroupManagerCheck"} if service == "exchange" else set())
+    )
     return {
         "Get-RoleGroup": (frozenset({"Identity", "ResultSize"}), get),
         "Get-RoleGroupMember": (frozenset({"Identity", "ResultSize"}), members),
@@ -551,13 +572,14 @@ _TRACE_PARAMETERS = frozenset(
 )  # fmt: skip
 
 _RULE_CHANGE = frozenset({"Identity", "Mailbox", "AlwaysDeleteOutlookRulesBlob", "Force"})
-_PERMISSION_CHANGE = frozenset({"Identity", "User", "AccessRights", "InheritanceType", "Deny",
-                                "BypassMailboxAnchoring"})  # fmt: skip
+_PERMISSION_CHANGE = frozenset({"Identity", "User", "AccessRights", "InheritanceType", "Deny"})
 _SEND_AS_CHANGE = frozenset({"Identity", "Trustee", "AccessRights"})
 
 # cmdlet -> (parameters it takes, handler)
 CMDLETS: dict[str, tuple[frozenset[str], Handler]] = {
-    "Get-InboxRule": (frozenset({"Mailbox", "Identity", "IncludeHidden", "BypassScopeCheck"}), _inbox_rules),
+    "Get-InboxRule": (
+        frozenset({"Mailbox", "Identity", "IncludeHidden", "BypassScopeCheck", "ResultSize"}), _inbox_rules
+    ),
     "Get-Mailbox": (frozenset({"Identity", "ResultSize", "RecipientTypeDetails"}), _mailboxes),
     "Get-CASMailbox": (frozenset({"Identity", "ResultSize"}), _by_mailbox(lambda t: t.cas_mailboxes, False)),
     "Get-MailboxPermission": (
@@ -565,7 +587,7 @@ CMDLETS: dict[str, tuple[frozenset[str], Handler]] = {
         _by_mailbox(lambda t: t.mailbox_permissions, True),
     ),
     "Get-MailboxMessageConfiguration": (
-        frozenset({"Identity"}),
+        frozenset({"Identity", "ResultSize"}),
         _by_mailbox(lambda t: t.message_configuration, True),
     ),
     "Get-BlockedSenderAddress": (frozenset({"SenderAddress"}), _blocked),
@@ -607,27 +629,51 @@ COMPLIANCE_CMDLETS: dict[str, tuple[frozenset[str], Handler]] = _role_group_cmdl
 SERVICES = {"exchange": CMDLETS, "compliance": COMPLIANCE_CMDLETS}
 
 
-def run_cmdlet(
+def invoke_cmdlet(
     tenant: LabTenant, name: str, parameters: Mapping[str, Any], service: str = "exchange"
-) -> list[Record]:
-    """The objects a cmdlet of ``service`` ("exchange" or "compliance") outputs, copied under the
-    tenant's lock (a later write never changes an answer already given); ``CmdletError`` for an
-    unknown cmdlet, parameter or object."""
+) -> tuple[list[Record], list[str]]:
+    """The objects a cmdlet of ``service`` ("exchange" or "compliance") outputs and the warnings it
+    writes, copied under the tenant's lock (a later write never changes an answer already given).
+    ``CmdletError`` for a cmdlet the service lacks, a parameter Microsoft's cmdlet does not take in
+    that service (``cmdlet_reference``), or an unknown object. A Get- cmdlet that takes -ResultSize
+    answers its first 1,000 objects without it, and warns."""
     known = SERVICES[service].get(name)
-    if known is None:
+    reference = cmdlet_reference.parameters(service, name)
+    if known is None or reference is None:
         raise CmdletError(
             400,
             "CommandNotFoundException",
             f"The term '{name}' is not recognized as a name of a cmdlet, function, script file, "
             "or executable program.",
         )
-    allowed, handler = known
-    for key in parameters:
-        if key not in allowed and key not in _COMMON:
+    implemented, handler = known
+    spelled: dict[str, Any] = {}
+    for key, value in parameters.items():
+        found = cmdlet_reference.parameter(service, name, key)
+        if found is None and key.casefold() not in _COMMON:
             raise CmdletError(
                 400,
-                "ParameterBindingException",
-                f"A parameter cannot be found that matches parameter name '{key}' ({name}).",
+                "AmbiguousParameterSetException",
+                "Parameter set cannot be resolved using the specified named parameters. Invalid cmdlet "
+                f"parameters specified. {key}",
             )
+        # Microsoft's, but not the lab's (yet); -Confirm changes nothing without a console to ask
+        if found is not None and found[0] not in implemented and found[0] != "Confirm":
+            raise CmdletError(
+                400, "NotImplementedException", f"The lab does not implement -{found[0]} ({name})."
+            )
+        spelled[found[0] if found else key] = value
+    capped = name.startswith("Get-") and "ResultSize" in reference and "ResultSize" not in spelled
     with tenant.lock:
-        return copy.deepcopy(handler(tenant, parameters))
+        rows = handler(tenant, spelled)
+        warnings: list[str] = list(getattr(rows, "warnings", []))
+        if capped and name not in _OWN_RESULT_SIZE and len(rows) > DEFAULT_RESULT_SIZE:
+            rows, warnings = rows[:DEFAULT_RESULT_SIZE], [MORE_RESULTS]
+        return copy.deepcopy(rows), warnings
+
+
+def run_cmdlet(
+    tenant: LabTenant, name: str, parameters: Mapping[str, Any], service: str = "exchange"
+) -> list[Record]:
+    """The objects ``invoke_cmdlet`` answers, without its warnings."""
+    return invoke_cmdlet(tenant, name, parameters, service)[0]

@@ -8,6 +8,7 @@ every request. Everything a handler shares is guarded by one lock.
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import socketserver
@@ -22,14 +23,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import orjson
 
-from reclaim.lab import directory, odata, writes
+from reclaim.lab import directory, invoke, odata, writes
 from reclaim.lab.data import (
     DIRECTORY_AUDIT_FIELDS,
     DIRECTORY_AUDIT_V1,
@@ -41,7 +43,7 @@ from reclaim.lab.data import (
     Record,
     project,
 )
-from reclaim.lab.exchange import CmdletError, mailbox_parameter, run_cmdlet
+from reclaim.lab.exchange import MORE_RESULTS, CmdletError, invoke_cmdlet, mailbox_parameter
 from reclaim.lab.purview import AuditLog, AuditLogError
 from reclaim.lab.signin import SignIn
 
@@ -120,6 +122,7 @@ class _Fault:
     status: int
     retry_after: int | None
     drop: bool = False
+    after: bool = False  # carried out first, then answered with the failure
 
 
 class Faults:
@@ -139,6 +142,12 @@ class Faults:
         """The next ``count`` requests under ``prefix`` fail with ``status`` (no Retry-After)."""
         with self._lock:
             self._queue.append(_Fault(prefix, count, status, None))
+
+    def fail_after(self, prefix: str, count: int, status: int = 500) -> None:
+        """The next ``count`` requests under ``prefix`` are carried out, then answered ``status``: the
+        service did the work and the answer was lost (a write retried after it sees "already")."""
+        with self._lock:
+            self._queue.append(_Fault(prefix, count, status, None, after=True))
 
     def drop(self, prefix: str, count: int) -> None:
         """The next ``count`` requests under ``prefix`` get no answer: the connection is closed."""
@@ -252,6 +261,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: ``Lab.log`` keeps every request."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header by the tenant's clock: a client judges the service's time windows (the
+        message trace's 90 days) by it."""
+        when = self.server.lab.tenant.clock().timestamp() if timestamp is None else timestamp
+        return formatdate(when, usegmt=True)
+
 
 # -- the lab ------------------------------------------------------------------------------------
 class Lab:
@@ -287,6 +302,12 @@ class Lab:
         self.compliance_role = True
         self.p1 = True
         self.page_size = page_size
+        # Exchange's envelopes (reclaim.lab.invoke): which parts an error body has, how "no rows" is
+        # said ("absent", "null", "[]"), whether next links have expired, Security & Compliance's region
+        self.error_parts: set[str] = set(invoke.ERROR_PARTS)
+        self.empty_value = "absent"
+        self.exo_links_expire = False
+        self.scc_region = "eur02b"
         self.audit_log = AuditLog(tenant)  # Purview audit search: record_limit, polls, fail
         self.faults = Faults()
         self.requests: list[tuple[str, str, int]] = []
@@ -325,7 +346,8 @@ class Lab:
 
     @property
     def scc_url(self) -> str:
-        """Security & Compliance PowerShell's InvokeCommand (role group cmdlets only)."""
+        """Security & Compliance's front door: it redirects every request to ``{scc_url}/{scc_region}``, where
+        InvokeCommand answers (role group cmdlets only)."""
         return self.url + "/scc"
 
     def client(self, **options: Any) -> TenantClient:
@@ -457,12 +479,20 @@ class Lab:
         self, method: str, path: str, raw: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
     ) -> Response:
         fault = self.faults.take(path)
+        if fault is not None and fault.after:
+            with suppress(HttpError):  # whatever it answered, the client sees the fault
+                self._route(method, path, raw, query, headers, body)
         if fault is not None:
             if fault.drop:
                 return Response(0, drop=True)
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             code = _STATUS_CODES.get(fault.status, "UnknownError")
             raise HttpError(fault.status, code, f"Injected fault: {code}.", extra)
+        return self._route(method, path, raw, query, headers, body)
+
+    def _route(
+        self, method: str, path: str, raw: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
+    ) -> Response:
         segments = [unquote(s) for s in raw.rstrip("/").split("/")[1:]]
         if segments[:1] == ["token"]:
             return self._token(method, segments[1:], query, body)
@@ -478,9 +508,13 @@ class Lab:
         if segments[:1] == ["graph"]:
             return self._graph(method, segments[1:], query, raw)
         if segments[:1] == ["exo"]:
-            return self._exchange(method, segments[1:], query, body)
-        if segments[:1] == ["scc"]:
-            return self._exchange(method, segments[1:], query, body, service="compliance")
+            return self._exchange(method, segments[1:], query, headers, body)
+        if segments[:2] == ["scc", "adminapi"]:  # the front door sends every request to the region
+            rest = "/".join(quote(s, safe="()'") for s in segments[1:])
+            location = f"{self.scc_url}/{self.scc_region}/{rest}" + (f"?{urlencode(query)}" if query else "")
+            return Response(302, b"", {"Location": location})
+        if segments[:2] == ["scc", self.scc_region]:
+            return self._exchange(method, segments[2:], query, headers, body, service="compliance")
         raise HttpError(404, "NotFound", f"No such endpoint: {path}")
 
     def _audit_log(self, method: str, segments: list[str], query: dict[str, str], body: bytes) -> Response:
@@ -693,36 +727,32 @@ class Lab:
 
     # -- Exchange Online ------------------------------------------------------------------------
     def _exchange(
-        self, method: str, segments: list[str], query: dict[str, str], body: bytes, service: str = "exchange"
+        self,
+        method: str,
+        segments: list[str],
+        query: dict[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        service: str = "exchange",
     ) -> Response:
-        """Exchange Online's InvokeCommand, or (``service="compliance"``) Security & Compliance's."""
+        """Exchange Online's InvokeCommand, or (``service="compliance"``) Security & Compliance's, in the
+        service's own envelopes (``reclaim.lab.invoke``)."""
         if len(segments) != 4 or segments[:2] != ["adminapi", "beta"] or segments[3] != "InvokeCommand":
             raise HttpError(404, "NotFound", "No such Exchange endpoint.")
         if method != "POST":
             raise HttpError(405, "MethodNotAllowed", "InvokeCommand takes POST.")
-        if segments[2].lower() not in {self.tenant_id, self.tenant.domain, self.tenant.initial_domain}:
+        if segments[2].lower() not in self._tenant_names:
             raise HttpError(400, "BadRequest", f"Tenant '{segments[2]}' is not this organization.")
-        if EXCHANGE_PERMISSION not in self.granted:
-            raise HttpError(
-                403,
-                "Forbidden",
-                f"The application lacks the {EXCHANGE_PERMISSION} permission of Office 365 Exchange Online "
-                "(grant it as an application permission and give admin consent).",
-            )
-        role = "Exchange Administrator" if service == "exchange" else "Compliance Administrator"
+        if EXCHANGE_PERMISSION not in self.granted:  # measured live: 401, whatever the role
+            return Response(401, b"", {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'})
         if not (self.exchange_role if service == "exchange" else self.compliance_role):
-            raise HttpError(
-                403,
-                "Forbidden",
-                "The role assigned to the application isn't supported in this scenario: assign the "
-                f"{role} role to the application's service principal.",
-            )
+            return Response(403, invoke.FORBIDDEN_BODY, {"Content-Type": "application/octet-stream"})
         try:
             doc = orjson.loads(body)
             cmdlet = doc["CmdletInput"]
             name = str(cmdlet["CmdletName"])
-            parameters = cmdlet.get("Parameters") or {}
-            if not isinstance(parameters, dict):
+            parameters = cmdlet["Parameters"]
+            if not isinstance(parameters, dict):  # an object always, {} when empty; never null
                 raise TypeError("Parameters must be an object")
         except (orjson.JSONDecodeError, KeyError, TypeError) as err:
             raise HttpError(
@@ -730,26 +760,58 @@ class Lab:
                 "BadRequest",
                 'The body must be {"CmdletInput": {"CmdletName": ..., "Parameters": {...}}}.',
             ) from err
-        prefix = "/exo" if service == "exchange" else "/scc"
+        prefix = "/exo" if service == "exchange" else f"/scc/{self.scc_region}"
         raw = f"{prefix}/adminapi/beta/{segments[2]}/InvokeCommand"
         key = "|".join([raw, name, orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS).decode()])
         context = (
             f"{self.url}{prefix}/adminapi/beta/{segments[2]}/$metadata#Collection(Exchange.GenericHashTable)"
         )
         try:
-            return self._page(
-                None,
-                query,
-                raw,
-                context,
-                "InvokeCommand",
+            invoke.check_anchor(headers.get("x-anchormailbox"), self._tenant_names)
+            if "$skiptoken" in query and self.exo_links_expire:
+                raise CmdletError(400, "InvalidOperationException", invoke.PAGINATION_EXPIRED)
+            offset = odata.read_skiptoken(query["$skiptoken"], key) if "$skiptoken" in query else 0
+            rows, warnings = self._cached_output(
                 key,
-                lambda q: run_cmdlet(self.tenant, name, parameters, service),
+                offset == 0,
+                lambda: invoke_cmdlet(self.tenant, name, invoke.untyped(parameters), service),
             )
         except CmdletError as err:
-            raise HttpError(err.status, err.code, err.message) from err
+            error = invoke.error_document(err, frozenset(self.error_parts))
+            return Response(
+                400, orjson.dumps(error), {"Content-Type": _JSON, "request-id": str(uuid.uuid4())}
+            )
         except odata.QueryError as err:
             raise HttpError(400, "BadRequest", str(err)) from err
+        size = min(self.page_size, _max_page_size(headers.get("prefer")))
+        link = None
+        if offset + size < len(rows):  # a page short of the whole says so, as the service does
+            link = f"{self.url}{raw}?$skiptoken={odata.skiptoken(offset + size, key)}"
+            warnings = [MORE_RESULTS]
+        doc = invoke.success_document(rows[offset : offset + size], context, link, warnings, self.empty_value)
+        return self._json(doc)
+
+    def _cached_output(
+        self, key: str, fresh: bool, compute: Callable[[], tuple[list[Record], list[str]]]
+    ) -> tuple[list[Record], list[str]]:
+        """A cmdlet's whole output, kept for the pages that follow (its warnings as one more row)."""
+
+        def packed() -> list[Record]:
+            rows, warnings = compute()
+            return [*rows, {"@warnings": warnings}]
+
+        cached = self._cached(key, fresh, packed)
+        return cached[:-1], [str(w) for w in cached[-1]["@warnings"]]
+
+    @property
+    def _tenant_names(self) -> set[str]:
+        return {self.tenant_id.lower(), self.tenant.domain.lower(), self.tenant.initial_domain.lower()}
+
+
+def _max_page_size(prefer: str | None) -> int:
+    """``Prefer: odata.maxpagesize=N``: the client's page size (the service's own is 1,000)."""
+    match = re.search(r"odata\.maxpagesize=(\d+)", prefer or "")
+    return max(1, int(match.group(1))) if match else 1000
 
 
 _OPTIONS = frozenset({"$filter", "$top", "$select", "$orderby", "$skiptoken"})

@@ -3,7 +3,8 @@
 ``PATCH /users/{id|upn}`` (``accountEnabled``, ``passwordProfile``, a few profile properties), ``POST
 /users/{id}/revokeSignInSessions``, ``DELETE /users/{id}/authentication/{kind}/{id}``, ``GET``/``DELETE
 /roleManagement/directory/roleAssignments/{id}`` and ``POST`` to the collection, ``POST
-/roleManagement/directory/roleEligibilityScheduleRequests`` (``adminAssign``, ``adminRemove``),
+/roleManagement/directory/roleAssignmentScheduleRequests`` and ``roleEligibilityScheduleRequests``
+(``adminAssign``, ``adminRemove``),
 ``GET``/``DELETE /oauth2PermissionGrants/{id}`` and ``POST`` to the collection, ``DELETE
 /users/{id}/appRoleAssignments/{id}`` and ``/servicePrincipals/{id}/appRoleAssignedTo/{id}``; ``GET
 /domains`` and ``/domains/{name}``.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,10 @@ WRITES: dict[str, tuple[str, ...]] = {
     "manage role eligibility": (
         "RoleManagement.ReadWrite.Directory",
         "RoleEligibilitySchedule.ReadWrite.Directory",
+    ),
+    "manage role assignment schedules": (
+        "RoleManagement.ReadWrite.Directory",
+        "RoleAssignmentSchedule.ReadWrite.Directory",
     ),
     "manage delegated permission grants": (
         "DelegatedPermissionGrant.ReadWrite.All",
@@ -120,6 +126,8 @@ def route(method: str, rest: list[str]) -> str | None:
             return "roleAssignments"
     elif rest == ["roleManagement", "directory", "roleEligibilityScheduleRequests"] and method == "POST":
         return "eligibilityRequest"
+    elif rest == ["roleManagement", "directory", "roleAssignmentScheduleRequests"] and method == "POST":
+        return "assignmentRequest"
     elif head == "oauth2PermissionGrants":
         if n == 2 and method in ("GET", "DELETE"):
             return "grant"
@@ -165,6 +173,8 @@ def answer(
             return _assign_role(lab, _body(body), base)
         if operation == "eligibilityRequest":
             return _eligibility_request(lab, _body(body), base)
+        if operation == "assignmentRequest":
+            return _assignment_request(lab, _body(body), base)
         if operation == "grant":
             return _grant(lab, method, rest[1], query, base)
         if operation == "grants":
@@ -401,7 +411,27 @@ def _role_assignment(lab: Lab, method: str, key: str, query: Mapping[str, str], 
         record = directory._expanded(lab.tenant, found, expand) if found is not None else None
         return lab._entity(record, key, query, base + "roleManagement/directory/roleAssignments/$entity")
     _require(lab, "manage directory role assignments")
-    return _drop(state, "role_assignments", key)
+    with state.lock:
+        if directory.pim_managed(state.role_schedules.get(key)):
+            # Graph's wording for this refusal is not published: the text is reconstructed
+            raise _error(
+                400,
+                "BadRequest",
+                f"The role assignment '{key}' is managed by Privileged Identity Management (time-bound or "
+                "activated): remove it with a roleAssignmentScheduleRequest whose action is adminRemove.",
+            )
+        _unassign(state, key)
+    return _no_content()
+
+
+def _unassign(state: Extras, key: str) -> None:
+    """Remove an active assignment and its PIM schedule (under the state's lock): new collections, so
+    that a read in progress keeps its snapshot; 404 when there is none."""
+    kept = [a for a in state.role_assignments if a["id"] != key]
+    if len(kept) == len(state.role_assignments):
+        raise _not_found(key)
+    state.role_assignments = kept
+    state.role_schedules = {k: s for k, s in state.role_schedules.items() if k != key}
 
 
 def _drop(state: Extras, collection: str, key: str) -> Response:
@@ -444,11 +474,12 @@ def _assign_role(lab: Lab, doc: dict[str, Any], base: str) -> Response:
 
 def _schedule(info: Any) -> tuple[datetime, datetime | None]:
     """Start and end of a requestSchedule (now and no end when absent)."""
+    now = datetime.now(UTC)
     if info is None:
-        return datetime.now(UTC), None
+        return now, None
     if not isinstance(info, dict):
         raise _error(400, "BadRequest", "scheduleInfo must be a requestSchedule object.")
-    start = _time(info.get("startDateTime")) if info.get("startDateTime") is not None else datetime.now(UTC)
+    start = _time(info.get("startDateTime")) if info.get("startDateTime") is not None else now
     expiration = info.get("expiration") or {"type": "noExpiration"}
     kind = expiration.get("type") if isinstance(expiration, dict) else None
     end = _time(expiration.get("endDateTime")) if isinstance(expiration, dict) else None
@@ -456,55 +487,75 @@ def _schedule(info: Any) -> tuple[datetime, datetime | None]:
         raise _error(400, "BadRequest", "scheduleInfo.startDateTime is not a date and time.")
     if kind == "noExpiration":
         return start, None
-    if kind == "afterDateTime" and end is not None and end > start:
+    if kind == "afterDateTime" and end is not None and end > max(start, now):
         return start, end
     if kind == "afterDateTime":
-        raise _error(400, "BadRequest", "expiration afterDateTime needs an endDateTime after startDateTime.")
+        raise _error(
+            400, "BadRequest", "expiration afterDateTime needs an endDateTime after startDateTime and now."
+        )
     raise _error(400, "BadRequest", "The lab supports the expiration types noExpiration and afterDateTime.")
 
 
-def _eligibility_request(lab: Lab, doc: dict[str, Any], base: str) -> Response:
-    known = {"action", "principalId", "roleDefinitionId", "directoryScopeId", "appScopeId", "justification",
-             "scheduleInfo", "ticketInfo", "isValidationOnly", "targetScheduleId"}  # fmt: skip
-    _unknown(doc, known, "unifiedRoleEligibilityScheduleRequest")
-    _require(lab, "manage role eligibility")
+_REQUEST_FIELDS = frozenset(
+    {"action", "principalId", "roleDefinitionId", "directoryScopeId", "appScopeId", "justification",
+     "scheduleInfo", "ticketInfo", "isValidationOnly", "targetScheduleId", "customData"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A PIM schedule request (for an eligibility or an active assignment), checked."""
+
+    action: str  # adminAssign or adminRemove
+    principal: str
+    role: str
+    scope: str
+    justification: str | None
+    only_validate: bool
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def about(self, record: Record) -> bool:
+        """Whether ``record`` (an assignment or a schedule) is what the request is about."""
+        return (record["principalId"], record["roleDefinitionId"], record["directoryScopeId"]) == (
+            self.principal,
+            self.role,
+            self.scope,
+        )
+
+
+def _request(lab: Lab, doc: dict[str, Any], entity: str, write: str) -> _Request:
+    _unknown(doc, _REQUEST_FIELDS, entity)
+    _require(lab, write)
     action = doc.get("action")
     if action not in ("adminAssign", "adminRemove"):
         raise _error(400, "BadRequest", "The lab supports the actions adminAssign and adminRemove.")
     if not _text(doc.get("justification")) or doc.get("appScopeId") not in (None, "/"):
         raise _error(400, "BadRequest", "justification must be text, and the scope a directory scope.")
     principal, role = _principal(lab, doc.get("principalId")), _role(doc.get("roleDefinitionId"))
-    scope = _scope(doc.get("directoryScopeId"))
-    only_validate = bool(doc.get("isValidationOnly"))
-    now = datetime.now(UTC)
-    request_id = str(uuid.uuid4())
-    state = extras(lab.tenant)
-    with state.lock:
-        existing = [
-            s
-            for s in state.role_eligibility
-            if (s["principalId"], s["roleDefinitionId"], s["directoryScopeId"]) == (principal, role, scope)
-        ]
-        if action == "adminAssign":
-            if existing:
-                raise _error(400, "RoleAssignmentExists", "The Role assignment already exists.")
-            start, end = _schedule(doc.get("scheduleInfo"))
-            target = directory._eligibility(principal, role, start, end, scope, request_id, now)
-            if not only_validate:
-                state.role_eligibility = [*state.role_eligibility, target]
-        else:
-            if not existing:
-                raise _error(400, "RoleAssignmentDoesNotExist", "The Role assignment does not exist.")
-            target = existing[0]
-            if not only_validate:
-                state.role_eligibility = [s for s in state.role_eligibility if s is not target]
+    return _Request(
+        action, principal, role, _scope(doc.get("directoryScopeId")), doc.get("justification"),
+        bool(doc.get("isValidationOnly")),
+    )  # fmt: skip
+
+
+def _exists() -> HttpError:
+    return _error(400, "RoleAssignmentExists", "The Role assignment already exists.")
+
+
+def _does_not_exist() -> HttpError:
+    return _error(400, "RoleAssignmentDoesNotExist", "The Role assignment does not exist.")
+
+
+def _request_made(lab: Lab, base: str, collection: str, request: _Request, target: Record) -> Response:
+    """Graph's 201 for a schedule request: the request, completed at once (no approval in the lab)."""
     return lab._json(
         {
-            "@odata.context": base + "roleManagement/directory/roleEligibilityScheduleRequests/$entity",
-            "id": request_id,
-            "status": "Provisioned" if action == "adminAssign" else "Revoked",
-            "createdDateTime": _iso(now),
-            "completedDateTime": _iso(now),
+            "@odata.context": f"{base}roleManagement/directory/{collection}/$entity",
+            "id": request.id,
+            "status": "Provisioned" if request.action == "adminAssign" else "Revoked",
+            "createdDateTime": _iso(request.now),
+            "completedDateTime": _iso(request.now),
             "approvalId": None,
             "customData": None,
             "createdBy": {
@@ -512,19 +563,76 @@ def _eligibility_request(lab: Lab, doc: dict[str, Any], base: str) -> Response:
                 "device": None,
                 "user": None,
             },
-            "action": action,
-            "principalId": principal,
-            "roleDefinitionId": role,
-            "directoryScopeId": scope,
+            "action": request.action,
+            "principalId": request.principal,
+            "roleDefinitionId": request.role,
+            "directoryScopeId": request.scope,
             "appScopeId": None,
-            "isValidationOnly": only_validate,
+            "isValidationOnly": request.only_validate,
             "targetScheduleId": target["id"],
-            "justification": doc.get("justification"),
+            "justification": request.justification,
             "scheduleInfo": target["scheduleInfo"],
             "ticketInfo": {"ticketNumber": None, "ticketSystem": None},
         },
         201,
     )
+
+
+def _eligibility_request(lab: Lab, doc: dict[str, Any], base: str) -> Response:
+    request = _request(lab, doc, "unifiedRoleEligibilityScheduleRequest", "manage role eligibility")
+    state = extras(lab.tenant)
+    with state.lock:
+        existing = [s for s in state.role_eligibility if request.about(s)]
+        if request.action == "adminAssign":
+            if existing:
+                raise _exists()
+            start, end = _schedule(doc.get("scheduleInfo"))
+            target = directory._eligibility(
+                request.principal, request.role, start, end, request.scope, request.id, request.now
+            )
+            if not request.only_validate:
+                state.role_eligibility = [*state.role_eligibility, target]
+        else:
+            if not existing:
+                raise _does_not_exist()
+            target = existing[0]
+            if not request.only_validate:
+                state.role_eligibility = [s for s in state.role_eligibility if s is not target]
+    return _request_made(lab, base, "roleEligibilityScheduleRequests", request, target)
+
+
+def _assignment_request(lab: Lab, doc: dict[str, Any], base: str) -> Response:
+    """An active assignment through PIM: assigned (permanent or time-bound), or removed, whatever made it."""
+    request = _request(lab, doc, "unifiedRoleAssignmentScheduleRequest", "manage role assignment schedules")
+    if request.action == "adminAssign":
+        if not request.justification:  # PIM's default role settings require one on active assignment
+            failed = 'The following policy rules failed: ["JustificationRule"]'
+            raise _error(400, "RoleAssignmentRequestPolicyValidationFailed", failed)
+        if doc.get("scheduleInfo") is None:
+            raise _error(400, "BadRequest", "scheduleInfo is required to assign a role.")
+        start, end = _schedule(doc["scheduleInfo"])
+    assignment = directory._assignment(request.principal, request.role, request.scope)
+    state = extras(lab.tenant)
+    with state.lock:
+        found = next((a for a in state.role_assignments if a["id"] == assignment["id"]), None)
+        if request.action == "adminAssign":
+            if found is not None:
+                raise _exists()
+            target = directory.assignment_schedule(assignment, start, end, False, request.id, request.now)
+            if not request.only_validate:
+                state.role_assignments = [*state.role_assignments, assignment]
+                state.role_schedules = {**state.role_schedules, assignment["id"]: target}
+        else:
+            if found is None:
+                raise _does_not_exist()
+            # a direct assignment has no schedule: its own id stands for one, without times
+            target = state.role_schedules.get(found["id"]) or {
+                "id": found["id"],
+                "scheduleInfo": directory._schedule_info(None, None),
+            }
+            if not request.only_validate:
+                _unassign(state, found["id"])
+    return _request_made(lab, base, "roleAssignmentScheduleRequests", request, target)
 
 
 # -- consents ------------------------------------------------------------------------------------------

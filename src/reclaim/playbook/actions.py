@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from reclaim.playbook.followup import followup_dir, write_followup
 from reclaim.playbook.model import Action
 from reclaim.playbook.state import UserState
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import NotFound, RequestRejected
+from reclaim.tenant.errors import AlreadyExists, NotFound, RequestRejected
 
 SKEW = timedelta(minutes=5)  # the tenant's clock against ours, for "changed after we applied"
 PROTOCOLS = ("MAPIEnabled", "EwsEnabled", "ActiveSyncEnabled", "ImapEnabled", "PopEnabled", "OWAEnabled")
@@ -213,7 +214,7 @@ def _delegate_cmdlet(ctx: Context, target: dict[str, Any], verb: str) -> tuple[s
             "AccessRights": ["SendAs"],
         }
     if target["right"] == "SendOnBehalf":
-        return "Set-Mailbox", {"Identity": ctx.upn, "GrantSendOnBehalfTo": {verb.lower(): [who]}}
+        return "Set-Mailbox", {"Identity": ctx.upn, "GrantSendOnBehalfTo": {verb: [who]}}
     return f"{verb}-MailboxPermission", {
         "Identity": ctx.upn,
         "User": who,
@@ -265,7 +266,25 @@ def _delegate_gone(state: UserState, action: Action, applied: datetime | None) -
 
 
 # -- R6: roles and role groups ---------------------------------------------------------------------
+# How an active role assignment is held decides how Graph lets it go and come back: a permanent one made
+# directly through roleAssignments (DELETE, POST), or one PIM manages, time-bound or activated from an
+# eligibility, which only a roleAssignmentScheduleRequest may remove or make
+PERMANENT, TIME_BOUND, ACTIVATED = "permanent", "time-bound", "activated"
+ASSIGNMENT_REQUESTS = "/roleManagement/directory/roleAssignmentScheduleRequests"
+ELIGIBILITY_REQUESTS = "/roleManagement/directory/roleEligibilityScheduleRequests"
+
+
+def assignment_kind(instance: dict[str, Any]) -> str:
+    """How an active assignment is held, from its roleAssignmentScheduleInstance ({} when none was
+    read: permanent)."""
+    if instance.get("assignmentType") == "Activated":
+        return ACTIVATED
+    return TIME_BOUND if instance.get("endDateTime") else PERMANENT
+
+
 async def _remove_role(ctx: Context, action: Action) -> str | None:
+    if action.target.get("assignment", PERMANENT) != PERMANENT:
+        return await _schedule_request(ctx, action, "adminRemove", ASSIGNMENT_REQUESTS)
     try:
         await ctx.client.delete(
             f"/roleManagement/directory/roleAssignments/{quote(action.target['id'], safe='')}"
@@ -282,6 +301,11 @@ def _same_role(record: dict[str, Any], action: Action) -> bool:
 
 
 async def _restore_role(ctx: Context, action: Action) -> None:
+    if action.target.get("assignment", PERMANENT) != PERMANENT:
+        # an activation comes back as a time-bound assignment ending when it would have: only its holder
+        # may activate
+        await _schedule_request(ctx, action, "adminAssign", ASSIGNMENT_REQUESTS)
+        return
     body = {
         "principalId": ctx.user_id,
         "roleDefinitionId": action.target["role_id"],
@@ -298,7 +322,9 @@ def _role_gone(state: UserState, action: Action, applied: datetime | None) -> bo
     return not any(_same_role(r, action) for r in state.get("roles") or [])
 
 
-async def _eligibility_request(ctx: Context, action: Action, verb: str) -> None:
+async def _schedule_request(ctx: Context, action: Action, verb: str, path: str) -> str | None:
+    """PIM's way to remove (``adminRemove``) or make again (``adminAssign``, ending when the recorded one
+    did) an eligibility or an active assignment; -> "already removed" when it was gone."""
     body: dict[str, Any] = {
         "action": verb,
         "principalId": ctx.user_id,
@@ -312,15 +338,23 @@ async def _eligibility_request(ctx: Context, action: Action, verb: str) -> None:
             "startDateTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "expiration": {"type": "afterDateTime", "endDateTime": end} if end else {"type": "noExpiration"},
         }
-    await ctx.client.post("/roleManagement/directory/roleEligibilityScheduleRequests", body)
+    try:
+        await ctx.client.post(path, body)
+    except RequestRejected as exc:
+        # PIM's answers when it is gone already, or there already (what a restore wants)
+        code = "RoleAssignmentDoesNotExist" if verb == "adminRemove" else "RoleAssignmentExists"
+        if code not in exc.message:
+            raise
+        return "already removed" if verb == "adminRemove" else None
+    return None
 
 
-async def _remove_eligibility(ctx: Context, action: Action) -> None:
-    await _eligibility_request(ctx, action, "adminRemove")
+async def _remove_eligibility(ctx: Context, action: Action) -> str | None:
+    return await _schedule_request(ctx, action, "adminRemove", ELIGIBILITY_REQUESTS)
 
 
 async def _restore_eligibility(ctx: Context, action: Action) -> None:
-    await _eligibility_request(ctx, action, "adminAssign")
+    await _schedule_request(ctx, action, "adminAssign", ELIGIBILITY_REQUESTS)
 
 
 def _eligibility_gone(state: UserState, action: Action, applied: datetime | None) -> bool:
@@ -332,24 +366,28 @@ def _group_part(action: Action) -> str:
 
 
 async def _group_member(ctx: Context, action: Action, cmdlet: str) -> None:
-    parameters = {
+    service = action.target["service"]
+    parameters: dict[str, Any] = {
         "Identity": action.target["group_id"],  # the object id: a name can match several groups
         "Member": ctx.upn,
-        "BypassSecurityGroupManagerCheck": True,
     }
-    await ctx.client.run(cmdlet, parameters, idempotent=True, service=action.target["service"])
+    if service == "exchange":  # Security & Compliance's cmdlets have no such parameter
+        parameters["BypassSecurityGroupManagerCheck"] = True
+    await ctx.client.run(cmdlet, parameters, idempotent=True, service=service)
 
 
 async def _leave_group(ctx: Context, action: Action) -> str | None:
     try:
         await _group_member(ctx, action, "Remove-RoleGroupMember")
-    except NotFound:
+    except NotFound:  # NotMember included
         return "no longer a member"
     return None
 
 
 async def _rejoin_group(ctx: Context, action: Action) -> None:
-    await _group_member(ctx, action, "Add-RoleGroupMember")
+    # "already a member" is done too: a retry after a 5xx that had done it answers so
+    with suppress(AlreadyExists):
+        await _group_member(ctx, action, "Add-RoleGroupMember")
 
 
 def _left_group(state: UserState, action: Action, applied: datetime | None) -> bool:

@@ -7,12 +7,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reclaim.playbook.actions import FORWARDING, METHOD_SEGMENTS, PROTOCOLS, SMTP_AUTH_OFF, delegate_entries
+from reclaim.playbook.actions import (
+    ACTIVATED,
+    FORWARDING,
+    METHOD_SEGMENTS,
+    PERMANENT,
+    PROTOCOLS,
+    SMTP_AUTH_OFF,
+    TIME_BOUND,
+    assignment_kind,
+    delegate_entries,
+)
 from reclaim.playbook.facts import CaseFacts, Flag
 from reclaim.playbook.model import ALREADY, CHANGE, INFO, SKIP, Action, Plan
 from reclaim.playbook.state import PARTS, UserState
 
 REASONS_SHOWN = 3
+# how an active role is held, as R6's titles say it
+_HELD_AS = {
+    PERMANENT: "",
+    TIME_BOUND: " (time-bound, until {end})",
+    ACTIVATED: " (activated in PIM, until {end})",
+}
 
 
 def _why(flags: list[Flag]) -> list[str]:
@@ -326,29 +342,47 @@ class _Planner:
     def r6(self) -> None:
         flagged = [f"{f.summary} [{f.rule.id}]" for f in self.f.about("admin-role-added")]
         why = ["recorded in the journal, restored by reclaim rollback", *flagged]
-        for part, kind, label, gone in (
-            ("roles", "remove-role", "Entra role", {"assigned": False}),
-            ("eligible", "remove-eligibility", "PIM eligibility for", {"eligible": False}),
-        ):
-            for r in self.s.get(part) or []:
-                name = (r.get("roleDefinition") or {}).get("displayName") or r.get("roleDefinitionId")
-                end = ((r.get("scheduleInfo") or {}).get("expiration") or {}).get("endDateTime")
-                self.add(
-                    f"{'role' if part == 'roles' else 'eligible'}:{r['id']}",
-                    "R6",
-                    kind,
-                    f"Remove {label} {name}",
-                    lane="roles",
-                    target={
-                        "id": r["id"],
-                        "role_id": r.get("roleDefinitionId"),
-                        "scope": r.get("directoryScopeId") or "/",
-                        "role_name": name,
-                    },
-                    before={**r, "endDateTime": end} if part == "eligible" else r,
-                    desired=gone,
-                    why=why,
-                )
+
+        def remove(
+            r: dict[str, Any], key: str, kind: str, title: str, held: dict[str, Any], times: dict[str, Any]
+        ) -> None:
+            name = (r.get("roleDefinition") or {}).get("displayName") or r.get("roleDefinitionId")
+            self.add(
+                f"{key}:{r['id']}",
+                "R6",
+                kind,
+                title.format(name=name),
+                lane="roles",
+                target={
+                    "id": r["id"],
+                    "role_id": r.get("roleDefinitionId"),
+                    "scope": r.get("directoryScopeId") or "/",
+                    "role_name": name,
+                    **held,
+                },
+                before={**r, **times},  # with the schedule that rollback makes again
+                desired={"assigned": False} if key == "role" else {"eligible": False},
+                why=why,
+            )
+
+        # how each active assignment is held, from its schedule instance (none read: permanent)
+        instances = {str(i.get("roleAssignmentOriginId")): i for i in self.s.get("role_instances") or []}
+        for r in self.s.get("roles") or []:
+            instance = instances.get(str(r["id"])) or {}
+            held = assignment_kind(instance)
+            title = "Remove Entra role {name}" + _HELD_AS[held].format(end=instance.get("endDateTime"))
+            times = {k: instance.get(k) for k in ("assignmentType", "startDateTime", "endDateTime")}
+            remove(r, "role", "remove-role", title, {"assignment": held}, times)
+        for r in self.s.get("eligible") or []:
+            end = ((r.get("scheduleInfo") or {}).get("expiration") or {}).get("endDateTime")
+            remove(
+                r,
+                "eligible",
+                "remove-eligibility",
+                "Remove PIM eligibility for {name}",
+                {},
+                {"endDateTime": end},
+            )
         for service, part, label in (
             ("exchange", "exchange_groups", "Exchange"),
             ("compliance", "compliance_groups", "Security & Compliance"),

@@ -31,7 +31,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "R3": ("rules",),
     "R4": ("blocked",),
     "R5": ("cas",),
-    "R6": ("roles", "eligible", "exchange_groups", "compliance_groups"),
+    "R6": ("roles", "role_instances", "eligible", "exchange_groups", "compliance_groups"),
     "R7": (),
     "persistence": ("grants", "mailbox", "delegates", "send_as"),
 }
@@ -88,16 +88,26 @@ def _fetchers(client: TenantClient, user: Record) -> dict[str, Callable[[], Awai
         "domain": lambda: _domain(client, user),
         "methods": lambda: _records(client, f"/users/{uid}/authentication/methods"),
         "mailbox": lambda: _one_or_none(client, "Get-Mailbox", {"Identity": upn}, upn),
-        "rules": lambda: client.run("Get-InboxRule", {"Mailbox": upn, "IncludeHidden": True}, mailbox=upn),
+        "rules": lambda: client.run(
+            "Get-InboxRule", {"Mailbox": upn, "IncludeHidden": True, "ResultSize": "Unlimited"}, mailbox=upn
+        ),
         "blocked": lambda: client.run("Get-BlockedSenderAddress", {"SenderAddress": upn}, mailbox=upn),
         "cas": lambda: _one_or_none(client, "Get-CASMailbox", {"Identity": upn}, upn),
         "roles": lambda: _records(client, "/roleManagement/directory/roleAssignments", expanded),
+        # how each active one is held (permanent, time-bound or activated): how R6 may remove it
+        "role_instances": lambda: _records(
+            client, "/roleManagement/directory/roleAssignmentScheduleInstances", principal
+        ),
         "eligible": lambda: _records(client, "/roleManagement/directory/roleEligibilitySchedules", expanded),
         "exchange_groups": lambda: _member_groups(client, "exchange", user),
         "compliance_groups": lambda: _member_groups(client, "compliance", user),
         "grants": lambda: _records(client, "/oauth2PermissionGrants", principal),
-        "delegates": lambda: client.run("Get-MailboxPermission", {"Identity": upn}, mailbox=upn),
-        "send_as": lambda: client.run("Get-RecipientPermission", {"Identity": upn}, mailbox=upn),
+        "delegates": lambda: client.run(
+            "Get-MailboxPermission", {"Identity": upn, "ResultSize": "Unlimited"}, mailbox=upn
+        ),
+        "send_as": lambda: client.run(
+            "Get-RecipientPermission", {"Identity": upn, "ResultSize": "Unlimited"}, mailbox=upn
+        ),
     }
 
 

@@ -21,8 +21,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -35,17 +36,23 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from reclaim import __version__
+from reclaim.tenant import adminapi
 from reclaim.tenant.claims import jwt_claims
 from reclaim.tenant.errors import (
+    AlreadyExists,
     AuthenticationFailed,
     BadResponse,
+    InvalidValue,
     LicenceMissing,
     NotFound,
+    NotMember,
     PermissionMissing,
     RequestRejected,
     TenantError,
     TenantUnavailable,
     Throttled,
+    Truncated,
+    UnknownParameter,
 )
 
 GRAPH_URL = "https://graph.microsoft.com"
@@ -170,6 +177,7 @@ _GRAPH_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     (r"/users/[^/]+/appRoleAssignments", "Directory.Read.All", ""),
     (r"/users", "User.Read.All", ""),
     (r"/organization", "Organization.Read.All", ""),
+    (r"/domains", "Domain.Read.All", "or Directory.Read.All"),
     (r"/subscribedSkus", "LicenseAssignment.Read.All", "or Organization.Read.All"),
     (r"/roleManagement", "RoleManagement.Read.Directory", ""),
     (r"/directoryRoles", "RoleManagement.Read.Directory", ""),
@@ -301,6 +309,9 @@ class TenantClient:
         self._http: httpx.AsyncClient | None = None
         self._global: anyio.Semaphore | None = None
         self._mailboxes: dict[str, tuple[anyio.Semaphore, list[int]]] = {}
+        self._clock_offset: float | None = None  # the service's clock (its Date header) minus ours
+        self._scc_region: str | None = None  # Security & Compliance's regional URL, once found
+        self._scc_lock = anyio.Lock()
 
     def __repr__(self) -> str:
         return f"TenantClient({self.tenant_id!r}, graph_url={self.graph_url!r}, exo_url={self.exo_url!r})"
@@ -376,7 +387,10 @@ class TenantClient:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Run an Exchange Online cmdlet through InvokeCommand (``service="compliance"``: a Security &
         Compliance one); yields the records of each page. ``idempotent`` defaults to True for Get-
-        cmdlets only; a Set- that sets a state may say so, a New- or Add- must not."""
+        cmdlets only; a Set- that sets a state may say so, a New- or Add- must not.
+
+        A result the service cut short (a warning naming ResultSize, or a next link that can no
+        longer be followed) raises ``Truncated`` after the pages that did come: they stay yielded."""
         if service not in ("exchange", "compliance"):
             raise ValueError(f"service must be 'exchange' or 'compliance', not {service!r}")
         if mailbox is None:
@@ -384,17 +398,47 @@ class TenantClient:
             mailbox = target if isinstance(target, str) else None
         if idempotent is None:
             idempotent = cmdlet.lower().startswith("get-")  # reads; Set-/New-/Remove- change state
-        body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": dict(parameters)}}
-        base = self.exo_url if service == "exchange" else self.scc_url
+        body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": adminapi.typed_parameters(parameters)}}
+        base = self.exo_url if service == "exchange" else await self.compliance_url()
         url: str | None = f"{base}/adminapi/beta/{quote(self.tenant_id, safe='')}/InvokeCommand"
         what = cmdlet + (f" for {mailbox}" if mailbox else "")
         seen: set[str] = set()
+        rows = 0
+        short: list[str] = []  # the last page's warnings that say it was cut short
         while url is not None:
-            data = await self._send(
-                "POST", url, resource=service, body=body, idempotent=idempotent, mailbox=mailbox, what=what
-            )
-            yield _records(data, what)
+            try:
+                data = await self._send(
+                    "POST",
+                    url,
+                    resource=service,
+                    body=body,
+                    idempotent=idempotent,
+                    mailbox=mailbox,
+                    what=what,
+                )
+            except RequestRejected as exc:
+                if not seen or adminapi.PAGINATION_EXPIRED not in exc.message.lower():
+                    raise
+                said = f" after warning: {_clean('; '.join(short), 300)}" if short else ""
+                raise Truncated(
+                    f"{what}: cut short after {rows} rows: the service refused its next page ({exc.message})"
+                    + said,
+                    "the rows read are kept; narrow the query (a shorter window, one mailbox) so that it "
+                    "fits one answer",
+                ) from None
+            page = adminapi.records(data)
+            if page is None:
+                raise BadResponse(f"{what}: the answer's 'value' is not a list of records")
+            rows += len(page)
+            yield page
             url = self._next(data, base, seen, url)
+            short = adminapi.cut_short(adminapi.warnings(data))
+            if short and url is None:
+                raise Truncated(
+                    f"{what}: cut short after {rows} rows: {_clean('; '.join(short), 300)}",
+                    "the rows read are kept; Reclaim asks for every row where the cmdlet lets it, so "
+                    "narrow the query or report this",
+                )
 
     async def run(
         self,
@@ -405,11 +449,56 @@ class TenantClient:
         idempotent: bool | None = None,
         service: str = "exchange",
     ) -> list[dict[str, Any]]:
-        """Every record a cmdlet outputs (all pages)."""
+        """Every record a cmdlet outputs (all pages); ``Truncated`` carries the rows that came."""
         found: list[dict[str, Any]] = []
-        async for page in self.exo(cmdlet, parameters, mailbox, idempotent=idempotent, service=service):
-            found.extend(page)
+        try:
+            async for page in self.exo(cmdlet, parameters, mailbox, idempotent=idempotent, service=service):
+                found.extend(page)
+        except Truncated as exc:
+            exc.rows = list(found)
+            raise
         return found
+
+    async def compliance_url(self) -> str:
+        """Security & Compliance's regional endpoint for this tenant. Its well-known host is a front
+        door that answers every request with a redirect to the tenant's region; as public clients
+        do, one request with redirects off finds the region, which is then kept."""
+        if self._scc_region is not None:
+            return self._scc_region
+        async with self._scc_lock:
+            if self._scc_region is None:
+                self._scc_region = await self._discover_region()
+        return self._scc_region
+
+    async def _discover_region(self) -> str:
+        url = f"{self.scc_url}/adminapi/beta/{quote(self.tenant_id, safe='')}/EXOBanner('AutogenSession')"
+        what = "GET EXOBanner (finding the Security & Compliance region)"
+        response = await self._send_raw("GET", url, resource="compliance", what=what, redirects=True)
+        if response.status_code < 300:
+            return self.scc_url  # no front door: this host answers itself (a proxy's, say)
+        location = response.headers.get("Location") or ""
+        region = adminapi.regional_base(location, self.scc_url)
+        if region is None:
+            raise BadResponse(
+                f"{what}: refused to follow a redirect to {_clean(location, 200)}: it leaves "
+                f"{self.scc_url}'s domain",
+                "the answer is broken or hostile; nothing was sent there",
+            )
+        return region
+
+    def service_now(self) -> datetime:
+        """Now by the service's clock (aware, UTC): the Date of its last answer, moved on by our clock
+        since; ours before any answer. The service judges its windows (90 days of message trace) by
+        its own time, not ours."""
+        offset = self._clock_offset or 0.0
+        return datetime.fromtimestamp(time.time() + offset, UTC)
+
+    def _note_clock(self, response: httpx.Response) -> None:
+        date = response.headers.get("Date")
+        if not date:
+            return
+        with suppress(TypeError, ValueError, IndexError):  # a broken Date header tells nothing
+            self._clock_offset = parsedate_to_datetime(date).timestamp() - time.time()
 
     async def token_claims(self, resource: str = "graph") -> dict[str, Any] | None:
         """The claims of the bearer token for ``resource`` ("graph" or "exchange") when it is a JWT
@@ -523,6 +612,28 @@ class TenantClient:
         mailbox: str | None = None,
         what: str | None = None,
     ) -> dict[str, Any]:
+        what = what or self._describe(method, url)
+        response = await self._send_raw(
+            method, url, resource=resource, params=params, body=body, idempotent=idempotent,
+            mailbox=mailbox, what=what,
+        )  # fmt: skip
+        return self._json(response, what)
+
+    async def _send_raw(
+        self,
+        method: str,
+        url: str,
+        *,
+        resource: str,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+        mailbox: str | None = None,
+        what: str | None = None,
+        redirects: bool = False,
+    ) -> httpx.Response:
+        """The answer to one request after retries: a success, or with ``redirects`` a redirect for the
+        caller to judge (one is never followed: it would carry the token); anything else raises."""
         http = self._http
         if http is None:
             raise RuntimeError("use TenantClient in 'async with'")
@@ -539,8 +650,8 @@ class TenantClient:
                 headers["Content-Type"] = "application/json"
             if resource in ("exchange", "compliance"):
                 headers["Prefer"] = "odata.maxpagesize=1000"
-                if mailbox and "@" in mailbox:
-                    headers["X-AnchorMailbox"] = f"UPN:{mailbox}"  # routes to the mailbox's server
+                # routes to the mailbox's server; the service refuses a call without one
+                headers["X-AnchorMailbox"] = adminapi.anchor(mailbox, self.tenant_id)
             response: httpx.Response | None = None
             failure: str | None = None
             sent = time.monotonic()
@@ -569,9 +680,10 @@ class TenantClient:
                     continue
                 raise self._no_answer(failure or "dropped", what, idempotent, attempt, request_id)
 
+            self._note_clock(response)
             status = response.status_code
-            if 200 <= status < 300:
-                return self._json(response, what)
+            if 200 <= status < 300 or (redirects and 300 <= status < 400):
+                return response
             if status == 401 and not refreshed:
                 refreshed = True  # the token may have been revoked or rotated: fetch a new one once
                 if isinstance(self._tokens, RefreshableTokens):
@@ -638,36 +750,7 @@ class TenantClient:
         detail = f"{status} {code}: {message}" if code else f"{status}: {message}"
         ids = _request_ids(response, request_id)
         if resource in ("exchange", "compliance"):
-            service, audience, role = (
-                ("Exchange Online", EXO_URL, "Exchange Administrator")
-                if resource == "exchange"
-                else ("Security & Compliance", SCC_URL, "Compliance Administrator")
-            )
-            fix = f"assign the {role} role to the app (and Exchange.ManageAsApp)"
-            if status == 401:
-                return AuthenticationFailed(
-                    f"{what}: {service} refused the token ({detail})",
-                    f"{fix}; check that the token is for {audience} ({ids})",
-                    permission="Exchange.ManageAsApp",
-                    role=role,
-                )
-            if status == 403:
-                return PermissionMissing(
-                    f"{what}: {service} refused the app ({detail})",
-                    f"{fix}: grant the Office 365 Exchange Online application permission "
-                    "Exchange.ManageAsApp with admin consent, and assign the role to the app's service "
-                    "principal in Entra ID",
-                    permission="Exchange.ManageAsApp",
-                    role=role,
-                )
-            if (
-                status == 404
-                or "ManagementObjectNotFound" in code + message
-                or "couldn't be found" in message
-            ):
-                return NotFound(f"{what}: not found ({detail})", "check the mailbox's address or identity")
-            return RequestRejected(f"{what}: {service} refused the request ({detail})", ids, status=status)
-
+            return self._cmdlet_refused(response, resource, what, ids)
         path = _graph_path(url, self.graph_url)
         if status == 401:
             return AuthenticationFailed(
@@ -705,6 +788,70 @@ class TenantClient:
         if status == 404:
             return NotFound(f"{what}: not found ({detail})", "check the user principal name or id")
         return RequestRejected(f"{what}: Microsoft Graph refused the request ({detail})", ids, status=status)
+
+    def _cmdlet_refused(self, response: httpx.Response, resource: str, what: str, ids: str) -> TenantError:
+        """Exchange's and Security & Compliance's refusals. 401: the app lacks Exchange.ManageAsApp;
+        403 (whose body is not even JSON): it has it, but its service principal holds no Entra role.
+        Anything else reads Microsoft's own text out of the "Invalid Operation" envelope."""
+        status = response.status_code
+        service, audience, role = (
+            ("Exchange Online", EXO_URL, "Exchange Administrator")
+            if resource == "exchange"
+            else ("Security & Compliance", SCC_URL, "Compliance Administrator")
+        )
+        if status == 401:
+            return AuthenticationFailed(
+                f"{what}: {service} refused the token (401): the app lacks the Exchange.ManageAsApp "
+                "application permission",
+                "in the app registration, add the Office 365 Exchange Online application permission "
+                "Exchange.ManageAsApp and grant admin consent; if it is granted, check that the token is "
+                f"for {audience} ({ids})",
+                permission="Exchange.ManageAsApp",
+            )
+        if status == 403:
+            return PermissionMissing(
+                f"{what}: {service} let the app in but refused it (403): its service principal holds no "
+                f"{role} role",
+                f"in Entra ID, assign the {role} role to the app's service principal (Roles and "
+                f"administrators > {role} > Add assignments > the app), then wait a few minutes ({ids})",
+                role=role,
+            )
+        try:
+            data = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            data = None
+        failure = adminapi.read_failure(data)
+        if failure is None:
+            code, message = self._error_body(response)
+            text = f"{status} {code}: {message}".strip(": ") if code or message else str(status)
+            return RequestRejected(f"{what}: {service} refused the request ({text})", ids, status=status)
+        # whole: an invalid value's text ends with the list of valid ones
+        text = self._scrub(failure.text or failure.code or str(status), 2000)
+        said = f"{service} answered {status}: {text}"
+        if failure.exception:
+            said += f" [{_clean(failure.exception.rsplit('.', 1)[-1], 100)}]"
+        kind = failure.kind
+        if kind == "not-member":
+            return NotMember(f"{what}: not a member ({said})", ids)
+        if kind == "not-found":
+            return NotFound(f"{what}: not found ({said})", f"check the mailbox's address or identity ({ids})")
+        if kind == "already-exists":
+            return AlreadyExists(f"{what}: already there ({said})", ids, status=status)
+        if kind == "unknown-parameter":
+            return UnknownParameter(
+                f"{what}: {service} has no such parameter ({said})",
+                f"this is a Reclaim bug: report it with this message ({ids})",
+                status=status,
+            )
+        if kind == "invalid-value":
+            return InvalidValue(f"{what}: a value was refused ({said})", ids, status=status)
+        if kind == "permission":
+            return PermissionMissing(
+                f"{what}: {service} refused the app ({said})",
+                f"assign the {role} role to the app's service principal in Entra ID ({ids})",
+                role=role,
+            )
+        return RequestRejected(f"{what}: {service} refused the request ({said})", ids, status=status)
 
     def _exhausted(
         self,

@@ -32,6 +32,7 @@ from reclaim.tenant.errors import (
     TenantError,
     TenantUnavailable,
     Throttled,
+    Truncated,
 )
 
 Status = Literal["present", "missing", "not checked"]
@@ -230,6 +231,8 @@ async def _exchange(client: TenantClient) -> _Exchange:
         facts = TokenFacts.from_claims(claims) if claims else None
         async for _ in client.exo("Get-Mailbox", {"ResultSize": 1}):
             pass
+    except Truncated:
+        pass  # one mailbox of many, as asked: the service answered
     except TenantError as exc:
         return _exchange_refused(exc, facts)
     done = _Outcome(PRESENT, "Get-Mailbox -ResultSize 1 through InvokeCommand answered")
@@ -240,34 +243,31 @@ async def _compliance(client: TenantClient) -> _Outcome:
     """Security & Compliance's role groups (R6 records and removes memberships there too)."""
     try:
         await client.run("Get-RoleGroup", {"ResultSize": 1}, service="compliance")
+    except Truncated:
+        pass  # one group of many, as asked: the service answered
     except PermissionMissing as exc:
         return _Outcome(MISSING, exc.message, exc)
     except TenantError as exc:
         return _failed(exc)
-    return _Outcome(PRESENT, "Get-RoleGroup -ResultSize 1 through Security & Compliance answered")
+    region = await client.compliance_url()  # found by the call above, kept for this tenant
+    return _Outcome(PRESENT, f"Get-RoleGroup -ResultSize 1 answered at {region} (this tenant's region)")
 
 
 def _exchange_refused(exc: TenantError, facts: TokenFacts | None) -> _Exchange:
+    """Exchange's two halves: a 401 says the app permission is missing (the role cannot be seen
+    then), a 403 that the app got in and its service principal holds no Entra role."""
     later = "checked once Exchange Online accepts the app"
-    # (an AuthenticationFailed is a PermissionMissing too)
-    if facts is not None and facts.permission_type == "application" and isinstance(exc, PermissionMissing):
-        if EXCHANGE_PERMISSION not in facts.granted:
-            return _Exchange(
-                _Outcome(MISSING, f"the Exchange token's roles claim lacks it ({exc.message})", exc),
-                _Outcome(NOT_CHECKED, later),
-            )
-        if not isinstance(exc, AuthenticationFailed):
-            return _Exchange(
-                _Outcome(PRESENT, "the Exchange token's roles claim lists it"),
-                _Outcome(MISSING, exc.message, exc),
-            )
     if isinstance(exc, AuthenticationFailed):
-        outcome = _Outcome(NOT_CHECKED, f"Exchange Online refused the token: {exc.message}", exc)
-        return _Exchange(outcome, _Outcome(NOT_CHECKED, later))
+        granted = (
+            facts is not None
+            and facts.permission_type == "application"
+            and EXCHANGE_PERMISSION in facts.granted
+        )
+        if granted:  # the token carries the permission: refused for another reason (audience, tenant)
+            outcome = _Outcome(NOT_CHECKED, f"Exchange Online refused the token: {exc.message}", exc)
+            return _Exchange(outcome, _Outcome(NOT_CHECKED, later))
+        return _Exchange(_Outcome(MISSING, exc.message, exc), _Outcome(NOT_CHECKED, later))
     if isinstance(exc, PermissionMissing):
-        if EXCHANGE_PERMISSION.casefold() in exc.message.casefold():
-            return _Exchange(_Outcome(MISSING, exc.message, exc), _Outcome(NOT_CHECKED, later))
-        # let in, then refused: the application permission held, the role did not
         return _Exchange(
             _Outcome(PRESENT, "Exchange Online accepted the app's token and refused only its role"),
             _Outcome(MISSING, exc.message, exc),

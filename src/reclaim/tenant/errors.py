@@ -78,6 +78,12 @@ class NotFound(TenantError):
     code = "not-found"
 
 
+class NotMember(NotFound):
+    """Exchange: the recipient is not (or no longer) a member of the role group."""
+
+    code = "not-member"
+
+
 class RequestRejected(TenantError):
     """The service refused the request itself (400 and other 4xx): a bug or an unsupported query."""
 
@@ -86,6 +92,39 @@ class RequestRejected(TenantError):
     def __init__(self, message: str, hint: str | None = None, *, status: int | None = None) -> None:
         super().__init__(message, hint)
         self.status = status
+
+
+class AlreadyExists(RequestRejected):
+    """The object or membership to add is already there: for a change that means it holds."""
+
+    code = "already-exists"
+
+
+class UnknownParameter(RequestRejected):
+    """The cmdlet has no such parameter in this service (Exchange Online and Security & Compliance
+    differ): a Reclaim bug to report."""
+
+    code = "unknown-parameter"
+
+
+class InvalidValue(RequestRejected):
+    """A parameter's value was refused (a wrong type, or not one of the values the service lists)."""
+
+    code = "invalid-value"
+
+
+class Truncated(TenantError):
+    """The service answered only part of a result (a cut-off page, a next link that expired). The rows
+    already read were given out and are kept; ``rows`` holds them for callers that collect a whole
+    result."""
+
+    code = "truncated"
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, rows: list[dict[str, object]] | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.rows = rows or []
 
 
 class BadResponse(TenantError):
