@@ -28,6 +28,7 @@ from reclaim.playbook import actions
 from reclaim.playbook.model import Action
 from reclaim.tenant.adminapi import regional_base
 from reclaim.tenant.client import TenantClient
+from reclaim.tenant.doctor import preflight
 from reclaim.tenant.errors import (
     AuthenticationFailed,
     NotFound,
@@ -321,3 +322,9 @@ def test_audits_by_the_user_are_asked_by_object_id(lab: Lab, tenant: LabTenant, 
     (query,) = [r.query for r in lab.log if r.path.endswith("/auditLogs/directoryAudits")]
     user = tenant.user(victim) or {}
     assert "initiatedBy%2Fuser%2Fid" in query.replace("/", "%2F") and str(user["id"]) in query
+
+
+def test_doctor_shows_the_compliance_region_it_found(lab: Lab) -> None:
+    result = _with_client(lab, preflight)
+    (role,) = [c for c in result.checks["remediate"] if c.key == "compliance:role"]
+    assert role.status == "present" and f"{lab.scc_url}/{lab.scc_region}" in role.detail
