@@ -17,7 +17,7 @@ from reclaim.case import schema
 from reclaim.case.store import Case
 from reclaim.cli.main import cli
 from reclaim.errors import CaseError
-from tests.conftest import REAL
+from tests.conftest import REAL, need_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,8 +67,7 @@ def test_evidence_is_kept_byte_for_byte_with_a_manifest(tmp_path: Path) -> None:
 
 
 def test_show_prints_the_original_record(tmp_path: Path) -> None:
-    if not REAL.exists():
-        pytest.skip("shared data not beside the project")
+    need_shared(REAL)
     runner = CliRunner()
     case = str(tmp_path / "case")
     runner.invoke(cli, ["ingest", case, str(REAL / "sentinel_training_lab/office_activity_inbox_rule.csv")])

@@ -27,12 +27,12 @@ from reclaim.detect import context, engine, rules
 from reclaim.lab import Lab, LabTenant, serve
 from reclaim.lab.odata import parse_time
 from reclaim.tenant.client import StaticToken, TenantClient
+from tests.conftest import CSDL, need_shared
 
 SINCE = tenantsim.START.replace(tzinfo=None)
 UNTIL = SINCE + timedelta(days=14)
 UAL = tuple(c for c in COLLECTORS if c.name == "unified-audit-log")
 QUERIES = "/graph/v1.0/security/auditLog/queries"
-CSDL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "graph" / "v1.0-Prod.csdl"
 T = TypeVar("T")
 
 
@@ -57,8 +57,9 @@ def _expected(tenant: LabTenant, upn: str, since: datetime, until: datetime) -> 
 
 def _client(lab: Lab) -> TenantClient:
     return TenantClient(
-        lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url, backoff=0.02
-    )
+        lab.tenant_id, StaticToken(lab.token), graph_url=lab.graph_url, exo_url=lab.exo_url,
+        scc_url=lab.scc_url, backoff=0.02,
+    )  # fmt: skip
 
 
 def _with_client(lab: Lab, work: Callable[[TenantClient], Awaitable[T]]) -> T:
@@ -512,8 +513,7 @@ _NEWER = {"approximateReturnedRecordCount", "isRecordCountLimitExceeded", "recor
 
 def _security_schema() -> tuple[dict[str, dict[str, str]], dict[str, set[str]], set[str]]:
     """microsoft.graph.security: entity properties, enum members, auditData subtypes."""
-    if not CSDL.exists():
-        pytest.skip(f"{CSDL} is not here")
+    need_shared(CSDL)
     entities: dict[str, dict[str, str]] = {}
     enums: dict[str, set[str]] = {}
     subtypes: set[str] = set()

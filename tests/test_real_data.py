@@ -8,7 +8,7 @@ import pytest
 
 from reclaim.case.store import Case
 from reclaim.ingest.pipeline import ingest_paths
-from tests.conftest import REAL, rows
+from tests.conftest import REAL, need_shared, rows
 
 EXPECTED = {
     "sentinel_training_lab/office_activity.csv": ("sentinel-office-activity", "audit", 266),
@@ -24,7 +24,10 @@ EXPECTED = {
     "otrf_goldensaml/OfficeActivityEvents.json": ("sentinel-office-activity", "audit", 1),
 }
 
-pytestmark = pytest.mark.skipif(not REAL.exists(), reason="shared data not beside the project")
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared() -> None:
+    need_shared(REAL)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

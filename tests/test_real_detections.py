@@ -7,9 +7,13 @@ import pytest
 from reclaim.case.store import Case
 from reclaim.detect import engine, rules, verdict
 from reclaim.ingest.pipeline import ingest_paths
-from tests.conftest import REAL, rows
+from tests.conftest import REAL, need_shared, rows
 
-pytestmark = pytest.mark.skipif(not REAL.exists(), reason="shared data not beside the project")
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared() -> None:
+    need_shared(REAL)
+
 
 INBOX_RULE_IDS = {r.id for r in rules.load() if r.id.startswith("inbox-rule-")}
 
