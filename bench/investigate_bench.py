@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reclaim import synth, tenantsim
+from reclaim import tenantsim
 from reclaim.ingest.mappings import GRAPH_SIGNIN, UAL
+from reclaim.tenantsim import synth
 
 DATA = Path(__file__).parent / "data"
 USERS = 500

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from reclaim import synth
 from reclaim.case.store import Case
 from reclaim.detect import context, rules
 from reclaim.ingest.pipeline import ingest_paths
 from reclaim.report import data, html, markdown
+from reclaim.tenantsim import synth
 
 DATA = Path(__file__).parent / "data"
 PAGE = 1000

@@ -1,4 +1,4 @@
-"""The cmdlet parameter reference (reclaim.lab.cmdlets.yaml, from Microsoft's cmdlet reference), and every
+"""The cmdlet parameter reference (lab/exchange/cmdlets.yaml, from Microsoft's cmdlet reference), and every
 parameter Reclaim sends to Exchange Online or Security & Compliance checked against it.
 
 The check runs the real code paths (collectors, sweep, remediation state, planner and every action's
@@ -23,8 +23,8 @@ from reclaim.case.store import Case
 from reclaim.collect import directory, sweep
 from reclaim.collect.collectors import COLLECTORS
 from reclaim.collect.target import Target
-from reclaim.lab import cmdlet_reference as ref
-from reclaim.lab.exchange import SERVICES as LAB_SERVICES
+from reclaim.lab.exchange import reference as ref
+from reclaim.lab.exchange.cmdlets import SERVICES as LAB_SERVICES
 from reclaim.playbook.actions import KINDS, PROTOCOLS, SMTP_AUTH_OFF, Context
 from reclaim.playbook.facts import CaseFacts, Flag
 from reclaim.playbook.model import CHANGE, parse_steps

@@ -15,7 +15,7 @@ from reclaim.case.store import Case
 from reclaim.collect import directory as collect_directory
 from reclaim.collect.collectors import COLLECTORS, Collector
 from reclaim.collect.run import CollectReport
-from reclaim.lab import Lab, LabTenant, directory, serve
+from reclaim.lab import Lab, LabTenant, serve
 from reclaim.tenant.errors import ReclaimError, Truncated
 from tests.lablib import collect_from_lab, lab_client
 from tests.test_lab import _conforms, csdl  # noqa: F401 - the CSDL fixture
@@ -71,7 +71,7 @@ def test_a_victims_mail_and_message_trace(tenant: LabTenant, case: Case) -> None
     assert len(trace) == counts["message-trace"] == sum(len(r[3]) for r in sent)
     assert {(m, r) for m, r, _, _ in trace} == {(r[0], rcpt) for r in sent for rcpt in r[3]}
     attacker = {s["ipAddress"] for s in tenant.all_signins
-                if s["userPrincipalName"] == victim and s.get("userAgent") == tenantsim._ATTACKER_UA}  # fmt: skip
+                if s["userPrincipalName"] == victim and s.get("userAgent") == tenantsim.scenarios.attacker.USER_AGENT}  # fmt: skip
     fraud = {subject for _, _, subject, ip in trace if ip in attacker}
     assert fraud and fraud <= {r[1] for r in sent}
     fraud_recipients = {rcpt for _, rcpt, subject, ip in trace if ip in attacker}
@@ -149,7 +149,7 @@ def test_message_trace_goes_ten_days_at_a_time_and_continues_full_answers(
         report = _collect(lab, case, victim, trace)
         assert report.complete
         asked = [r for r in lab.log if r.path.endswith("/InvokeCommand")]
-    expected = [row for _, row in directory.extras(tenant).trace
+    expected = [row for _, row in tenant.extras.trace
                 if row["SenderAddress"] == victim and datetime.fromisoformat(row["Received"]) < UNTIL]  # fmt: skip
     rows = _rows(case, "SELECT message_id, recipient FROM message_trace")
     assert len(rows) == len(set(rows)) == len(expected) > 8

@@ -1,7 +1,7 @@
 """The Exchange admin endpoint as Microsoft answers it, met by the real client over loopback.
 
-The lab answers in the service's own envelopes (``reclaim.lab.invoke``): failures are 400 "Invalid
-Operation" with the real text only in ``details`` and/or ``innererror``, 401 without Exchange.ManageAsApp,
+The lab answers in the service's own envelopes (``reclaim.lab.exchange.envelope``): failures are 400
+"Invalid Operation" with the real text only in ``details`` and/or ``innererror``, 401 without Exchange.ManageAsApp,
 403 with NUL bytes without an Entra role, "no rows" as ``value`` absent, null or [], cut-short answers,
 ``X-AnchorMailbox`` required, typed hashtables, and Security & Compliance behind a front door.
 """
@@ -23,7 +23,8 @@ from reclaim import tenantsim
 from reclaim.case.store import Case
 from reclaim.collect import run as collect_run
 from reclaim.collect.collectors import COLLECTORS
-from reclaim.lab import Lab, LabTenant, exchange, serve
+from reclaim.lab import Lab, LabTenant, serve
+from reclaim.lab.exchange import cmdlets
 from reclaim.playbook import actions
 from reclaim.playbook.model import Action
 from reclaim.tenant.adminapi import regional_base
@@ -178,7 +179,7 @@ def test_no_rows_in_every_form_is_no_rows(lab: Lab, tenant: LabTenant, empty: st
 def test_a_cut_short_answer_is_never_taken_as_complete(
     lab: Lab, tenant: LabTenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(exchange, "DEFAULT_RESULT_SIZE", 3)  # the service's 1,000, for a small tenant
+    monkeypatch.setattr(cmdlets, "DEFAULT_RESULT_SIZE", 3)  # the service's 1,000, for a small tenant
     with pytest.raises(Truncated, match="ResultSize") as cut:
         _with_client(lab, lambda c: c.run("Get-Mailbox", {}))
     assert len(cut.value.rows) == 3

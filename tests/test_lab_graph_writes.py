@@ -1,4 +1,4 @@
-"""The lab's Microsoft Graph writes (reclaim.lab.writes), made with the real client over loopback: each one
+"""The lab's Microsoft Graph writes (reclaim.lab.graph), made with the real client over loopback: each one
 changes the tenant and the next GET shows it; permissions, roles, Entra's password rules, refusals."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from reclaim.lab import KNOWN_PERMISSIONS, WRITE_PERMISSIONS, Lab, LabTenant, directory, serve
+from reclaim.lab import KNOWN_PERMISSIONS, WRITE_PERMISSIONS, Lab, LabTenant, extras, serve
+from reclaim.lab.http import Response
 from reclaim.lab.odata import parse_time
-from reclaim.lab.server import Response
 from reclaim.tenant.client import TenantClient
 from reclaim.tenant.errors import NotFound, PermissionMissing, RequestRejected, TenantError
 from tests import test_lab
@@ -72,13 +72,13 @@ def test_a_fresh_lab_reads_and_writes_need_their_permissions(tenant: LabTenant) 
     with serve(tenant) as lab:
         assert lab.granted == set(KNOWN_PERMISSIONS) and "Domain.Read.All" in KNOWN_PERMISSIONS
         assert not (WRITE_PERMISSIONS - {"AppRoleAssignment.ReadWrite.All"}) & lab.granted
-        grant = next(g for g in directory.extras(tenant).grants if g["principalId"] == uid)
-        role = directory.extras(tenant).role_assignments[0]
+        grant = next(g for g in tenant.extras.grants if g["principalId"] == uid)
+        role = tenant.extras.role_assignments[0]
         refusals = [
             ("PATCH", f"/users/{uid}", {"accountEnabled": False}, "User.EnableDisableAccount.All"),
             ("PATCH", f"/users/{uid}", {"jobTitle": "x"}, "User.ReadWrite.All"),
             ("POST", f"/users/{uid}/revokeSignInSessions", {}, "User.RevokeSessions.All"),
-            ("DELETE", f"/users/{uid}/authentication/phoneMethods/{directory.MOBILE_PHONE_METHOD}", None,
+            ("DELETE", f"/users/{uid}/authentication/phoneMethods/{extras.MOBILE_PHONE_METHOD}", None,
              "UserAuthenticationMethod.ReadWrite.All"),
             ("DELETE", f"/roleManagement/directory/roleAssignments/{role['id']}", None,
              "RoleManagement.ReadWrite.Directory"),
@@ -102,7 +102,7 @@ def test_a_fresh_lab_reads_and_writes_need_their_permissions(tenant: LabTenant) 
                 assert f"needs the {permission} application permission" in refused.value.message, path
             # the one write permission a fresh lab holds (it reads app role assignments with it)
             lab.granted.discard("AppRoleAssignment.ReadWrite.All")
-            assignment = directory.extras(tenant).app_roles[uid][0]
+            assignment = tenant.extras.app_roles[uid][0]
             with pytest.raises(PermissionMissing, match=r"AppRoleAssignment\.ReadWrite\.All"):
                 await c.delete(f"/users/{uid}/appRoleAssignments/{assignment['id']}")
             # nothing changed
@@ -184,7 +184,7 @@ def test_a_password_reset_keeps_only_that_it_changed(lab: Lab, tenant: LabTenant
             "password": None, "forceChangePasswordNextSignIn": True, "forceChangePasswordNextSignInWithMfa": False,
         }  # fmt: skip
         methods = [m async for page in c.pages(f"/users/{uid}/authentication/methods") for m in page]
-        password = next(m for m in methods if m["id"] == directory.PASSWORD_METHOD)
+        password = next(m for m in methods if m["id"] == extras.PASSWORD_METHOD)
         assert (
             password["createdDateTime"] == got["lastPasswordChangeDateTime"] and password["password"] is None
         )
@@ -209,9 +209,7 @@ def test_a_password_reset_keeps_only_that_it_changed(lab: Lab, tenant: LabTenant
     _run(lab, body)
     assert all(PASSWORD.encode() not in b for b in seen) and len(seen) > 10
     assert all(PASSWORD not in repr(r) for r in lab.log)
-    assert PASSWORD not in repr(tenant.user(uid)) and PASSWORD not in repr(
-        directory.extras(tenant).methods[uid]
-    )
+    assert PASSWORD not in repr(tenant.user(uid)) and PASSWORD not in repr(tenant.extras.methods[uid])
 
 
 def test_synced_and_federated_users_refuse_a_password(lab: Lab, tenant: LabTenant) -> None:
@@ -262,7 +260,7 @@ def test_revoking_sessions_sets_the_time_sessions_are_valid_from(lab: Lab, tenan
 # -- authentication methods ----------------------------------------------------------------------------
 def test_deleting_sign_in_methods(lab: Lab, tenant: LabTenant) -> None:
     uid = _person(tenant)["id"]
-    state = directory.extras(tenant)
+    state = tenant.extras
     email = {"@odata.type": "#microsoft.graph.emailAuthenticationMethod", "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f",
              "emailAddress": "attacker@mail.example"}  # fmt: skip
     state.methods[uid] = [*state.methods[uid], email]
@@ -274,21 +272,21 @@ def test_deleting_sign_in_methods(lab: Lab, tenant: LabTenant) -> None:
         return {m["id"] async for page in c.pages(f"{base}/methods") for m in page}
 
     async def body(c: TenantClient) -> None:
-        assert {authenticator, directory.MOBILE_PHONE_METHOD, email["id"]} <= await methods(c)
+        assert {authenticator, extras.MOBILE_PHONE_METHOD, email["id"]} <= await methods(c)
         await c.delete(f"{base}/microsoftAuthenticatorMethods/{authenticator}")
         assert _status(lab, "DELETE") == 204
         assert authenticator not in await methods(c)
         with pytest.raises(NotFound):
             await c.delete(f"{base}/microsoftAuthenticatorMethods/{authenticator}")  # gone already
         with pytest.raises(NotFound):
-            await c.delete(f"{base}/emailMethods/{directory.MOBILE_PHONE_METHOD}")  # a phone, not an email
+            await c.delete(f"{base}/emailMethods/{extras.MOBILE_PHONE_METHOD}")  # a phone, not an email
         await c.delete(f"{base}/emailMethods/{email['id']}")
-        await c.delete(f"{base}/phoneMethods/{directory.MOBILE_PHONE_METHOD}")
+        await c.delete(f"{base}/phoneMethods/{extras.MOBILE_PHONE_METHOD}")
         with pytest.raises(RequestRejected, match="password"):
-            await c.delete(f"{base}/passwordMethods/{directory.PASSWORD_METHOD}")
+            await c.delete(f"{base}/passwordMethods/{extras.PASSWORD_METHOD}")
         with pytest.raises(RequestRejected, match="softwareOathTokenMethods"):  # not a Graph segment
             await c.delete(f"{base}/softwareOathTokenMethods/{email['id']}")
-        assert await methods(c) == {directory.PASSWORD_METHOD}
+        assert await methods(c) == {extras.PASSWORD_METHOD}
 
     _run(lab, body)
 
@@ -345,13 +343,13 @@ def test_concurrent_restores_make_one_assignment(lab: Lab, tenant: LabTenant) ->
     with ThreadPoolExecutor(8) as pool:
         statuses = sorted(pool.map(post, range(8)))
     assert statuses == [201] + [400] * 7
-    made = [a for a in directory.extras(tenant).role_assignments if a["roleDefinitionId"] == GLOBAL_ADMIN]
+    made = [a for a in tenant.extras.role_assignments if a["roleDefinitionId"] == GLOBAL_ADMIN]
     assert len(made) == 1
 
 
 def test_a_failed_write_changed_nothing(lab: Lab, tenant: LabTenant) -> None:
     uid = _admin(tenant)["id"]
-    before = list(directory.extras(tenant).role_assignments)
+    before = list(tenant.extras.role_assignments)
     lab.faults.fail("/graph/v1.0/roleManagement", 1, status=503)
 
     async def body(c: TenantClient) -> None:
@@ -360,7 +358,7 @@ def test_a_failed_write_changed_nothing(lab: Lab, tenant: LabTenant) -> None:
                          {"principalId": uid, "roleDefinitionId": GLOBAL_ADMIN, "directoryScopeId": "/"})  # fmt: skip
 
     _run(lab, body)
-    assert directory.extras(tenant).role_assignments == before
+    assert tenant.extras.role_assignments == before
 
 
 def test_pim_eligibility_removed_and_assigned_again(lab: Lab, tenant: LabTenant, csdl: Any) -> None:
@@ -456,7 +454,7 @@ def test_a_consent_removed_and_restored(lab: Lab, tenant: LabTenant, csdl: Any) 
 
 def test_app_role_assignments_removed(lab: Lab, tenant: LabTenant) -> None:
     first, second = [u["id"] for u in tenant.users if u.get("accountEnabled")][:2]
-    state = directory.extras(tenant)
+    state = tenant.extras
     one, other = state.app_roles[first][0], state.app_roles[second][0]
 
     async def body(c: TenantClient) -> None:
@@ -465,7 +463,7 @@ def test_app_role_assignments_removed(lab: Lab, tenant: LabTenant) -> None:
         assert [a async for page in c.pages(f"/users/{first}/appRoleAssignments") for a in page] == []
         with pytest.raises(NotFound):
             await c.delete(f"/users/{first}/appRoleAssignments/{one['id']}")
-        office = directory.service_principal(tenant, directory.OFFICE_APP_ID)
+        office = extras.service_principal(tenant, extras.OFFICE_APP_ID)
         with pytest.raises(NotFound):  # not an assignment to that service principal
             await c.delete(f"/servicePrincipals/{office}/appRoleAssignedTo/{other['id']}")
         await c.delete(f"/servicePrincipals/{other['resourceId']}/appRoleAssignedTo/{other['id']}")

@@ -1,4 +1,4 @@
-"""Every rule against its positive and negative fixture, and the rule loader's checks.
+"""Every rule against its positive and negative fixture, and the checks on the built-in queries.
 
 A fixture is ``tests/rules/<rule id>/match.yaml`` or ``nomatch.yaml``::
 
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from reclaim.case.store import Case
-from reclaim.detect import context, engine, rules
+from reclaim.detect import check, context, engine, rules
 from reclaim.ingest.pipeline import ingest_paths
 
 FIXTURES = Path(__file__).parent / "rules"
@@ -78,3 +78,12 @@ def test_rule_fixture(rule_id: str, kind: str, tmp_path: Path) -> None:
 def test_fixture_folders_name_existing_rules() -> None:
     stray = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir() and p.name not in BUILTIN)
     assert not stray, f"fixtures for unknown rules: {stray}"
+
+
+def test_builtin_queries_compile_against_the_empty_schema() -> None:
+    """The check every user rule gets when it loads; a built-in rule's `graded`, read from its
+    query's text when it loads, must be what the compiled query says."""
+    found = check.check_queries((r.query, r.requires) for r in BUILTIN.values())
+    checked = dict(zip(BUILTIN, found, strict=True))
+    assert {rid: c.problems for rid, c in checked.items() if c.problems} == {}
+    assert {rid for rid, c in checked.items() if c.graded} == {rid for rid, r in BUILTIN.items() if r.graded}

@@ -120,7 +120,7 @@ def test_the_lab_holds_the_consented_grant(tenant: LabTenant) -> None:
     scopes = [g["scope"].split() for g in got]
     assert any("Mail.ReadWrite" in s and "offline_access" in s for s in scopes), got
     # and the app read the mailbox from its server, by its own app id
-    app_id = tenantsim._APPS["consent-app"][1]
+    app_id = tenantsim.scenarios.consent_phishing.APP.app_id
     reads = [r for r in tenant.audit_records if r.get("Operation") == "MailItemsAccessed"
              and r.get("AppId") == app_id and r.get("UserId") == phished]  # fmt: skip
     assert reads and all(r["ClientIPAddress"] not in ("", None) for r in reads)

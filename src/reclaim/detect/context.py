@@ -15,8 +15,9 @@
   ``rc_split``, ``rc_folder_leaf``, ``rc_words_in(text, topic)``, ``rc_count(n, noun)``,
   ``rc_km``.
 
-The same objects, empty, back ``check_queries``, so a rule that names a missing column
-fails when it is loaded, not when it runs.
+The macros and the two views are SQL files beside this module (``macros.sql``, ``logons.sql``,
+``rule_changes.sql``), which the Spark engine reads too. The same objects, empty, back
+``check.py``, so a rule that names a missing column fails when it is loaded, not when it runs.
 """
 
 from __future__ import annotations
@@ -26,19 +27,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import yaml
 
-from reclaim.case import schema
 from reclaim.detect import geo
 from reclaim.ingest.sql import install_macros
 from reclaim.sqltext import sql_text
-
-if TYPE_CHECKING:
-    from reclaim.detect.rules import Problem, Rule
 
 
 @dataclass(frozen=True)
@@ -50,9 +47,13 @@ class Options:
 
 @cache
 def lists() -> dict[str, Any]:
-    text = (resources.files("reclaim.detect") / "lists.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.safe_load(_text("lists.yaml"))
     return data
+
+
+@cache
+def _text(name: str) -> str:
+    return (resources.files("reclaim.detect") / name).read_text(encoding="utf-8")
 
 
 _NON_WORD = re.compile(r"([^\w]|_)")
@@ -82,7 +83,9 @@ def _undoubled(words: Iterable[str]) -> str:
     return expr
 
 
-def _macros() -> str:
+@cache
+def _words() -> dict[str, str]:
+    """rc_words_in's parts made from lists.yaml: the CASE arm of each topic, and the undoubling."""
     topics = lists()["words"]
     undoubled = _undoubled(w for langs in topics.values() for ws in langs.values() for w in ws)
     # A cheap test without word boundaries first: most texts hold none of the words.
@@ -93,72 +96,22 @@ def _macros() -> str:
         f"{sql_text(_topic_pattern(w for ws in langs.values() for w in ws))}, 1) ELSE [] END"
         for topic, langs in topics.items()
     )
-    return f"""
-CREATE OR REPLACE TEMP MACRO rc_row(e, r) AS 'E' || e || '.' || r;
--- the address in 'x@y', 'SMTP:x@y' or '"Name" [SMTP:x@y]'; NULL for X.500 (internal) recipients
-CREATE OR REPLACE TEMP MACRO rc_address(text) AS
-    nullif(lower(regexp_extract(text, '([A-Za-z0-9._%+''-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{{2,}})', 1)), '');
-CREATE OR REPLACE TEMP MACRO rc_domain(text) AS nullif(split_part(rc_address(text), '@', 2), '');
-CREATE OR REPLACE TEMP MACRO rc_param(kvs, key) AS
-    list_filter(kvs, lambda e: lower(e.name) = lower(key))[1].value;
-CREATE OR REPLACE TEMP MACRO rc_split(text) AS
-    list_filter(list_transform(string_split(text, ';'), lambda s: trim(s)), lambda s: s <> '');
--- 'contoso:\\Inbox\\RSS Feeds' -> 'RSS Feeds'
-CREATE OR REPLACE TEMP MACRO rc_folder_leaf(path) AS
-    nullif(trim(regexp_extract(path, '([^\\\\:/]*)$', 1)), '');
-CREATE OR REPLACE TEMP MACRO rc_words_in(text, topic) AS
-    list_sort(list_distinct(list_transform(CASE topic {cases} END, lambda w: {undoubled})));
--- '1 time', '4 times': a count and its noun (a regular plural) for summaries
-CREATE OR REPLACE TEMP MACRO rc_count(n, noun) AS
-    CAST(n AS VARCHAR) || ' ' || noun || CASE WHEN n = 1 THEN '' ELSE 's' END;
--- great-circle distance in km
-CREATE OR REPLACE TEMP MACRO rc_km(lat1, lon1, lat2, lon2) AS 2 * 6371 * asin(sqrt(
-    pow(sin(radians(lat2 - lat1) / 2), 2)
-    + cos(radians(lat1)) * cos(radians(lat2)) * pow(sin(radians(lon2 - lon1) / 2), 2)));
-"""
+    return {"topics": cases, "undoubled": undoubled}
 
 
-LOGONS_SQL = """
-WITH s AS (
-    SELECT 'signin' AS source, rc_row(evidence_id, record_no) AS row, time,
-           user_principal_name AS upn, ip_address AS ip, success, error_code, failure_reason,
-           client_app_used AS client_app, app_display_name AS app, user_agent, signin_kind AS kind,
-           risk_level, additional_details, country AS log_country, city,
-           latitude AS log_lat, longitude AS log_lon
-    FROM signins WHERE user_principal_name IS NOT NULL AND time IS NOT NULL
-), a AS (
-    -- UAL logons only for users without Entra sign-ins, which describe the same events better
-    SELECT 'audit' AS source, rc_row(evidence_id, record_no) AS row, time, user_id AS upn,
-           client_ip AS ip,
-           operation <> 'UserLoginFailed' AND coalesce(result_status, '') NOT IN ('Failed', 'Failure')
-               AS success,
-           try_cast(error_number AS INTEGER) AS error_code,
-           CASE WHEN operation = 'UserLoginFailed' THEN error_number END AS failure_reason,
-           CASE WHEN operation = 'MailboxLogin'
-                THEN nullif(regexp_extract(client_info, 'Client=([^;]+)', 1), '') END AS client_app,
-           workload AS app, user_agent, 'ual' AS kind, NULL::VARCHAR AS risk_level,
-           NULL::VARCHAR AS additional_details, NULL::VARCHAR AS log_country, NULL::VARCHAR AS city,
-           NULL::DOUBLE AS log_lat, NULL::DOUBLE AS log_lon
-    FROM audit
-    WHERE operation IN ('UserLoggedIn', 'UserLoginFailed', 'MailboxLogin') AND time IS NOT NULL
-      AND user_id LIKE '%@%'
-      AND user_id NOT IN (SELECT DISTINCT user_principal_name FROM signins
-                          WHERE user_principal_name IS NOT NULL)
-), l AS (SELECT * FROM s UNION ALL SELECT * FROM a)
-SELECT l.source, l.row, l.time, l.upn, l.ip, l.success, l.error_code, l.failure_reason, l.client_app,
-       l.app, l.user_agent, l.kind, l.risk_level, l.additional_details, l.city,
-       coalesce(byname.code, CASE WHEN length(l.log_country) = 2 THEN upper(l.log_country) END,
-                g.country) AS country,
-       g.network, coalesce(g.hosting, false) AS hosting, coalesce(g.private, false) AS private_ip,
-       coalesce(l.log_lat, c.lat) AS lat, coalesce(l.log_lon, c.lon) AS lon,
-       l.log_lat IS NULL AS approx_location, c.name AS country_name
-FROM l
-LEFT JOIN rc_countries byname ON length(l.log_country) > 2 AND lower(byname.name) = lower(l.log_country)
-LEFT JOIN rc_ips g ON g.ip = l.ip
-LEFT JOIN rc_countries c
-       ON c.code = coalesce(byname.code, CASE WHEN length(l.log_country) = 2 THEN upper(l.log_country) END,
-                            g.country)
-"""
+_PLACE = re.compile(r"\$(topics|undoubled|internal_domains)\b")
+
+
+def macros(domains: list[str]) -> str:
+    """macros.sql with the word lists and the tenant's ``domains`` written in."""
+    alternatives = "|".join(re.escape(d) for d in domains)
+    suffix = sql_text(f"(^|\\.)({alternatives})$") if domains else "'$^'"  # $^: never matches
+    values = _words() | {"internal_domains": suffix}
+    # one pass: SQL written in is not searched for names again
+    return _PLACE.sub(lambda m: values[m.group(1)], _text("macros.sql"))
+
+
+LOGONS_SQL = _text("logons.sql")
 
 MAILBOX_OWNERS_SQL = """
 SELECT DISTINCT k AS key, upn FROM (
@@ -168,78 +121,7 @@ SELECT DISTINCT k AS key, upn FROM (
     FROM mailboxes) WHERE k IS NOT NULL AND upn IS NOT NULL
 """
 
-RULE_CHANGES_SQL = """
-WITH cur AS (
-    SELECT rc_row(evidence_id, record_no) AS row, NULL::TIMESTAMP AS time,
-           coalesce(CASE WHEN contains(mailbox, '@') THEN mailbox END,
-                    (SELECT any_value(o.upn) FROM mailbox_owners o WHERE o.key = lower(mailbox)),
-                    (SELECT any_value(o.upn) FROM mailbox_owners o
-                     WHERE o.key = lower(split_part(identity, '\\', 1))),
-                    lower(mailbox)) AS upn,
-           'current' AS source, 'Get-InboxRule' AS operation, name, enabled,
-           rc_folder_leaf(coalesce(move_to_folder, copy_to_folder)) AS move_to,
-           coalesce(delete_message, false) OR coalesce(soft_delete_message, false) AS deletes,
-           coalesce(mark_as_read, false) AS marks_read,
-           coalesce(stop_processing_rules, false) AS stops,
-           list_concat(forward_to, forward_as_attachment_to, redirect_to) AS forward_raw,
-           coalesce(list_concat(subject_contains_words, body_contains_words, subject_or_body_contains_words,
-                                from_address_contains_words), []) AS words
-    FROM inbox_rules
-), hist AS (
-    SELECT rc_row(evidence_id, record_no) AS row, time, coalesce(mailbox_owner, user_id) AS upn,
-           'history' AS source, operation,
-           coalesce(rc_param(parameters, 'Name'), rc_param(extended_properties, 'RuleName'),
-                    nullif(regexp_extract(object_id, '\\\\([^\\\\]+)$', 1), ''), object_id) AS name,
-           operation <> 'Disable-InboxRule'
-               AND coalesce(rc_param(extended_properties, 'RuleState'), '') NOT ILIKE '%disabled%'
-               AS enabled,
-           rc_folder_leaf(coalesce(rc_param(parameters, 'MoveToFolder'),
-                                   rc_param(parameters, 'CopyToFolder'))) AS move_to,
-           coalesce(rc_bool(rc_param(parameters, 'DeleteMessage')), false)
-               OR coalesce(rc_bool(rc_param(parameters, 'SoftDeleteMessage')), false)
-               OR coalesce(rc_param(extended_properties, 'RuleActions'), '') ILIKE '%delete%' AS deletes,
-           coalesce(rc_bool(rc_param(parameters, 'MarkAsRead')), false)
-               OR coalesce(rc_param(extended_properties, 'RuleActions'), '') ILIKE '%markasread%'
-               AS marks_read,
-           coalesce(rc_bool(rc_param(parameters, 'StopProcessingRules')), false) AS stops,
-           list_concat(rc_split(rc_param(parameters, 'ForwardTo')),
-                       rc_split(rc_param(parameters, 'ForwardAsAttachmentTo')),
-                       rc_split(rc_param(parameters, 'RedirectTo')),
-                       regexp_extract_all(coalesce(rc_param(extended_properties, 'RuleActions'), ''),
-                                          '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}')) AS forward_raw,
-           coalesce(list_concat(rc_split(rc_param(parameters, 'SubjectContainsWords')),
-                       rc_split(rc_param(parameters, 'BodyContainsWords')),
-                       rc_split(rc_param(parameters, 'SubjectOrBodyContainsWords')),
-                       rc_split(rc_param(parameters, 'FromAddressContainsWords')),
-                       list_filter([rc_param(extended_properties, 'RuleCondition')],
-                                   lambda w: w IS NOT NULL)),
-                    []) AS words
-    FROM audit
-    WHERE operation IN ('New-InboxRule', 'Set-InboxRule', 'Enable-InboxRule', 'UpdateInboxRules')
-)
-SELECT row, time, upn, source, operation, name, enabled, move_to, deletes, marks_read, stops, words,
-       -- where a rule was seen, for summaries: ' (current rule)', ' (New-InboxRule)'
-       CASE WHEN source = 'current'
-            THEN ' (current rule' || CASE WHEN NOT coalesce(enabled, true) THEN ', disabled)' ELSE ')' END
-            ELSE ' (' || operation || ')' END AS origin,
-       coalesce(list_filter(forward_raw, lambda a: a IS NOT NULL), []) AS forwards,
-       coalesce(list_filter(forward_raw, lambda a: rc_is_external(a)), []) AS external_forwards
-FROM (SELECT * FROM cur UNION ALL SELECT * FROM hist)
-"""
-
-
-def _external_macro(domains: list[str]) -> str:
-    """rc_is_external(address): outside the tenant (a domain or any of its subdomains).
-
-    One regex with the domains inlined: a list lambda would re-run rc_domain's regex for
-    every domain of every row. With no tenant domain known, every address is outside.
-    """
-    alternatives = "|".join(re.escape(d) for d in domains)
-    suffix = sql_text(f"(^|\\.)({alternatives})$") if domains else "'$^'"  # $^: never matches
-    return (
-        "CREATE OR REPLACE TEMP MACRO rc_is_external(text) AS rc_domain(text) IS NOT NULL "
-        f"AND NOT regexp_matches(rc_domain(text), {suffix})"
-    )
+RULE_CHANGES_SQL = _text("rule_changes.sql")
 
 
 # The tenant's domains as the data shows them (also run by the Spark engine, transpiled).
@@ -304,7 +186,7 @@ def _list_tables(con: duckdb.DuckDBPyConnection, domains: list[str], ips: pa.Tab
         con.unregister(f"{name}_arrow")
 
 
-_EMPTY_IPS = pa.table(
+EMPTY_IPS = pa.table(
     {
         "ip": pa.array([], pa.string()), "country": pa.array([], pa.string()),
         "network": pa.array([], pa.string()), "cidr": pa.array([], pa.string()),
@@ -318,10 +200,9 @@ def prepare(con: duckdb.DuckDBPyConnection, options: Options | None = None) -> l
     options = options or Options()
     install_macros(con)
     con.execute("CREATE OR REPLACE TEMP TABLE rc_internal_domains (domain VARCHAR)")
-    con.execute(_macros())
     domains = _internal_domains(con, options.internal_domains)
-    con.execute(_external_macro(domains))
-    ips = _EMPTY_IPS
+    con.execute(macros(domains))
+    ips = EMPTY_IPS
     if options.geo:
         rows = con.execute(IPS_SQL).fetchall()
         ips = geo.ip_table((r[0] for r in rows), lists()["hosting_networks"])
@@ -342,48 +223,3 @@ def is_prepared(con: duckdb.DuckDBPyConnection) -> bool:
 
 # Relations a rule may name in ``requires``, beyond the normalized tables.
 VIEWS = ("logons", "rule_changes")
-
-
-def check_queries(rules: list[Rule]) -> tuple[list[Problem], set[str]]:
-    """Compile every rule's query against the empty schema; report what does not fit.
-
-    Also returns the ids of the rules whose queries grade each match (a ``severity`` column).
-    """
-    from reclaim.detect.rules import OUTPUT, Problem
-
-    con = duckdb.connect()
-    try:
-        schema.migrate(con)
-        prepare(con, Options(geo=False))
-        known = set(schema.TABLES) | set(VIEWS)
-        problems: list[Problem] = []
-        graded: set[str] = set()
-        for rule in rules:
-            for name in (alt for r in rule.requires for alt in r.split("|")):
-                if name not in known:
-                    problems.append(Problem(rule.path, rule.query_line,
-                                            f"requires '{name}', which is no table or view"))  # fmt: skip
-            try:
-                # the newline keeps a trailing -- comment from swallowing the parenthesis
-                described = con.execute(f"DESCRIBE ({rule.query}\n)").fetchall()
-            except duckdb.Error as exc:
-                first = str(exc).strip().splitlines()[0]
-                problems.append(Problem(rule.path, rule.query_line, f"query does not compile: {first}"))
-                continue
-            columns = {row[0]: row[1] for row in described}
-            if "severity" in columns:
-                graded.add(rule.id)
-            if "severity" in columns and columns["severity"] != "VARCHAR":
-                what = f"'severity' is {columns['severity']}, expected VARCHAR (low, medium, high, critical)"
-                problems.append(Problem(rule.path, rule.query_line, what))
-            for column, kind in OUTPUT.items():
-                if column not in columns:
-                    what = f"query returns no '{column}' column"
-                    problems.append(Problem(rule.path, rule.query_line, what))
-                elif columns[column] != kind and not (column == "time" and columns[column] == "NULL"):
-                    problems.append(Problem(
-                        rule.path, rule.query_line, f"'{column}' is {columns[column]}, expected {kind}"
-                    ))  # fmt: skip
-        return problems, graded
-    finally:
-        con.close()

@@ -55,6 +55,7 @@ from sigma.types import (
 )
 
 from reclaim.detect import context
+from reclaim.detect.check import check_queries
 from reclaim.detect.engine import Skipped
 from reclaim.detect.rules import SIGMA_SERVICES as SERVICES
 from reclaim.detect.rules import Rule, rule_files
@@ -493,11 +494,11 @@ def load(paths: Iterable[Path]) -> Loaded:
             clause = " OR ".join(f"({w})" for w in where) if len(where) > 1 else where[0]
             loaded.rules.append(to_rule(sigma_rule, path, clause, rid, index))
     # the generated SQL compiled against the empty schema (an RE2-invalid regex shows here)
-    problems, _ = context.check_queries(loaded.rules)
-    broken = {(p.path, p.line): p.what for p in problems}
-    for rule in [r for r in loaded.rules if (r.path, r.query_line) in broken]:
-        loaded.rules.remove(rule)
-        skip(rule.path, broken[(rule.path, rule.query_line)], rule.id, rule.title)
+    checked = check_queries((r.query, r.requires) for r in loaded.rules)
+    for rule, result in list(zip(loaded.rules, checked, strict=True)):
+        if result.problems:
+            loaded.rules.remove(rule)
+            skip(rule.path, result.problems[0], rule.id, rule.title)
     return loaded
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 
 from reclaim import tenantsim
+from reclaim.lab.extras import Extras
+from reclaim.lab.extras import build as build_extras
 from reclaim.lab.odata import BOOL, DT, INT, Field, S
 
 Record = dict[str, Any]
@@ -354,6 +356,12 @@ class LabTenant:
     all_signins: list[Record] = field(init=False, default_factory=list, repr=False)  # both kinds
     # held while a cmdlet (or a test) reads or changes the mutable state: rules, mailboxes, groups ...
     lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False, compare=False)
+    # what the logs imply beyond the exports (``extras``): built on first use, since a test may change the
+    # records before, and most tenants are never asked
+    _extras: Extras | None = field(init=False, default=None, repr=False, compare=False)
+    _extras_lock: threading.Lock = field(
+        init=False, default_factory=threading.Lock, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.signins = _newest_first(self.signins, "createdDateTime")
@@ -385,6 +393,16 @@ class LabTenant:
             for key in keys:
                 if key:
                     self._boxes.setdefault(str(key).casefold(), box)
+
+    @property
+    def extras(self) -> Extras:
+        """Mail folders, the message trace, sign-in methods, roles and consents (``reclaim.lab.extras``),
+        kept with the tenant so that remediation can change them."""
+        if self._extras is None:
+            with self._extras_lock:
+                if self._extras is None:
+                    self._extras = build_extras(self)
+        return self._extras
 
     # -- lookups ------------------------------------------------------------------------------
     def user(self, key: str) -> Record | None:

@@ -74,6 +74,21 @@ def parse_time(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def read_time(value: object) -> datetime | None:
+    """A UAL or Graph time (no zone: UTC); None for anything else."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def iso(value: datetime) -> str:
+    """A time as Graph writes it: UTC, whole seconds, Z."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass(frozen=True)
 class _Tok:
     kind: str

@@ -3,12 +3,12 @@
 ``serve(tenant)`` binds 127.0.0.1 (a free port unless one is given), answers from a background
 thread per connection, and yields the running ``Lab``: its URLs and bearer token, the switches a
 test flips (``granted``, ``exchange_role``, ``p1``, ``page_size``), fault injection and a log of
-every request. Everything a handler shares is guarded by one lock.
+every request. Requests go by the service their path starts with (token, msi, graph, exo, scc); Graph's
+by ``GRAPH``, its route table, to the modules of ``reclaim.lab.graph``.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 import socket
 import socketserver
@@ -18,11 +18,9 @@ import threading
 import time
 import traceback
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,20 +29,33 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import orjson
 
-from reclaim.lab import directory, invoke, odata, writes
-from reclaim.lab.data import (
-    DIRECTORY_AUDIT_FIELDS,
-    DIRECTORY_AUDIT_V1,
-    SIGNIN_FIELDS,
-    SIGNIN_FIELDS_BETA,
-    SIGNIN_V1,
-    USER_FIELDS,
-    LabTenant,
-    Record,
-    project,
+from reclaim.lab import odata
+from reclaim.lab.data import LabTenant
+from reclaim.lab.exchange import endpoint, envelope
+from reclaim.lab.graph import (
+    app_roles,
+    audit_log,
+    authentication,
+    directory_audits,
+    domains,
+    grants,
+    mail,
+    organization,
+    roles,
+    signins,
+    users,
 )
-from reclaim.lab.exchange import MORE_RESULTS, CmdletError, invoke_cmdlet, mailbox_parameter
-from reclaim.lab.purview import AuditLog, AuditLogError
+from reclaim.lab.graph.audit_log import AuditLog
+from reclaim.lab.http import (
+    VERSIONS,
+    HttpError,
+    Request,
+    Response,
+    Results,
+    error_response,
+    method_not_allowed,
+    unresolved,
+)
 from reclaim.lab.signin import SignIn
 
 if TYPE_CHECKING:  # the client is for callers; the lab itself never needs it
@@ -53,23 +64,30 @@ if TYPE_CHECKING:  # the client is for callers; the lab itself never needs it
 # Graph resource (path after the version) -> application permissions that allow reading it; the
 # first is the least privileged, the one an error names.
 REQUIRED_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "users": ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
-    "auditLogs/signIns": ("AuditLog.Read.All",),
-    "auditLogs/directoryAudits": ("AuditLog.Read.All",),
-    "organization": ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All"),
-    "security/auditLog/queries": ("AuditLogsQuery.Read.All",),  # Purview audit search, every workload
-    "domains": ("Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
-    **directory.PERMISSIONS,  # mail, sign-in methods, roles, consents (reclaim.lab.directory)
+    **users.PERMISSIONS,
+    **signins.PERMISSIONS,
+    **directory_audits.PERMISSIONS,
+    **organization.PERMISSIONS,
+    **audit_log.PERMISSIONS,
+    **domains.PERMISSIONS,
+    **mail.PERMISSIONS,
+    **authentication.PERMISSIONS,
+    **app_roles.PERMISSIONS,
+    **grants.PERMISSIONS,
+    **roles.PERMISSIONS,
 }
-EXCHANGE_PERMISSION = "Exchange.ManageAsApp"  # an Office 365 Exchange Online application permission
+EXCHANGE_PERMISSION = endpoint.PERMISSION
 # What a fresh lab grants: exactly the least-privileged permission of each resource, so that
 # removing one from ``Lab.granted`` takes the access away.
 KNOWN_PERMISSIONS = frozenset({*(p[0] for p in REQUIRED_PERMISSIONS.values()), EXCHANGE_PERMISSION})
-# What ``Lab(grant_writes=True)`` adds: the least-privileged permission of each write remediation makes
-# (reclaim.lab.writes); a fresh lab reads only.
-WRITE_PERMISSIONS = writes.WRITE_PERMISSIONS
+# What ``Lab(grant_writes=True)`` adds: the least-privileged permission of each write remediation makes;
+# a fresh lab reads only.
+WRITE_PERMISSIONS = frozenset(
+    allowed[0]
+    for writes in (users.WRITES, authentication.WRITES, roles.WRITES, grants.WRITES, app_roles.WRITES)
+    for allowed in writes.values()
+)
 
-_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 _STATUS_CODES = {
     429: "TooManyRequests",
     500: "InternalServerError",
@@ -77,28 +95,9 @@ _STATUS_CODES = {
     503: "ServiceUnavailable",
     504: "GatewayTimeout",
 }
-_MAX_TOP = {"users": 999, "auditLogs/signIns": 1000, "auditLogs/directoryAudits": 1000}
-
-
-class HttpError(Exception):
-    """An error response with a Graph error body."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False  # close the connection without answering
+_CHALLENGE = {
+    "WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +111,99 @@ class RequestRecord:
     mailbox: str | None
     started: float
     finished: float
+
+
+# -- Graph's routes ---------------------------------------------------------------------------------------
+Handler = Callable[["Lab", Request], Response]
+
+
+class Routes:
+    """(method, path pattern, handler), tried in order: the first whose method ("*": any) and pattern
+    match answers. A pattern's ``{name}`` matches one segment (``Request.args[name]``), a last ``**``
+    the rest, maybe none (``Request.tail``)."""
+
+    def __init__(self, routes: Iterable[tuple[str, str, Handler]]) -> None:
+        self._routes = [(method, pattern.split("/"), handler) for method, pattern, handler in routes]
+
+    def find(
+        self, method: str, segments: Sequence[str]
+    ) -> tuple[Handler, dict[str, str], tuple[str, ...]] | None:
+        """The handler for a request, with what its pattern matched (args, tail); None if no route has it."""
+        for allowed, pattern, handler in self._routes:
+            if allowed in ("*", method):
+                match = _match(pattern, segments)
+                if match is not None:
+                    return handler, *match
+        return None
+
+
+def _match(pattern: list[str], segments: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    args: dict[str, str] = {}
+    for i, part in enumerate(pattern):
+        if part == "**":
+            return args, tuple(segments[i:])
+        if i == len(segments):
+            return None
+        if part.startswith("{") and part.endswith("}"):
+            args[part[1:-1]] = segments[i]
+        elif part != segments[i]:
+            return None
+    return (args, ()) if len(segments) == len(pattern) else None
+
+
+# Microsoft Graph: the path after /graph/{version}/. Adding a resource: its module in reclaim.lab.graph
+# (its PERMISSIONS, WRITES when it writes, one handler per route) and its lines here.
+GRAPH = Routes(
+    [
+        ("GET", "organization", organization.get),
+        ("GET", "organization/{id}", organization.get),
+        ("GET", "users", users.list_users),
+        ("GET", "users/{user}", users.get_user),
+        ("PATCH", "users/{user}", users.patch_user),
+        ("POST", "users/{user}/revokeSignInSessions", users.revoke_sessions),
+        ("GET", "users/{user}/mailFolders/{folder}/messages", mail.list_messages),
+        ("GET", "users/{user}/authentication/methods", authentication.list_methods),
+        ("DELETE", "users/{user}/authentication/{kind}/{id}", authentication.delete_method),
+        ("GET", "users/{user}/appRoleAssignments", app_roles.list_assignments),
+        ("DELETE", "users/{user}/appRoleAssignments/{id}", app_roles.delete_assignment),
+        ("DELETE", "servicePrincipals/{resource}/appRoleAssignedTo/{id}", app_roles.delete_assigned_to),
+        ("GET", "auditLogs/signIns", signins.list_signins),
+        ("GET", "auditLogs/signIns/{id}", signins.get_signin),
+        ("GET", "auditLogs/directoryAudits", directory_audits.list_audits),
+        ("GET", "auditLogs/directoryAudits/{id}", directory_audits.get_audit),
+        ("GET", "domains", domains.list_domains),
+        ("GET", "domains/{name}", domains.get_domain),
+        ("GET", "oauth2PermissionGrants", grants.list_grants),
+        ("POST", "oauth2PermissionGrants", grants.add_grant),
+        ("GET", "oauth2PermissionGrants/{id}", grants.get_grant),
+        ("DELETE", "oauth2PermissionGrants/{id}", grants.delete_grant),
+        ("GET", "roleManagement/directory/roleAssignments", roles.list_assignments),
+        ("POST", "roleManagement/directory/roleAssignments", roles.add_assignment),
+        ("GET", "roleManagement/directory/roleAssignments/{id}", roles.get_assignment),
+        ("DELETE", "roleManagement/directory/roleAssignments/{id}", roles.delete_assignment),
+        ("GET", "roleManagement/directory/roleAssignmentScheduleInstances", roles.list_assignment_instances),
+        ("GET", "roleManagement/directory/roleEligibilitySchedules", roles.list_eligibility),
+        (
+            "GET",
+            "roleManagement/directory/roleEligibilityScheduleInstances",
+            roles.list_eligibility_instances,
+        ),
+        ("POST", "roleManagement/directory/roleAssignmentScheduleRequests", roles.assignment_request),
+        ("POST", "roleManagement/directory/roleEligibilityScheduleRequests", roles.eligibility_request),
+        ("*", "security/auditLog/queries/**", audit_log.answer),  # its own 404s and 405s
+    ]
+)
+
+
+def _unrouted(method: str, rest: list[str]) -> HttpError:
+    """Graph's answer to a path no route serves: 405 when another method reads it; else the first segment
+    it cannot resolve, the one after a collection and a key or the collection itself."""
+    if GRAPH.find("GET", rest) is not None:
+        return method_not_allowed()
+    depth = 2 if rest[:1] == ["auditLogs"] else 1  # the logs are collections under auditLogs
+    if GRAPH.find("GET", rest[:depth]) is not None and len(rest) > depth + 1:
+        return unresolved(rest[depth + 1])
+    return unresolved(rest[min(depth, len(rest)) - 1] if rest else "")
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -302,9 +394,9 @@ class Lab:
         self.compliance_role = True
         self.p1 = True
         self.page_size = page_size
-        # Exchange's envelopes (reclaim.lab.invoke): which parts an error body has, how "no rows" is
-        # said ("absent", "null", "[]"), whether next links have expired, Security & Compliance's region
-        self.error_parts: set[str] = set(invoke.ERROR_PARTS)
+        # Exchange's envelopes (reclaim.lab.exchange.envelope): which parts an error body has, how "no rows"
+        # is said ("absent", "null", "[]"), whether next links have expired, Security & Compliance's region
+        self.error_parts: set[str] = set(envelope.ERROR_PARTS)
         self.empty_value = "absent"
         self.exo_links_expire = False
         self.scc_region = "eur02b"
@@ -314,10 +406,10 @@ class Lab:
         self.log: list[RequestRecord] = []
         self.max_concurrent = 0
         self.max_concurrent_per_mailbox = 0
-        self._lock = threading.Lock()
+        self.results = Results()  # whole results, for the pages that follow
+        self._lock = threading.Lock()  # the log and the counts of requests in flight
         self._active = 0
         self._per_mailbox: dict[str, int] = {}
-        self._results: OrderedDict[str, list[Record]] = OrderedDict()
         self.signin = SignIn(self)
         self.ca_file: Path | None = None  # with tls: the CA certificate (PEM) a client must trust
         context = None
@@ -426,19 +518,21 @@ class Lab:
         started = time.monotonic()
         parts = urlsplit(raw_path)
         path = unquote(parts.path)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        mailbox = self._mailbox_of(method, path, body)
+        request = Request(
+            method, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)), headers, body
+        )
+        mailbox = endpoint.mailbox_of(self.tenant, method, path, body)
         with self._in_flight(mailbox):
             delay = self.faults.delay
             if delay:
                 time.sleep(delay)
             try:
-                response = self._answer(method, path, parts.path, query, headers, body)
+                response = self._answer(request, path)
             except HttpError as err:
-                response = self._error(err)
+                response = error_response(err)
             except Exception:  # a lab bug must answer 500, not hang the client; the trace is for us
                 traceback.print_exc()
-                response = self._error(
+                response = error_response(
                     HttpError(500, "InternalServerError", "The lab failed on this request.")
                 )
         status = 0 if response.drop else response.status
@@ -448,16 +542,6 @@ class Lab:
                 RequestRecord(method, path, parts.query, status, mailbox, started, time.monotonic())
             )
         return response
-
-    def _mailbox_of(self, method: str, path: str, body: bytes) -> str | None:
-        if method != "POST" or not path.endswith("/InvokeCommand"):
-            return None
-        try:
-            cmdlet = orjson.loads(body).get("CmdletInput") or {}
-            value = mailbox_parameter(cmdlet.get("Parameters") or {})
-        except (orjson.JSONDecodeError, AttributeError):
-            return None
-        return self.tenant.mailbox_upn(value) if value else None
 
     @contextmanager
     def _in_flight(self, mailbox: str | None) -> Iterator[None]:
@@ -475,60 +559,54 @@ class Lab:
                 if mailbox is not None:
                     self._per_mailbox[mailbox] -= 1
 
-    def _answer(
-        self, method: str, path: str, raw: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
-    ) -> Response:
+    def _answer(self, request: Request, path: str) -> Response:
         fault = self.faults.take(path)
         if fault is not None and fault.after:
             with suppress(HttpError):  # whatever it answered, the client sees the fault
-                self._route(method, path, raw, query, headers, body)
+                self._route(request, path)
         if fault is not None:
             if fault.drop:
                 return Response(0, drop=True)
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             code = _STATUS_CODES.get(fault.status, "UnknownError")
             raise HttpError(fault.status, code, f"Injected fault: {code}.", extra)
-        return self._route(method, path, raw, query, headers, body)
+        return self._route(request, path)
 
-    def _route(
-        self, method: str, path: str, raw: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
-    ) -> Response:
-        segments = [unquote(s) for s in raw.rstrip("/").split("/")[1:]]
+    def _route(self, request: Request, path: str) -> Response:
+        """By the service the path starts with; ``path``: decoded, for the 404."""
+        segments = [unquote(s) for s in request.path.rstrip("/").split("/")[1:]]
         if segments[:1] == ["token"]:
-            return self._token(method, segments[1:], query, body)
+            answer = self.signin.answer(request.method, segments[1:], request.query, request.body)
+            if answer is None:
+                raise HttpError(404, "NotFound", "No such token endpoint.")
+            return _oauth(*answer)
         if segments == ["msi", "token"]:
-            return self._oauth(*self.signin.managed_identity(method, query, headers))
-        self._authenticate(headers, segments[0] if segments else "")
-        if segments[:1] == ["graph"] and segments[2:5] == ["security", "auditLog", "queries"]:
-            return self._audit_log(method, segments[1:], query, body)
-        if segments[:1] == ["graph"] and len(segments) > 2 and writes.route(method, segments[2:]) is not None:
-            return writes.answer(self, method, segments[1], segments[2:], query, body, raw)
-        if segments[:1] == ["graph"] and len(segments) > 2 and directory.resource(segments[2:]) is not None:
-            return directory.answer(self, method, segments[1], segments[2:], query, raw)
-        if segments[:1] == ["graph"]:
-            return self._graph(method, segments[1:], query, raw)
-        if segments[:1] == ["exo"]:
-            return self._exchange(method, segments[1:], query, headers, body)
-        if segments[:2] == ["scc", "adminapi"]:  # the front door sends every request to the region
-            rest = "/".join(quote(s, safe="()'") for s in segments[1:])
-            location = f"{self.scc_url}/{self.scc_region}/{rest}" + (f"?{urlencode(query)}" if query else "")
-            return Response(302, b"", {"Location": location})
-        if segments[:2] == ["scc", self.scc_region]:
-            return self._exchange(method, segments[2:], query, headers, body, service="compliance")
+            return _oauth(*self.signin.managed_identity(request.method, request.query, request.headers))
+        self._authenticate(request.headers, segments[0] if segments else "")
+        try:
+            if segments[:1] == ["graph"]:
+                return self._graph(request, segments[1:])
+            if segments[:1] == ["exo"]:
+                return endpoint.invoke(self, request, segments[1:], "exchange")
+            if segments[:2] == ["scc", "adminapi"]:  # the front door sends every request to the region
+                rest = "/".join(quote(s, safe="()'") for s in segments[1:])
+                query = f"?{urlencode(request.query)}" if request.query else ""
+                return Response(302, b"", {"Location": f"{self.scc_url}/{self.scc_region}/{rest}{query}"})
+            if segments[:2] == ["scc", self.scc_region]:
+                return endpoint.invoke(self, request, segments[2:], "compliance")
+        except odata.QueryError as err:  # a query option the lab (or the service) does not take
+            raise HttpError(400, "BadRequest", str(err)) from err
         raise HttpError(404, "NotFound", f"No such endpoint: {path}")
 
-    def _audit_log(self, method: str, segments: list[str], query: dict[str, str], body: bytes) -> Response:
-        """Purview audit search (``reclaim.lab.purview``): submit, poll, page records."""
-        if segments[0] not in ("v1.0", "beta"):
+    def _graph(self, request: Request, segments: list[str]) -> Response:
+        """Microsoft Graph (``segments``: the path after /graph) by its route table."""
+        if not segments or segments[0] not in VERSIONS:
             raise HttpError(400, "BadRequest", "Invalid version: use v1.0 or beta.")
-        self._require("security/auditLog/queries")
-        try:
-            status, doc = self.audit_log.answer(
-                method, segments[0], segments[4:], query, body, self.graph_url, self.page_size
-            )
-        except AuditLogError as err:
-            raise HttpError(err.status, err.code, err.message) from err
-        return self._json(doc, status)
+        found = GRAPH.find(request.method, segments[1:])
+        if found is None:
+            raise _unrouted(request.method, segments[1:])
+        handler, args, tail = found
+        return handler(self, replace(request, args={"version": segments[0], **args}, tail=tail))
 
     def _authenticate(self, headers: Mapping[str, str], route: str) -> None:
         """``Lab.token`` is good everywhere; a token from the sign-in service only for its audience."""
@@ -545,287 +623,11 @@ class Lab:
             message = "Access token validation failure. Invalid audience."
             raise HttpError(401, "InvalidAuthenticationToken", message, _CHALLENGE)
 
-    def _require(self, resource: str) -> None:
-        allowed = REQUIRED_PERMISSIONS[resource]
-        if not any(p in self.granted for p in allowed):  # membership tests: safe while a test edits the set
-            raise HttpError(
-                403,
-                "Authorization_RequestDenied",
-                f"Insufficient privileges to complete the operation. The application needs the "
-                f"{allowed[0]} application permission (with admin consent) to read {resource}.",
-            )
 
-    def _error(self, err: HttpError) -> Response:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        request_id = str(uuid.uuid4())
-        body = {
-            "error": {
-                "code": err.code,
-                "message": err.message,
-                "innerError": {"date": now, "request-id": request_id, "client-request-id": request_id},
-            }
-        }
-        headers = {"Content-Type": _JSON, "request-id": request_id, **err.headers}
-        return Response(err.status, orjson.dumps(body), headers)
-
-    @staticmethod
-    def _json(doc: Any, status: int = 200) -> Response:
-        return Response(status, orjson.dumps(doc), {"Content-Type": _JSON, "request-id": str(uuid.uuid4())})
-
-    # -- sign-in (reclaim.lab.signin) -------------------------------------------------------------
-    def _token(self, method: str, rest: list[str], query: dict[str, str], body: bytes) -> Response:
-        answer = self.signin.answer(method, rest, query, body)
-        if answer is None:
-            raise HttpError(404, "NotFound", "No such token endpoint.")
-        return self._oauth(*answer)
-
-    @staticmethod
-    def _oauth(status: int, doc: Mapping[str, Any]) -> Response:
-        """Entra ID's (and a managed identity endpoint's) answers: plain JSON, never cached."""
-        headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
-        return Response(status, orjson.dumps(doc), headers)
-
-    # -- Graph --------------------------------------------------------------------------------------
-    def _graph(self, method: str, segments: list[str], query: dict[str, str], raw: str) -> Response:
-        if not segments or segments[0] not in ("v1.0", "beta"):
-            raise HttpError(400, "BadRequest", "Invalid version: use v1.0 or beta.")
-        api, rest = segments[0], segments[1:]
-        route = "/".join(rest[:2]) if rest[:1] == ["auditLogs"] else "/".join(rest[:1])
-        item = rest[2:] if rest[:1] == ["auditLogs"] else rest[1:]
-        if route not in REQUIRED_PERMISSIONS:
-            segment = rest[1] if rest[:1] == ["auditLogs"] and len(rest) > 1 else (rest[0] if rest else "")
-            raise HttpError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
-        if len(item) > 1:
-            raise HttpError(400, "BadRequest", f"Resource not found for the segment '{item[1]}'.")
-        if method != "GET":
-            raise HttpError(
-                405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."
-            )
-        for option in query:
-            if option.startswith("$") and option not in _OPTIONS:
-                raise HttpError(400, "BadRequest", f"Query option '{option}' is not supported by the lab.")
-        self._require(route)
-        context = f"{self.graph_url}/{api}/$metadata#{route}"
-        if route == "auditLogs/signIns" and not self.p1:
-            raise HttpError(
-                403,
-                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
-                "Neither tenant is B2C or tenant doesn't have premium license",
-            )
-        try:
-            if route == "organization":
-                records = [self.tenant.organization(self.p1)]
-                return self._page(records, query, raw, context, route, "organization", None)
-            if route == "users":
-                if item:
-                    return self._entity(self.tenant.user(item[0]), item[0], query, f"{context}/$entity")
-                return self._collection(route, query, raw, context, self._users)
-            if route == "auditLogs/signIns":
-                shape = SIGNIN_V1 if api == "v1.0" else None
-                if item:
-                    found = next((s for s in self.tenant.all_signins if s.get("id") == item[0]), None)
-                    return self._entity(project(found, shape), item[0], query, f"{context}/$entity")
-                return self._collection(route, query, raw, context, lambda q: self._signins(api, q))
-            shape = DIRECTORY_AUDIT_V1 if api == "v1.0" else None
-            if item:
-                found = next((a for a in self.tenant.directory_audits if a.get("id") == item[0]), None)
-                return self._entity(project(found, shape), item[0], query, f"{context}/$entity")
-            return self._collection(route, query, raw, context, self._audits(api))
-        except odata.QueryError as err:
-            raise HttpError(400, "BadRequest", str(err)) from err
-
-    def _users(self, query: Mapping[str, str]) -> list[Record]:
-        flt = odata.parse_filter(query.get("$filter"), USER_FIELDS, "user")
-        order = odata.parse_orderby(query.get("$orderby"), ("displayName", "userPrincipalName"))
-        users = [u for u in self.tenant.users if flt is None or flt.match(u)]
-        if order is not None:
-            users.sort(key=lambda u: str(u.get(order[0]) or "").casefold(), reverse=order[1])
-        return users
-
-    def _signins(self, api: str, query: Mapping[str, str]) -> list[Record]:
-        fields = SIGNIN_FIELDS if api == "v1.0" else SIGNIN_FIELDS_BETA
-        flt = odata.parse_filter(query.get("$filter"), fields, "signIn")
-        order = odata.parse_orderby(query.get("$orderby"), ("createdDateTime",))
-        # Graph lists interactive sign-ins unless the filter asks for other event types (beta only).
-        both = flt is not None and "signInEventTypes" in flt.properties
-        source = self.tenant.all_signins if both else self.tenant.signins
-        found = [s for s in source if flt is None or flt.match(s)]
-        if order is not None and not order[1]:
-            found.reverse()
-        return [project(s, SIGNIN_V1) for s in found] if api == "v1.0" else found
-
-    def _audits(self, api: str) -> Callable[[Mapping[str, str]], list[Record]]:
-        def run(query: Mapping[str, str]) -> list[Record]:
-            flt = odata.parse_filter(query.get("$filter"), DIRECTORY_AUDIT_FIELDS, "directoryAudit")
-            order = odata.parse_orderby(query.get("$orderby"), ("activityDateTime",))
-            found = [a for a in self.tenant.directory_audits if flt is None or flt.match(a)]
-            if order is not None and not order[1]:
-                found.reverse()
-            return [project(a, DIRECTORY_AUDIT_V1) for a in found] if api == "v1.0" else found
-
-        return run
-
-    def _entity(self, record: Record | None, key: str, query: Mapping[str, str], context: str) -> Response:
-        if record is None:
-            raise HttpError(
-                404,
-                "Request_ResourceNotFound",
-                f"Resource '{key}' does not exist or one of its queried reference-property objects "
-                "are not present.",
-            )
-        return self._json({"@odata.context": context, **_select(record, query.get("$select"))})
-
-    def _collection(
-        self,
-        route: str,
-        query: Mapping[str, str],
-        raw: str,
-        context: str,
-        compute: Callable[[Mapping[str, str]], list[Record]],
-    ) -> Response:
-        key = "|".join([raw, query.get("$filter", ""), query.get("$orderby", "")])
-        return self._page(None, query, raw, context, route, key, compute)
-
-    def _page(
-        self,
-        records: list[Record] | None,
-        query: Mapping[str, str],
-        raw: str,
-        context: str,
-        route: str,
-        key: str,
-        compute: Callable[[Mapping[str, str]], list[Record]] | None,
-        *,
-        max_top: int | None = None,
-        always: tuple[str, ...] = (),
-    ) -> Response:
-        """One page of a collection; the whole result is kept for the pages that follow.
-        ``always``: properties kept whatever ``$select`` says (Reclaim's annotations)."""
-        top = odata.parse_top(query.get("$top"), max_top or _MAX_TOP.get(route, 1000))
-        size = min(top or self.page_size, self.page_size)
-        offset = odata.read_skiptoken(query["$skiptoken"], key) if "$skiptoken" in query else 0
-        if records is None:
-            assert compute is not None
-            records = self._cached(key, offset == 0, lambda: compute(query))
-        page = [_select(r, query.get("$select"), always) for r in records[offset : offset + size]]
-        more = offset + size if offset + size < len(records) else None
-        return self._json(odata.page_document(page, context, more, key, query, self.url + raw))
-
-    def _cached(self, key: str, fresh: bool, compute: Callable[[], list[Record]]) -> list[Record]:
-        """Filtering a large log once per query, not once per page."""
-        with self._lock:
-            hit = None if fresh else self._results.get(key)
-        if hit is not None:
-            return hit
-        result = compute()
-        with self._lock:
-            self._results[key] = result
-            self._results.move_to_end(key)
-            while len(self._results) > 64:
-                self._results.popitem(last=False)
-        return result
-
-    # -- Exchange Online ------------------------------------------------------------------------
-    def _exchange(
-        self,
-        method: str,
-        segments: list[str],
-        query: dict[str, str],
-        headers: Mapping[str, str],
-        body: bytes,
-        service: str = "exchange",
-    ) -> Response:
-        """Exchange Online's InvokeCommand, or (``service="compliance"``) Security & Compliance's, in the
-        service's own envelopes (``reclaim.lab.invoke``)."""
-        if len(segments) != 4 or segments[:2] != ["adminapi", "beta"] or segments[3] != "InvokeCommand":
-            raise HttpError(404, "NotFound", "No such Exchange endpoint.")
-        if method != "POST":
-            raise HttpError(405, "MethodNotAllowed", "InvokeCommand takes POST.")
-        if segments[2].lower() not in self._tenant_names:
-            raise HttpError(400, "BadRequest", f"Tenant '{segments[2]}' is not this organization.")
-        if EXCHANGE_PERMISSION not in self.granted:  # measured live: 401, whatever the role
-            return Response(401, b"", {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'})
-        if not (self.exchange_role if service == "exchange" else self.compliance_role):
-            return Response(403, invoke.FORBIDDEN_BODY, {"Content-Type": "application/octet-stream"})
-        try:
-            doc = orjson.loads(body)
-            cmdlet = doc["CmdletInput"]
-            name = str(cmdlet["CmdletName"])
-            parameters = cmdlet["Parameters"]
-            if not isinstance(parameters, dict):  # an object always, {} when empty; never null
-                raise TypeError("Parameters must be an object")
-        except (orjson.JSONDecodeError, KeyError, TypeError) as err:
-            raise HttpError(
-                400,
-                "BadRequest",
-                'The body must be {"CmdletInput": {"CmdletName": ..., "Parameters": {...}}}.',
-            ) from err
-        prefix = "/exo" if service == "exchange" else f"/scc/{self.scc_region}"
-        raw = f"{prefix}/adminapi/beta/{segments[2]}/InvokeCommand"
-        key = "|".join([raw, name, orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS).decode()])
-        context = (
-            f"{self.url}{prefix}/adminapi/beta/{segments[2]}/$metadata#Collection(Exchange.GenericHashTable)"
-        )
-        try:
-            invoke.check_anchor(headers.get("x-anchormailbox"), self._tenant_names)
-            if "$skiptoken" in query and self.exo_links_expire:
-                raise CmdletError(400, "InvalidOperationException", invoke.PAGINATION_EXPIRED)
-            offset = odata.read_skiptoken(query["$skiptoken"], key) if "$skiptoken" in query else 0
-            rows, warnings = self._cached_output(
-                key,
-                offset == 0,
-                lambda: invoke_cmdlet(self.tenant, name, invoke.untyped(parameters), service),
-            )
-        except CmdletError as err:
-            error = invoke.error_document(err, frozenset(self.error_parts))
-            return Response(
-                400, orjson.dumps(error), {"Content-Type": _JSON, "request-id": str(uuid.uuid4())}
-            )
-        except odata.QueryError as err:
-            raise HttpError(400, "BadRequest", str(err)) from err
-        size = min(self.page_size, _max_page_size(headers.get("prefer")))
-        link = None
-        if offset + size < len(rows):  # a page short of the whole says so, as the service does
-            link = f"{self.url}{raw}?$skiptoken={odata.skiptoken(offset + size, key)}"
-            warnings = [MORE_RESULTS]
-        doc = invoke.success_document(rows[offset : offset + size], context, link, warnings, self.empty_value)
-        return self._json(doc)
-
-    def _cached_output(
-        self, key: str, fresh: bool, compute: Callable[[], tuple[list[Record], list[str]]]
-    ) -> tuple[list[Record], list[str]]:
-        """A cmdlet's whole output, kept for the pages that follow (its warnings as one more row)."""
-
-        def packed() -> list[Record]:
-            rows, warnings = compute()
-            return [*rows, {"@warnings": warnings}]
-
-        cached = self._cached(key, fresh, packed)
-        return cached[:-1], [str(w) for w in cached[-1]["@warnings"]]
-
-    @property
-    def _tenant_names(self) -> set[str]:
-        return {self.tenant_id.lower(), self.tenant.domain.lower(), self.tenant.initial_domain.lower()}
-
-
-def _max_page_size(prefer: str | None) -> int:
-    """``Prefer: odata.maxpagesize=N``: the client's page size (the service's own is 1,000)."""
-    match = re.search(r"odata\.maxpagesize=(\d+)", prefer or "")
-    return max(1, int(match.group(1))) if match else 1000
-
-
-_OPTIONS = frozenset({"$filter", "$top", "$select", "$orderby", "$skiptoken"})
-_CHALLENGE = {
-    "WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
-}
-
-
-def _select(record: Record, select: str | None, always: tuple[str, ...] = ()) -> Record:
-    names = {s.strip() for s in (select or "").split(",") if s.strip()}
-    if not names:
-        return record
-    names.update(always)
-    return {k: v for k, v in record.items() if k in names}
+def _oauth(status: int, doc: Mapping[str, Any]) -> Response:
+    """Entra ID's (and a managed identity endpoint's) answers: plain JSON, never cached."""
+    headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+    return Response(status, orjson.dumps(doc), headers)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
@@ -40,10 +40,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from reclaim.lab.data import LabTenant
 from reclaim.tenant.client import EXO_URL, GRAPH_URL, SCC_URL
-
-if TYPE_CHECKING:  # the server imports this module
-    from reclaim.lab.server import Lab
 
 # Resource (token audience) -> the lab's route that accepts its tokens.
 RESOURCES = {GRAPH_URL: "graph", EXO_URL: "exo", SCC_URL: "scc"}
@@ -55,6 +53,18 @@ _LIFETIME = 3600
 _SKEW = 300  # Entra ID's allowance for the client's clock, in seconds
 
 Answer = tuple[int, dict[str, Any]]
+
+
+class App(Protocol):
+    """The lab's app registration in its tenant, as the sign-in service reads it (``server.Lab``)."""
+
+    tenant: LabTenant
+    tenant_id: str
+    client_id: str
+    client_secret: str
+
+    @property
+    def token_url(self) -> str: ...
 
 
 @dataclass
@@ -75,7 +85,7 @@ class SignIn:
     by itself; None: only ``approve_device_codes()`` or the devicelogin page approve).
     """
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: App) -> None:
         self._lab = lab
         self.tokens = {route: f"lab-{route}-" + secrets.token_urlsafe(32) for route in RESOURCES.values()}
         self.identity_header = secrets.token_urlsafe(24)

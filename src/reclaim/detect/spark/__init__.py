@@ -131,7 +131,7 @@ def _cached_view(spark: SparkSession, sql: str, name: str) -> None:
 
 def _macro_sources(domains: list[str]) -> tuple[str, ...]:
     """DuckDB's macro definitions, the ones the rules call (rc_is_external knows the domains)."""
-    return MACROS, context._macros(), context._external_macro(domains)
+    return MACROS, context.macros(domains)
 
 
 class Prepared:
@@ -143,12 +143,12 @@ class Prepared:
         found = [r[0] for r in spark.sql(to_spark(context.DOMAINS_SQL, base)).collect()]
         self.domains = context.domains_of(options.internal_domains, found)
         self.macros = parse_macros(*_macro_sources(self.domains))
-        ips = context._EMPTY_IPS
+        ips = context.EMPTY_IPS
         if options.geo:
             rows = spark.sql(to_spark(context.IPS_SQL, self.macros)).collect()
             ips = geo.ip_table((r[0] for r in rows), context.lists()["hosting_networks"])
         if not ips.num_rows:  # no IPs: columns of no type
-            ips = context._EMPTY_IPS
+            ips = context.EMPTY_IPS
         for name, table in context.list_tables(self.domains, ips).items():
             _arrow_frame(spark, table).createOrReplaceTempView(name)
         _cached_view(spark, self.sql(context.LOGONS_SQL), "logons")

@@ -1,7 +1,8 @@
 """Synthetic Unified Audit Log records and sign-ins, shaped like Microsoft's exports.
 
-Used by the benchmarks, by the example export that ships with Reclaim, and by tests.
-Deterministic for a given seed, so a generated file can be compared with a shipped one.
+Uniform records in bulk, with no people behind them: fast and varied, for the benchmarks and the
+ingest and format tests (the simulated tenant's exports are for investigations). Deterministic for
+a given seed, so a generated file can be compared with a shipped one.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from typing import Any
 
 import orjson
 
-TENANT_ID = "6f1c2b1e-7d3a-4c55-9a51-2d1e8f0b4a10"
-DOMAIN = "contoso.example"
+from reclaim.tenantsim.org import DOMAIN, TENANT_ID
 
 # Workloads and operations in roughly the proportions a mail-heavy tenant shows.
 _EXCHANGE_ITEM_OPS = ["MailItemsAccessed", "Send", "SoftDelete", "MoveToDeletedItems", "Update"]

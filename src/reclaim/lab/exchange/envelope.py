@@ -19,10 +19,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reclaim.lab.exchange import CmdletError
+from reclaim.lab.odata import Record
 
 HASHTABLE_TYPE = "#Exchange.GenericHashTable"
 SYSTEM_MAILBOX = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
@@ -32,6 +32,29 @@ FORBIDDEN_BODY = b"\x00" * 4096
 # The diagnostic code some failures put before the exception type in details[0].message
 _EX_CODES = {"ManagementObjectNotFoundException": "Ex6F9304"}
 ERROR_PARTS = frozenset({"details", "innererror"})
+MORE_RESULTS = (
+    "There are more results available than are currently displayed. To view them, increase the value for "
+    "the ResultSize parameter."
+)
+
+
+class CmdletError(Exception):
+    """A cmdlet failure, answered with ``status`` and an error body like the REST endpoint's."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Output(list[Record]):
+    """A cmdlet's objects with the WARNING lines it wrote (the service answers them beside the rows)."""
+
+    def __init__(self, rows: Iterable[Record], warnings: Iterable[str] = ()) -> None:
+        super().__init__(rows)
+        self.warnings = list(warnings)
+
 
 # The .NET namespaces of the exception types the lab's cmdlets throw (the service prints full names).
 _TASKS = "Microsoft.Exchange.Configuration.Tasks"

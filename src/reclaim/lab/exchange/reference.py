@@ -45,7 +45,9 @@ def _text(value: Any, what: str) -> str:
 
 @cache
 def _load() -> _Reference:
-    raw = yaml.safe_load(resources.files("reclaim.lab").joinpath("cmdlets.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(
+        resources.files("reclaim.lab.exchange").joinpath("cmdlets.yaml").read_text(encoding="utf-8")
+    )
     if not isinstance(raw, dict) or not isinstance(raw.get("source"), dict):
         raise ValueError("cmdlets.yaml: no source")
     src = raw["source"]

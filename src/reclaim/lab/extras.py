@@ -1,13 +1,9 @@
-"""The per-user evidence the lab serves beyond logs and mailbox settings: mail, sign-in methods, roles,
-consents, and the message trace.
+"""What a tenant's logs imply beyond its exports: mail, the message trace, sign-in methods, roles, consents.
 
-Graph (v1.0 and beta): ``GET /users/{id}/mailFolders/{folder}/messages`` (Sent Items, Deleted Items),
-``/users/{id}/authentication/methods``, ``/users/{id}/appRoleAssignments``, ``/oauth2PermissionGrants``
-and ``/roleManagement/directory/roleAssignments``, ``roleAssignmentScheduleInstances``,
-``roleEligibilitySchedules`` and ``roleEligibilityScheduleInstances``. Exchange: ``Get-MessageTraceV2``
-through InvokeCommand.
-
-Everything is derived from what the tenant already holds, so that these answers agree with its logs:
+``LabTenant.extras`` builds this once per tenant, on first use, and keeps it with the tenant, so that
+remediation can change it; Graph's handlers (``reclaim.lab.graph``) and Get-MessageTraceV2
+(``reclaim.lab.exchange``) serve it. Everything is derived from what the tenant already holds, so that
+these answers agree with its logs:
 
 - a Sent Items message for every UAL ``Send`` (its time, subject and Internet message id; recipients
   chosen once per message: colleagues and the owner's outside contacts; the attacker's fraud mails,
@@ -22,7 +18,8 @@ Everything is derived from what the tenant already holds, so that these answers 
 - an everyday delegated consent (Microsoft Office reading the profile) and an app role assignment
   (the expenses app) for everyone, and one admin consent for all users.
 
-The state is built once per ``LabTenant`` (``extras``) and kept with it, so that remediation can change it.
+The records' constructors (role assignments, PIM schedules, grant ids) are here too: the Graph writes
+make their records with them.
 """
 
 from __future__ import annotations
@@ -33,77 +30,20 @@ import hashlib
 import random
 import threading
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from reclaim import tenantsim
-from reclaim.lab import odata
-from reclaim.lab.data import LabTenant, Record
-from reclaim.lab.exchange import CmdletError, Output
-from reclaim.lab.odata import BOOL, DT, Field, S
-
-if TYPE_CHECKING:  # the server imports this module: a runtime import would be a cycle
-    from reclaim.lab.server import HttpError, Lab, Response
-
-# Graph resource (as REQUIRED_PERMISSIONS keys it) -> application permissions that read it, the first
-# being what a fresh lab grants. A user's app role assignments need Directory.Read.All, which also reads
-# users and the organization: granting it by default would make removing User.Read.All meaningless in
-# tests, so the lab grants AppRoleAssignment.ReadWrite.All (which reads nothing else) and its errors name
-# Directory.Read.All (NAMED), the permission Reclaim asks for.
-PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "users/mailFolders/messages": ("Mail.Read", "Mail.ReadWrite"),
-    "users/authentication/methods": (
-        "UserAuthenticationMethod.Read.All",
-        "UserAuthenticationMethod.ReadWrite.All",
-    ),
-    "users/appRoleAssignments": (
-        "AppRoleAssignment.ReadWrite.All",
-        "Directory.Read.All",
-        "Directory.ReadWrite.All",
-    ),
-    "oauth2PermissionGrants": (
-        "DelegatedPermissionGrant.Read.All",
-        "Directory.Read.All",
-        "DelegatedPermissionGrant.ReadWrite.All",
-        "Directory.ReadWrite.All",
-    ),
-    "roleManagement/directory/roleAssignments": (
-        "RoleManagement.Read.Directory",
-        "RoleManagement.Read.All",
-        "Directory.Read.All",
-        "RoleManagement.ReadWrite.Directory",
-        "Directory.ReadWrite.All",
-    ),
-    "roleManagement/directory/roleEligibilitySchedules": (
-        "RoleManagement.Read.Directory",
-        "RoleEligibilitySchedule.Read.Directory",
-        "RoleManagement.Read.All",
-        "RoleEligibilitySchedule.ReadWrite.Directory",
-        "RoleManagement.ReadWrite.Directory",
-    ),
-}
-PERMISSIONS["roleManagement/directory/roleEligibilityScheduleInstances"] = PERMISSIONS[
-    "roleManagement/directory/roleEligibilitySchedules"
-]
-PERMISSIONS["roleManagement/directory/roleAssignmentScheduleInstances"] = (
-    "RoleManagement.Read.Directory",
-    "RoleAssignmentSchedule.Read.Directory",
-    "RoleManagement.Read.All",
-    "RoleAssignmentSchedule.ReadWrite.Directory",
-    "RoleManagement.ReadWrite.Directory",
-)
-NAMED = {"users/appRoleAssignments": "Directory.Read.All"}
+from reclaim.lab.odata import Record, iso, read_time
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 OFFICE_APP_ID = "d3590ed6-52b3-4102-aeff-aad2292ab01c"  # Microsoft Office, a public client
 DEFAULT_APP_ROLE = "00000000-0000-0000-0000-000000000000"
 PASSWORD_METHOD = "28c10230-6103-485e-b985-444c60001490"  # noqa: S105 - the password method's fixed id, no secret
 MOBILE_PHONE_METHOD = "3179e48a-750b-4051-897c-87b9720928f7"  # a mobile phone method's fixed id
-WELL_KNOWN_FOLDERS = ("sentitems", "deleteditems", "inbox", "drafts", "junkemail", "archive", "outbox")
 _BASELINE = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)  # when a quiet tenant set things up
 
 # Built-in Entra roles: template id -> (name, description, a few of its actions). For built-in roles the
@@ -192,9 +132,25 @@ _NEWSLETTERS = (
 
 
 # -- the state --------------------------------------------------------------------------------------
+class Tenant(Protocol):
+    """What the derivation reads of a tenant (``reclaim.lab.data.LabTenant``, which imports this module)."""
+
+    tenant_id: str
+    domain: str
+    initial_domain: str
+    seed: int
+    ground_truth: frozenset[str]
+    users: list[Record]
+    all_signins: list[Record]
+    directory_audits: list[Record]
+    audit_records: list[Record]
+
+    def user(self, key: str) -> Record | None: ...
+
+
 @dataclass
 class Extras:
-    """What this module serves for one tenant; lists newest first where order matters."""
+    """What this module derives for one tenant; lists newest first where order matters."""
 
     folders: dict[tuple[str, str], list[Record]] = field(default_factory=dict)  # (upn, folder) -> messages
     folder_ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (upn, folder) -> parentFolderId
@@ -208,27 +164,13 @@ class Extras:
     role_eligibility: list[Record] = field(default_factory=list)  # unifiedRoleEligibilitySchedule
     grants: list[Record] = field(default_factory=list)  # oAuth2PermissionGrant
     app_roles: dict[str, list[Record]] = field(default_factory=dict)  # user id -> appRoleAssignment
-    # held by writers (reclaim.lab.writes), which replace a list rather than change it in place, so that
+    # held by writers (reclaim.lab.graph), which replace a list rather than change it in place, so that
     # a reader iterating the old one is not disturbed
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
-_STATES: dict[int, Extras] = {}
-_STATES_LOCK = threading.Lock()
-
-
-def extras(tenant: LabTenant) -> Extras:
-    """The tenant's mail, methods, roles and consents: built on first use, then kept with the tenant."""
-    key = id(tenant)
-    with _STATES_LOCK:
-        found = _STATES.get(key)
-        if found is None:
-            found = _STATES[key] = _build(tenant)
-            weakref.finalize(tenant, _STATES.pop, key, None)
-    return found
-
-
-def _build(tenant: LabTenant) -> Extras:
+def build(tenant: Tenant) -> Extras:
+    """The tenant's mail, methods, roles and consents."""
     collecting = gc.isenabled()
     gc.disable()  # the records hold no cycles; rescanning a large tenant's would take most of the time
     try:
@@ -260,23 +202,9 @@ def _exchange_id(kind: str, *parts: object) -> str:
     return prefix + encoded.replace("/", "-").replace("+", "_")  # Graph's URL-safe ids
 
 
-def _time(text: object) -> datetime | None:
-    """A UAL or Graph time (no zone: UTC)."""
-    if not isinstance(text, str) or not text.strip():
-        return None
-    try:
-        return odata.parse_time(text)
-    except ValueError:
-        return None
-
-
 def _stable(text: str) -> int:
     """A number from ``text`` that is the same in every run (``hash`` is salted per process)."""
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _address(name: str, address: str) -> Record:
@@ -287,30 +215,30 @@ def _language(user: Mapping[str, Any] | None) -> str:
     return "sv" if str((user or {}).get("preferredLanguage") or "").startswith("sv") else "en"
 
 
-def _attacker_ips(tenant: LabTenant) -> dict[str, set[str]]:
+def _attacker_ips(tenant: Tenant) -> dict[str, set[str]]:
     """The addresses the simulated attacker signed in from, per taken-over user."""
     found: dict[str, set[str]] = {}
     for s in tenant.all_signins:
         upn = str(s.get("userPrincipalName") or "").lower()
-        if upn in tenant.ground_truth and s.get("userAgent") == tenantsim._ATTACKER_UA and s.get("ipAddress"):
+        if upn in tenant.ground_truth and s.get("userAgent") == tenantsim.ATTACKER_UA and s.get("ipAddress"):
             found.setdefault(upn, set()).add(str(s["ipAddress"]))
     return found
 
 
-def _people(tenant: LabTenant) -> list[Record]:
+def _people(tenant: Tenant) -> list[Record]:
     """Users with an enabled account (people, not shared mailboxes)."""
     return [u for u in tenant.users if u.get("accountEnabled") and u.get("userPrincipalName")]
 
 
 def _created(user: Mapping[str, Any]) -> datetime:
-    return _time(user.get("createdDateTime")) or _BASELINE
+    return read_time(user.get("createdDateTime")) or _BASELINE
 
 
 # -- mail --------------------------------------------------------------------------------------------
 class _Mail:
     """Sent Items, Deleted Items and the message trace, from the audit log's mailbox records."""
 
-    def __init__(self, tenant: LabTenant, state: Extras) -> None:
+    def __init__(self, tenant: Tenant, state: Extras) -> None:
         self.tenant = tenant
         self.state = state
         self.people = _people(tenant)
@@ -322,7 +250,7 @@ class _Mail:
     def build(self) -> None:
         mailbox_ops = ("Send", "SendAs", "SendOnBehalf", "MoveToDeletedItems", "SoftDelete", "HardDelete")
         records = [r for r in self.tenant.audit_records if r.get("Operation") in mailbox_ops]
-        timed = [(t, r) for r in records if (t := _time(r.get("CreationTime"))) is not None]
+        timed = [(t, r) for r in records if (t := read_time(r.get("CreationTime"))) is not None]
         timed.sort(key=lambda e: (e[0], str(e[1].get("Id") or "")))
         for when, r in timed:
             owner = str(r.get("MailboxOwnerUPN") or r.get("UserId") or "").lower()
@@ -480,12 +408,12 @@ class _Mail:
         return {
             "@odata.etag": f'W/"{change}"',
             "id": item,
-            "createdDateTime": _iso(received),
-            "lastModifiedDateTime": _iso(modified or received),
+            "createdDateTime": iso(received),
+            "lastModifiedDateTime": iso(modified or received),
             "changeKey": change,
             "categories": [],
-            "receivedDateTime": _iso(received),
-            "sentDateTime": _iso(sent),
+            "receivedDateTime": iso(received),
+            "sentDateTime": iso(sent),
             "hasAttachments": rng.random() < 0.15,
             "internetMessageId": imid,
             "subject": subject,
@@ -530,7 +458,7 @@ def _deleted_preview(subject: str, sender: str) -> str:
 
 
 def _trace_row(
-    tenant: LabTenant,
+    tenant: Tenant,
     imid: str,
     received: datetime,
     sender: str,
@@ -558,116 +486,6 @@ def _trace_row(
     }
 
 
-# -- Get-MessageTraceV2 ----------------------------------------------------------------------------
-TRACE_PARAMETERS = frozenset(
-    {
-        "SenderAddress", "RecipientAddress", "StartDate", "EndDate", "MessageId", "MessageTraceId", "Status",
-        "Subject", "SubjectFilterType", "FromIP", "ToIP", "ResultSize", "StartingRecipientAddress",
-    }
-)  # fmt: skip
-MAX_TRACE_DAYS = 10
-TRACE_RETENTION_DAYS = 90  # how far back the message trace reaches
-MAX_TRACE_RESULTS = 5000
-
-
-def _trace_date(value: Any, name: str) -> datetime:
-    parsed = _time(value)
-    if parsed is None:
-        for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y"):
-            try:
-                parsed = datetime.strptime(str(value), fmt).replace(tzinfo=UTC)
-                break
-            except ValueError:
-                continue
-    if parsed is None:
-        raise CmdletError(400, "ParameterBindingException", f"Cannot bind parameter '{name}' to '{value}'.")
-    return parsed
-
-
-def _values(value: Any) -> set[str]:
-    items = value if isinstance(value, list) else [value]
-    return {str(v).casefold() for v in items if v is not None}
-
-
-def message_trace(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
-    """Get-MessageTraceV2: at most 10 days a query and ResultSize (1000, at most 5000) rows, Received
-    newest first and recipients in order; no paging, but a query may continue after the last row it got
-    with that row's Received as EndDate and its RecipientAddress as StartingRecipientAddress."""
-    state = extras(tenant)
-    trace = state.trace
-    if "StartDate" in p or "EndDate" in p:
-        if "StartDate" not in p or "EndDate" not in p:
-            raise CmdletError(400, "ArgumentException", "StartDate and EndDate must be given together.")
-        start, end = _trace_date(p["StartDate"], "StartDate"), _trace_date(p["EndDate"], "EndDate")
-    else:  # the last 48 hours of the lab's clock: its newest message
-        end = (trace[0][0] if trace else datetime.now(UTC)) + timedelta(seconds=1)
-        start = end - timedelta(hours=48)
-    if end <= start:
-        raise CmdletError(400, "ArgumentException", "The EndDate must be later than the StartDate.")
-    if start < tenant.clock() - timedelta(days=TRACE_RETENTION_DAYS):  # text modelled on the 10-day V1 one
-        raise CmdletError(
-            400,
-            "ArgumentException",
-            f"Invalid StartDate value. The StartDate can't be older than {TRACE_RETENTION_DAYS} days from "
-            "today.",
-        )
-    if end - start > timedelta(days=MAX_TRACE_DAYS):
-        raise CmdletError(
-            400,
-            "ArgumentException",
-            f"The date range can't exceed {MAX_TRACE_DAYS} days: query at most {MAX_TRACE_DAYS} days at "
-            "a time.",
-        )
-    size = p.get("ResultSize", 1000)
-    if not str(size).isdigit() or not 1 <= int(size) <= MAX_TRACE_RESULTS:
-        raise CmdletError(
-            400, "ParameterBindingException", f"ResultSize must be between 1 and {MAX_TRACE_RESULTS}."
-        )
-    wanted = {
-        key: _values(p[key])
-        for key in (
-            "SenderAddress",
-            "RecipientAddress",
-            "MessageId",
-            "MessageTraceId",
-            "Status",
-            "FromIP",
-            "ToIP",
-        )
-        if key in p
-    }
-    subject = str(p.get("Subject") or "").casefold()
-    how = str(p.get("SubjectFilterType") or "Contains").casefold()
-    after = str(p["StartingRecipientAddress"]).casefold() if p.get("StartingRecipientAddress") else None
-    found: list[Record] = []
-    if "SenderAddress" in p:  # the usual question: one sender's mail, from the index
-        rows = [e for a in sorted(_values(p["SenderAddress"])) for e in state.trace_by_sender.get(a, [])]
-        rows.sort(key=lambda e: str(e[1]["RecipientAddress"]).casefold())
-        trace = sorted(rows, key=lambda e: e[0], reverse=True)
-    for received, row in trace:
-        if received < start or received > end:
-            continue
-        # EndDate is exclusive, except for the recipients after StartingRecipientAddress at that time
-        if received == end and (after is None or str(row["RecipientAddress"]).casefold() <= after):
-            continue
-        if any(str(row.get(key) or "").casefold() not in values for key, values in wanted.items()):
-            continue
-        text = str(row.get("Subject") or "").casefold()
-        if subject and not {"startswith": text.startswith, "endswith": text.endswith}.get(
-            how, text.__contains__
-        )(subject):
-            continue
-        if len(found) == int(size):  # one more matches: the answer is cut short, and says how to go on
-            last = found[-1]
-            return Output(found, [
-                "There are more results, use the following command to get more. Get-MessageTraceV2 "
-                f'-StartDate "{_iso(start)}" -EndDate "{last["Received"]}" -StartingRecipientAddress '
-                f'"{last["RecipientAddress"]}" -ResultSize {size}'
-            ])  # fmt: skip
-        found.append({**row, "StartDate": _iso(start), "EndDate": _iso(end)})
-    return found
-
-
 # -- authentication methods ----------------------------------------------------------------------------
 _PHONE_PREFIX = {"SE": "+46 7", "NO": "+47 9", "DE": "+49 15", "GB": "+44 7"}
 _DEVICES = {
@@ -676,14 +494,14 @@ _DEVICES = {
 }
 
 
-def _audits_about(tenant: LabTenant, activities: Iterable[str]) -> dict[str, list[tuple[datetime, Record]]]:
+def _audits_about(tenant: Tenant, activities: Iterable[str]) -> dict[str, list[tuple[datetime, Record]]]:
     """Directory audits of these activities by target user id, oldest first."""
     wanted = {a.casefold() for a in activities}
     found: dict[str, list[tuple[datetime, Record]]] = {}
     for audit in tenant.directory_audits:
         if str(audit.get("activityDisplayName") or "").strip().casefold() not in wanted:
             continue
-        when = _time(audit.get("activityDateTime"))
+        when = read_time(audit.get("activityDateTime"))
         if when is None or str(audit.get("result") or "success").casefold() != "success":
             continue
         for target in audit.get("targetResources") or []:
@@ -697,7 +515,7 @@ def _audits_about(tenant: LabTenant, activities: Iterable[str]) -> dict[str, lis
     return found
 
 
-def _methods(tenant: LabTenant) -> dict[str, list[Record]]:
+def _methods(tenant: Tenant) -> dict[str, list[Record]]:
     mfa: set[str] = set()
     phones: dict[str, str] = {}
     for s in tenant.all_signins:
@@ -723,7 +541,7 @@ def _methods(tenant: LabTenant) -> dict[str, list[Record]]:
             {
                 "@odata.type": "#microsoft.graph.passwordAuthenticationMethod",
                 "id": PASSWORD_METHOD,
-                "createdDateTime": _iso(changed[-1][0] if changed else created),
+                "createdDateTime": iso(changed[-1][0] if changed else created),
                 "password": None,
             }
         ]
@@ -734,11 +552,11 @@ def _methods(tenant: LabTenant) -> dict[str, list[Record]]:
             found.append(
                 {
                     "@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod",
-                    "id": _guid("authenticator", upn, _iso(when)),
+                    "id": _guid("authenticator", upn, iso(when)),
                     "displayName": rng.choice(_DEVICES[kind]),
                     "deviceTag": "SoftwareTokenActivated",
                     "phoneAppVersion": "6.8.14" if kind == "ios" else "6.2410.6612",
-                    "createdDateTime": _iso(when),
+                    "createdDateTime": iso(when),
                 }
             )
             prefix = _PHONE_PREFIX.get(str(user.get("usageLocation") or ""), "+46 7")
@@ -773,7 +591,7 @@ def role_definition(role_id: str) -> Record:
     }
 
 
-def _assignment(principal: str, role_id: str, scope: str = "/") -> Record:
+def role_assignment(principal: str, role_id: str, scope: str = "/") -> Record:
     raw = uuid.UUID(role_id).bytes_le + uuid.UUID(principal).bytes_le
     suffix = "-1" if scope == "/" else "-" + _guid(scope)[:8]
     return {
@@ -786,7 +604,7 @@ def _assignment(principal: str, role_id: str, scope: str = "/") -> Record:
     }
 
 
-def _eligibility(
+def eligibility_schedule(
     principal: str,
     role_id: str,
     start: datetime,
@@ -804,11 +622,11 @@ def _eligibility(
         "directoryScopeId": scope,
         "appScopeId": None,
         "createdUsing": schedule,
-        "createdDateTime": _iso(created or start),
+        "createdDateTime": iso(created or start),
         "modifiedDateTime": None,
         "status": "Provisioned",
         "memberType": "Direct",
-        "scheduleInfo": _schedule_info(start, end),
+        "scheduleInfo": schedule_info(start, end),
     }
 
 
@@ -829,22 +647,22 @@ def assignment_schedule(
         "directoryScopeId": assignment["directoryScopeId"],
         "appScopeId": None,
         "createdUsing": schedule,
-        "createdDateTime": _iso(created),
+        "createdDateTime": iso(created),
         "modifiedDateTime": None,
         "status": "Provisioned",
         "assignmentType": "Activated" if activated else "Assigned",
         "memberType": "Direct",
-        "scheduleInfo": _schedule_info(start, end),
+        "scheduleInfo": schedule_info(start, end),
     }
 
 
-def _schedule_info(start: datetime | None, end: datetime | None) -> Record:
+def schedule_info(start: datetime | None, end: datetime | None) -> Record:
     return {
-        "startDateTime": _iso(start) if start else None,
+        "startDateTime": iso(start) if start else None,
         "recurrence": None,
         "expiration": {
             "type": "afterDateTime" if end else "noExpiration",
-            "endDateTime": _iso(end) if end else None,
+            "endDateTime": iso(end) if end else None,
             "duration": None,
         },
     }
@@ -870,7 +688,7 @@ def _role_of(audit: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _roles(tenant: LabTenant) -> tuple[list[Record], dict[str, Record], list[Record]]:
+def _roles(tenant: Tenant) -> tuple[list[Record], dict[str, Record], list[Record]]:
     active: list[Record] = []
     schedules: dict[str, Record] = {}
     eligible: list[Record] = []
@@ -878,16 +696,16 @@ def _roles(tenant: LabTenant) -> tuple[list[Record], dict[str, Record], list[Rec
     year = timedelta(days=365)
     if admins:
         first = str(admins[0]["id"])
-        active += [_assignment(first, "fe930be7-5e62-47db-91af-98c3a49a38b1"),
-                   _assignment(first, "29232cdf-9323-42fd-ade2-1d097af3e4de")]  # fmt: skip
+        active += [role_assignment(first, "fe930be7-5e62-47db-91af-98c3a49a38b1"),
+                   role_assignment(first, "29232cdf-9323-42fd-ade2-1d097af3e4de")]  # fmt: skip
         eligible.append(
-            _eligibility(first, "62e90394-69f5-4237-9190-012177145e10", _BASELINE, _BASELINE + year)
+            eligibility_schedule(first, "62e90394-69f5-4237-9190-012177145e10", _BASELINE, _BASELINE + year)
         )
     if len(admins) > 1:
         second = str(admins[1]["id"])
         unit = "/administrativeUnits/" + _guid("administrative unit", tenant.tenant_id, "Stockholm office")
-        active.append(_assignment(second, "729827e3-9c14-49f7-bb1b-9608f156bbb8", unit))
-        eligible.append(_eligibility(second, "194ae4cb-b126-40b2-bd5b-6091b380977d", _BASELINE, None))
+        active.append(role_assignment(second, "729827e3-9c14-49f7-bb1b-9608f156bbb8", unit))
+        eligible.append(eligibility_schedule(second, "194ae4cb-b126-40b2-bd5b-6091b380977d", _BASELINE, None))
         # PIM-managed active roles, timed from the clock so that they are current whenever the lab runs:
         # Global Reader for 90 more days; the eligible Security Administrator, activated for 8 hours an
         # hour ago
@@ -897,21 +715,21 @@ def _roles(tenant: LabTenant) -> tuple[list[Record], dict[str, Record], list[Rec
             (reader, _BASELINE, now.replace(hour=0) + timedelta(days=90), False),
             (security, now - timedelta(hours=1), now + timedelta(hours=7), True),
         ):
-            made = _assignment(second, role_id)
+            made = role_assignment(second, role_id)
             active.append(made)
             schedule = _guid("assignment schedule", second, role_id)
             schedules[made["id"]] = assignment_schedule(made, start, end, activated, schedule, start)
     for upn in sorted(tenant.ground_truth):
         victim = tenant.user(upn)
         if victim is not None:  # a manager who approves the bills
-            active.append(_assignment(str(victim["id"]), "b0f54661-2d74-4c50-afa3-1ec803f12efe"))
+            active.append(role_assignment(str(victim["id"]), "b0f54661-2d74-4c50-afa3-1ec803f12efe"))
     changes = _audits_about(tenant, ["Add member to role", "Remove member from role"])
     for uid, events in changes.items():
         for _, audit in events:
             role = _role_of(audit)
             if role is None:
                 continue
-            made = _assignment(uid, role)
+            made = role_assignment(uid, role)
             active = [a for a in active if a["id"] != made["id"]]
             if str(audit["activityDisplayName"]).strip().casefold() == "add member to role":
                 active.append(made)
@@ -919,7 +737,7 @@ def _roles(tenant: LabTenant) -> tuple[list[Record], dict[str, Record], list[Rec
     return active, {k: s for k, s in schedules.items() if k in kept}, eligible
 
 
-def _instance(schedule: Record) -> Record:
+def eligibility_instance(schedule: Record) -> Record:
     """The eligibility schedule instance of a schedule (PIM's current view of it)."""
     info = schedule.get("scheduleInfo") or {}
     return {
@@ -958,7 +776,7 @@ def assignment_instance(assignment: Record, schedule: Record | None) -> Record:
 
 
 # -- consents ---------------------------------------------------------------------------------------
-def service_principal(tenant: LabTenant, app_id: str) -> str:
+def service_principal(tenant: Tenant, app_id: str) -> str:
     """The object id of an app's service principal in this tenant."""
     return _guid("service principal", tenant.tenant_id, app_id)
 
@@ -969,7 +787,7 @@ def oauth2_grant_id(client: str, resource: str, principal: str | None) -> str:
     return _b64(raw + (uuid.UUID(principal).bytes_le if principal else b""))
 
 
-def _consents(tenant: LabTenant) -> tuple[list[Record], dict[str, list[Record]]]:
+def _consents(tenant: Tenant) -> tuple[list[Record], dict[str, list[Record]]]:
     graph = service_principal(tenant, GRAPH_APP_ID)
     office = service_principal(tenant, OFFICE_APP_ID)
     expenses_app = _guid("app", tenant.tenant_id, "Contoso Expenses")
@@ -1007,7 +825,7 @@ def _consents(tenant: LabTenant) -> tuple[list[Record], dict[str, list[Record]]]
                 "id": _b64(uuid.UUID(uid).bytes_le + uuid.UUID(_guid("assignment", uid, expenses)).bytes_le),
                 "deletedDateTime": None,
                 "appRoleId": employee_role,
-                "createdDateTime": _iso(_created(user) + timedelta(days=1)),
+                "createdDateTime": iso(_created(user) + timedelta(days=1)),
                 "principalDisplayName": user.get("displayName"),
                 "principalId": uid,
                 "principalType": "User",
@@ -1020,7 +838,7 @@ def _consents(tenant: LabTenant) -> tuple[list[Record], dict[str, list[Record]]]
 
 
 def _granted_in_audits(
-    tenant: LabTenant, graph: str, grant_id: Callable[[str, str | None], str]
+    tenant: Tenant, graph: str, grant_id: Callable[[str, str | None], str]
 ) -> list[Record]:
     """The delegated grants "Add delegated permission grant" audits made (a consent the user gave)."""
     made: dict[str, Record] = {}
@@ -1055,218 +873,3 @@ def _granted_in_audits(
                 "scope": " ".join(scope.split()),
             }
     return list(made.values())
-
-
-# -- HTTP ---------------------------------------------------------------------------------------------
-# Filterable properties per resource (what Graph documents as supporting $filter, as far as needed).
-_MESSAGE_FIELDS: dict[str, Field] = {
-    "receivedDateTime": DT, "sentDateTime": DT, "createdDateTime": DT, "lastModifiedDateTime": DT,
-    "subject": S, "internetMessageId": S, "isDraft": BOOL, "isRead": BOOL, "hasAttachments": BOOL,
-    "importance": S, "from/emailAddress/address": S, "sender/emailAddress/address": S, "conversationId": S,
-}  # fmt: skip
-_ROLE_FIELDS: dict[str, Field] = {
-    name: S for name in ("id", "principalId", "roleDefinitionId", "directoryScopeId", "appScopeId")
-}
-_SCHEDULE_FIELDS: dict[str, Field] = {**_ROLE_FIELDS, "memberType": S, "status": S}
-_INSTANCE_FIELDS: dict[str, Field] = {
-    **_SCHEDULE_FIELDS,
-    **{name: S for name in ("assignmentType", "roleAssignmentOriginId", "roleAssignmentScheduleId")},
-}
-_GRANT_FIELDS: dict[str, Field] = {
-    name: S for name in ("id", "clientId", "consentType", "principalId", "resourceId")
-}
-_APP_ROLE_FIELDS: dict[str, Field] = {name: S for name in ("id", "resourceId", "appRoleId", "principalId")}
-_MAX_TOP = {"users/mailFolders/messages": 1000, "users/authentication/methods": 999}
-_OPTIONS = frozenset({"$filter", "$top", "$select", "$skiptoken", "$orderby", "$expand"})
-
-
-def resource(rest: list[str]) -> str | None:
-    """The resource a Graph path (after the version) names, if this module answers it."""
-    if len(rest) == 5 and rest[0] == "users" and rest[2] == "mailFolders" and rest[4] == "messages":
-        return "users/mailFolders/messages"
-    if len(rest) == 4 and rest[0] == "users" and rest[2:] == ["authentication", "methods"]:
-        return "users/authentication/methods"
-    if len(rest) == 3 and rest[0] == "users" and rest[2] == "appRoleAssignments":
-        return "users/appRoleAssignments"
-    if rest == ["oauth2PermissionGrants"]:
-        return "oauth2PermissionGrants"
-    if len(rest) == 3 and rest[:2] == ["roleManagement", "directory"]:
-        name = "roleManagement/directory/" + rest[2]
-        return name if name in PERMISSIONS else None
-    return None
-
-
-def _error(status: int, code: str, message: str) -> HttpError:
-    from reclaim.lab.server import HttpError  # the server imports this module
-
-    return HttpError(status, code, message)
-
-
-def _denied(permission: str, purpose: str) -> HttpError:
-    """Graph's 403 for a missing application permission, naming it and what it is for."""
-    return _error(
-        403,
-        "Authorization_RequestDenied",
-        "Insufficient privileges to complete the operation. The application needs the "
-        f"{permission} application permission (with admin consent) to {purpose}.",
-    )
-
-
-def _require(lab: Lab, name: str) -> None:
-    allowed = PERMISSIONS[name]
-    if not any(p in lab.granted for p in allowed):
-        raise _denied(NAMED.get(name, allowed[0]), f"read {name}")
-
-
-def answer(lab: Lab, method: str, api: str, rest: list[str], query: Mapping[str, str], raw: str) -> Response:
-    """Answer a Graph request for one of this module's resources (``resource(rest)`` is not None)."""
-    name = resource(rest)
-    assert name is not None
-    if api not in ("v1.0", "beta"):
-        raise _error(400, "BadRequest", "Invalid version: use v1.0 or beta.")
-    if method != "GET":
-        raise _error(
-            405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."
-        )
-    expandable = name.startswith("roleManagement/")
-    for option in query:
-        if option.startswith("$") and option not in _OPTIONS:
-            raise _error(400, "BadRequest", f"Query option '{option}' is not supported by the lab.")
-    if "$expand" in query and not expandable:
-        raise _error(400, "BadRequest", f"Query option '$expand' is not allowed for {name}.")
-    _require(lab, name)
-    state = extras(lab.tenant)
-    base = f"{lab.graph_url}/{api}/$metadata#"
-    try:
-        if name == "users/mailFolders/messages":
-            return _messages(lab, state, rest[1], rest[3], query, raw, base)
-        if name in ("users/authentication/methods", "users/appRoleAssignments"):
-            user = lab.tenant.user(rest[1])
-            if user is None:
-                raise _error(
-                    404,
-                    "Request_ResourceNotFound",
-                    f"Resource '{rest[1]}' does not exist or one of its queried reference-property objects "
-                    "are not present.",
-                )
-            uid = str(user["id"])
-            if name == "users/authentication/methods":
-                if "$filter" in query or "$orderby" in query:
-                    raise _error(
-                        400, "BadRequest", "Query option '$filter' is not allowed for authentication methods."
-                    )
-                context = f"{base}users('{uid}')/authentication/methods"
-                return _page(lab, lambda: list(state.methods.get(uid, [])), query, raw, context, name)
-            context = f"{base}users('{uid}')/appRoleAssignments"
-            records = state.app_roles.get(uid, [])
-            return _page(
-                lab,
-                _filtered(records, query, _APP_ROLE_FIELDS, "appRoleAssignment"),
-                query,
-                raw,
-                context,
-                name,
-            )
-        if name == "oauth2PermissionGrants":
-            return _page(
-                lab, _filtered(state.grants, query, _GRANT_FIELDS, "oAuth2PermissionGrant"), query, raw,
-                base + "oauth2PermissionGrants", name,
-            )  # fmt: skip
-        if name == "roleManagement/directory/roleAssignments":
-            compute = _filtered(state.role_assignments, query, _ROLE_FIELDS, "unifiedRoleAssignment")
-        elif name == "roleManagement/directory/roleEligibilitySchedules":
-            compute = _filtered(
-                state.role_eligibility, query, _SCHEDULE_FIELDS, "unifiedRoleEligibilitySchedule"
-            )
-        elif name == "roleManagement/directory/roleAssignmentScheduleInstances":
-            schedules = state.role_schedules
-            active = [assignment_instance(a, schedules.get(a["id"])) for a in state.role_assignments]
-            compute = _filtered(active, query, _INSTANCE_FIELDS, "unifiedRoleAssignmentScheduleInstance")
-        else:
-            instances = [_instance(s) for s in state.role_eligibility]
-            compute = _filtered(instances, query, _SCHEDULE_FIELDS, "unifiedRoleEligibilityScheduleInstance")
-        expand = _expansions(query.get("$expand"))
-        return _page(
-            lab, lambda: [_expanded(lab.tenant, r, expand) for r in compute()], query, raw,
-            base + name, name,
-        )  # fmt: skip
-    except odata.QueryError as err:
-        raise _error(400, "BadRequest", str(err)) from err
-
-
-def _filtered(
-    records: list[Record], query: Mapping[str, str], fields: Mapping[str, Field], entity: str
-) -> Callable[[], list[Record]]:
-    flt = odata.parse_filter(query.get("$filter"), fields, entity)  # parsed now: a bad filter is a 400
-    if query.get("$orderby"):
-        raise odata.QueryError(f"Sorting is not supported on {entity} by the lab.")
-    return lambda: [r for r in records if flt is None or flt.match(r)]
-
-
-def _expansions(text: str | None) -> set[str]:
-    wanted = {part.strip() for part in (text or "").split(",") if part.strip()}
-    unknown = wanted - {"roleDefinition", "principal"}
-    if unknown:
-        raise odata.QueryError(f"Could not find a property named '{sorted(unknown)[0]}' to expand.")
-    return wanted
-
-
-def _expanded(tenant: LabTenant, record: Record, expand: set[str]) -> Record:
-    out = dict(record)
-    if "roleDefinition" in expand:
-        out["roleDefinition"] = role_definition(record["roleDefinitionId"])
-    if "principal" in expand:
-        user = tenant.user(record["principalId"]) or {}
-        out["principal"] = {
-            "@odata.type": "#microsoft.graph.user",
-            "id": record["principalId"],
-            "deletedDateTime": None,
-            "displayName": user.get("displayName"),
-            "userPrincipalName": user.get("userPrincipalName"),
-        }
-    return out
-
-
-def _messages(
-    lab: Lab, state: Extras, who: str, folder: str, query: Mapping[str, str], raw: str, base: str
-) -> Response:
-    user = lab.tenant.user(who)
-    if user is None:
-        raise _error(404, "ErrorInvalidUser", f"The requested user '{who}' is invalid.")
-    owner = str(user["userPrincipalName"]).lower()
-    wanted = folder.casefold()
-    if wanted not in WELL_KNOWN_FOLDERS:
-        wanted = next((f for (o, f), i in state.folder_ids.items() if o == owner and i == folder), "")
-        if not wanted:
-            raise _error(400, "ErrorInvalidIdMalformed", "Id is malformed.")
-    flt = odata.parse_filter(query.get("$filter"), _MESSAGE_FIELDS, "message")
-    order = odata.parse_orderby(query.get("$orderby"), ("receivedDateTime", "sentDateTime"))
-    messages = state.folders.get((owner, wanted), [])
-
-    def compute() -> list[Record]:
-        found = [m for m in messages if flt is None or flt.match(m)]
-        if order is not None:
-            found.sort(key=lambda m: str(m.get(order[0]) or ""), reverse=order[1])
-        return found
-
-    context = f"{base}users('{user['id']}')/mailFolders('{folder}')/messages"
-    return _page(
-        lab, compute, query, raw, context, "users/mailFolders/messages", always=("@odata.etag", "id")
-    )
-
-
-def _page(
-    lab: Lab,
-    compute: Callable[[], list[Record]],
-    query: Mapping[str, str],
-    raw: str,
-    context: str,
-    name: str,
-    always: tuple[str, ...] = (),
-) -> Response:
-    """One page of a collection, paged and cached as the server pages its own."""
-    key = "|".join([raw, query.get("$filter", ""), query.get("$orderby", ""), query.get("$expand", "")])
-    return lab._page(
-        None, query, raw, context, name, key, lambda _query: compute(),
-        max_top=_MAX_TOP.get(name, 999), always=always,
-    )  # fmt: skip

@@ -3,6 +3,7 @@
 Reads return the objects ConvertTo-Json shows; writes change the ``LabTenant`` so the matching Get-
 shows the change, and (like the REST endpoint for Set- cmdlets) output nothing, except Add-*Permission,
 which outputs the entry it added. Every cmdlet runs under ``tenant.lock`` and answers copies.
+``CMDLETS`` is the table: a cmdlet is a handler and a line there (Get-MessageTraceV2's is ``message_trace``).
 """
 
 from __future__ import annotations
@@ -11,37 +12,16 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from reclaim.lab import cmdlet_reference
 from reclaim.lab.data import LabTenant, Record, dotnet_now, mailbox_permission, recipient_permission
+from reclaim.lab.exchange import message_trace, reference
+from reclaim.lab.exchange.envelope import MORE_RESULTS, CmdletError, Output
 
 # PowerShell's common parameters, which every cmdlet takes (the reference does not list them)
 _COMMON = {"erroraction", "warningaction", "verbose", "debug", "informationaction", "errorvariable",
            "warningvariable", "outvariable", "outbuffer", "pipelinevariable"}  # fmt: skip
 DEFAULT_RESULT_SIZE = 1000  # what a Get- cmdlet answers without -ResultSize
-MORE_RESULTS = (
-    "There are more results available than are currently displayed. To view them, increase the value for "
-    "the ResultSize parameter."
-)
 _OWN_RESULT_SIZE = {"Get-MessageTraceV2"}  # its handler applies its own default and limits
 Handler = Callable[[LabTenant, Mapping[str, Any]], list[Record]]
-
-
-class CmdletError(Exception):
-    """A cmdlet failure, answered with ``status`` and an error body like the REST endpoint's."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class Output(list[Record]):
-    """A cmdlet's objects with the WARNING lines it wrote (the service answers them beside the rows)."""
-
-    def __init__(self, rows: Iterable[Record], warnings: Iterable[str] = ()) -> None:
-        super().__init__(rows)
-        self.warnings = list(warnings)
 
 
 def mailbox_parameter(parameters: Mapping[str, Any]) -> str | None:
@@ -142,12 +122,6 @@ def _blocked(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
     return [
         b for b in tenant.blocked_senders if str(b.get("SenderAddress")).casefold() == str(address).casefold()
     ]
-
-
-def _message_trace(tenant: LabTenant, p: Mapping[str, Any]) -> list[Record]:
-    from reclaim.lab.directory import message_trace  # that module imports this one
-
-    return message_trace(tenant, p)
 
 
 # -- parameter values ------------------------------------------------------------------------------
@@ -566,11 +540,6 @@ def _role_group_cmdlets(service: str) -> dict[str, tuple[frozenset[str], Handler
     }
 
 
-_TRACE_PARAMETERS = frozenset(
-    {"SenderAddress", "RecipientAddress", "StartDate", "EndDate", "MessageId", "MessageTraceId", "Status",
-     "Subject", "SubjectFilterType", "FromIP", "ToIP", "ResultSize", "StartingRecipientAddress"}
-)  # fmt: skip
-
 _RULE_CHANGE = frozenset({"Identity", "Mailbox", "AlwaysDeleteOutlookRulesBlob", "Force"})
 _PERMISSION_CHANGE = frozenset({"Identity", "User", "AccessRights", "InheritanceType", "Deny"})
 _SEND_AS_CHANGE = frozenset({"Identity", "Trustee", "AccessRights"})
@@ -578,7 +547,8 @@ _SEND_AS_CHANGE = frozenset({"Identity", "Trustee", "AccessRights"})
 # cmdlet -> (parameters it takes, handler)
 CMDLETS: dict[str, tuple[frozenset[str], Handler]] = {
     "Get-InboxRule": (
-        frozenset({"Mailbox", "Identity", "IncludeHidden", "BypassScopeCheck", "ResultSize"}), _inbox_rules
+        frozenset({"Mailbox", "Identity", "IncludeHidden", "BypassScopeCheck", "ResultSize"}),
+        _inbox_rules,
     ),
     "Get-Mailbox": (frozenset({"Identity", "ResultSize", "RecipientTypeDetails"}), _mailboxes),
     "Get-CASMailbox": (frozenset({"Identity", "ResultSize"}), _by_mailbox(lambda t: t.cas_mailboxes, False)),
@@ -591,7 +561,7 @@ CMDLETS: dict[str, tuple[frozenset[str], Handler]] = {
         _by_mailbox(lambda t: t.message_configuration, True),
     ),
     "Get-BlockedSenderAddress": (frozenset({"SenderAddress"}), _blocked),
-    "Get-MessageTraceV2": (_TRACE_PARAMETERS, _message_trace),
+    "Get-MessageTraceV2": (message_trace.PARAMETERS, message_trace.get),
     "Get-RecipientPermission": (
         frozenset({"Identity", "Trustee", "AccessRights", "ResultSize"}),
         _recipient_permissions,
@@ -635,11 +605,11 @@ def invoke_cmdlet(
     """The objects a cmdlet of ``service`` ("exchange" or "compliance") outputs and the warnings it
     writes, copied under the tenant's lock (a later write never changes an answer already given).
     ``CmdletError`` for a cmdlet the service lacks, a parameter Microsoft's cmdlet does not take in
-    that service (``cmdlet_reference``), or an unknown object. A Get- cmdlet that takes -ResultSize
+    that service (``reference``), or an unknown object. A Get- cmdlet that takes -ResultSize
     answers its first 1,000 objects without it, and warns."""
     known = SERVICES[service].get(name)
-    reference = cmdlet_reference.parameters(service, name)
-    if known is None or reference is None:
+    documented = reference.parameters(service, name)
+    if known is None or documented is None:
         raise CmdletError(
             400,
             "CommandNotFoundException",
@@ -649,7 +619,7 @@ def invoke_cmdlet(
     implemented, handler = known
     spelled: dict[str, Any] = {}
     for key, value in parameters.items():
-        found = cmdlet_reference.parameter(service, name, key)
+        found = reference.parameter(service, name, key)
         if found is None and key.casefold() not in _COMMON:
             raise CmdletError(
                 400,
@@ -663,7 +633,7 @@ def invoke_cmdlet(
                 400, "NotImplementedException", f"The lab does not implement -{found[0]} ({name})."
             )
         spelled[found[0] if found else key] = value
-    capped = name.startswith("Get-") and "ResultSize" in reference and "ResultSize" not in spelled
+    capped = name.startswith("Get-") and "ResultSize" in documented and "ResultSize" not in spelled
     with tenant.lock:
         rows = handler(tenant, spelled)
         warnings: list[str] = list(getattr(rows, "warnings", []))
