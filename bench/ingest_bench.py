@@ -1,23 +1,28 @@
 """Ingest throughput: records/s and peak RSS for UAL as NDJSON and as a Purview CSV.
 
 Each ingest runs in its own process so that its peak RSS is its own. Beside it, the floor:
-a bare DuckDB scan of the same file that parses every record and keeps nothing.
+a bare DuckDB scan of the same file that parses every record and keeps nothing. With
+--files, the NDJSON records are also split into that many small files (a folder of small
+exports) and ingested as one folder: both times, their ratio, and the floor for each.
     python bench/ingest_bench.py --records 1000000
+    python bench/ingest_bench.py --records 1000000 --formats ndjson --files 10000
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from reclaim import synth
 from reclaim.ingest.mappings import UAL
+from reclaim.tenantsim import synth
 
 DATA = Path(__file__).parent / "data"
 
@@ -30,6 +35,33 @@ def _make(kind: str, records: int) -> Path:
         writer = synth.write_ndjson if kind == "ndjson" else synth.write_purview_csv
         writer(path, synth.ual_records(records, tenant))
     return path
+
+
+def _split(path: Path, files: int) -> Path:
+    """The records of ``path``, in order, in ``files`` NDJSON files of as many records each."""
+    folder = DATA / f"{path.stem}-in-{files}-files"
+    if not folder.exists():
+        partial = folder.with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        with path.open("rb") as fin:
+            records = sum(1 for _ in fin)
+            fin.seek(0)
+            per = -(-records // files)
+            for n in range(files):
+                (partial / f"part-{n:05d}.ndjson").write_bytes(b"".join(itertools.islice(fin, per)))
+        partial.rename(folder)
+    return folder
+
+
+def _ingest(path: Path) -> tuple[int, int, float, str]:
+    """(records, rejected, seconds, peak RSS in MB) of ingesting ``path`` into a new case."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(path), str(Path(tmp) / "case")],
+            check=True, capture_output=True, text=True,
+        ).stdout.split()  # fmt: skip
+    return int(out[0]), int(out[1]), float(out[2]), out[3]
 
 
 def _child(path: str, case: str) -> None:
@@ -48,15 +80,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--formats", default="ndjson,csv", help="comma-separated: ndjson, csv")
+    parser.add_argument("--files", type=int, default=0, help="also: the NDJSON records in this many files")
     args = parser.parse_args()
     for kind in args.formats.split(","):
         path = _make(kind, args.records)
-        with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(path), str(Path(tmp) / "case")],
-                check=True, capture_output=True, text=True,
-            ).stdout.split()  # fmt: skip
-        records, rejected, elapsed, rss = int(out[0]), int(out[1]), float(out[2]), out[3]
+        records, rejected, elapsed, rss = _ingest(path)
         size_mb = path.stat().st_size / 1e6
         floor = _bare_scan(path, kind)
         with tempfile.TemporaryDirectory() as tmp:
@@ -68,6 +96,16 @@ def main() -> None:
             f"(bare DuckDB scan: {floor:.2f} s; the same rows into a table, nothing else: {stored:.2f} s; "
             f"into a table in memory: {in_memory:.2f} s)"
         )
+        if kind == "ndjson" and args.files:
+            folder = _split(path, args.files)
+            many, many_rejected, many_elapsed, many_rss = _ingest(folder)
+            assert (many, many_rejected) == (records, rejected), "the files hold other records"
+            many_floor = _bare_scan(folder / "*.ndjson", kind)
+            print(
+                f"ndjson {records:>10,} records in 1 file: {elapsed:.2f} s; in {args.files:,} files: "
+                f"{many_elapsed:.2f} s, peak RSS {many_rss} MB; {many_elapsed / elapsed:.2f} times as long "
+                f"(bare DuckDB scan: {floor:.2f} s of the file, {many_floor:.2f} s of the files)"
+            )
 
 
 def _scan(path: Path, kind: str) -> str:

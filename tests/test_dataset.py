@@ -16,13 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from reclaim import synth, tenantsim
+from reclaim import tenantsim
 from reclaim.case import dataset, schema
 from reclaim.case.store import Case
 from reclaim.cli.main import cli
 from reclaim.detect import context, engine, rules
 from reclaim.ingest.pipeline import ingest_paths
 from reclaim.lab import LabTenant, serve
+from reclaim.tenantsim import synth
 from tests.lablib import collect_from_lab
 
 USERS, DAYS, SEED = 20, 7, 3

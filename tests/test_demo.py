@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reclaim import tenantsim
@@ -12,7 +15,23 @@ from reclaim.cli.main import cli
 from reclaim.playbook.journal import Journal
 
 
-def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+@pytest.fixture
+def lax_umask() -> Iterator[None]:
+    """A shell umask that lets everyone read what is created: the case must be private anyway."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    """Every file and folder under ``root`` (itself included) -> its permission bits."""
+    found = {".": root.stat().st_mode & 0o777}
+    for path in root.rglob("*"):
+        found[str(path.relative_to(root))] = path.lstat().st_mode & 0o777
+    return found
+
+
+def test_demo_runs_the_whole_flow(tmp_path: Path, lax_umask: None) -> None:
     case_dir = tmp_path / "demo"
     result = CliRunner().invoke(
         cli, ["demo", "--case", str(case_dir), "--users", "12"], env={"COLUMNS": "200"}
@@ -34,6 +53,17 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert password not in result.output
     assert (case_dir / "remediation").is_dir()
     assert "<script" in (case_dir / "report.html").read_text(encoding="utf-8")
+
+    modes = _modes(case_dir)
+    for name in ("case.duckdb", "journal.jsonl", "report.html", "evidence/manifest.json", "collected"):
+        assert name in modes, sorted(modes)
+    assert any(name.startswith("remediation/") for name in modes), sorted(modes)
+    folders = {name for name in modes if (case_dir / name).is_dir()}
+    evidence = {name for name in modes if name.startswith("evidence/") and name != "evidence/manifest.json"}
+    assert evidence
+    # whatever the umask (0022 here): folders 0700, evidence 0400, every other file 0600
+    wanted = {name: 0o700 if name in folders else 0o400 if name in evidence else 0o600 for name in modes}
+    assert modes == wanted
 
     again = CliRunner().invoke(cli, ["demo", "--case", str(case_dir), "--users", "12"])
     assert again.exit_code == 0, again.output  # a previous demo's case is replaced

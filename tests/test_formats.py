@@ -10,7 +10,7 @@ import zipfile
 
 import orjson
 
-from reclaim import synth
+from reclaim.tenantsim import synth
 from tests.conftest import Ingest, rows
 
 UAL = {

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reclaim import synth
 from reclaim.case.store import Case
 from reclaim.ingest.pipeline import ingest_paths
+from reclaim.tenantsim import synth
 from tests.conftest import rows
 
 # The child dies without any cleanup (os._exit) at the named moment of its ingest.

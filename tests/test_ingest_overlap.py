@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from reclaim import synth
 from reclaim.case.store import Case
 from reclaim.ingest import pipeline, store
 from reclaim.ingest.pipeline import ingest_paths
+from reclaim.tenantsim import synth
 from tests.conftest import rows
 
 _ROWS = (

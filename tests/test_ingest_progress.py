@@ -33,9 +33,9 @@ def test_duckdbs_estimate_reaches_the_bar_while_a_statement_runs(tmp_path: Path,
 
 
 def test_a_large_file_reports_progress_before_it_is_loaded(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from reclaim import synth
     from reclaim.ingest import progress
     from reclaim.ingest.pipeline import ingest_paths
+    from reclaim.tenantsim import synth
 
     monkeypatch.setattr(progress, "_POLL_SECONDS", 0.01)
     path = tmp_path / "ual.ndjson"

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from reclaim import tenantsim
 from reclaim.case.store import Case
+from reclaim.cli.main import cli
+from reclaim.cli.tenant import TOKEN_VARIABLE
 from reclaim.lab import Lab, LabTenant, serve
 from reclaim.playbook.executor import Check
 from reclaim.playbook.journal import Journal
-from reclaim.playbook.model import ALREADY, CHANGE, DONE, FAILED, STEPS, Plan, Result
+from reclaim.playbook.model import ALREADY, CHANGE, DONE, FAILED, RETRY, STEPS, Plan, Result
 from reclaim.playbook.session import Session
 from reclaim.playbook.state import PARTS, UserState, read_state
 from tests.lablib import collect_from_lab, lab_client
@@ -575,3 +578,118 @@ def test_a_federated_account_is_told_to_change_its_password_on_premises(lab: Lab
     plan, _ = _plan(lab, case_dir, ("R1",))
     reset = next(a for a in plan.actions if a.key == "R1:password")
     assert reset.status == "skip" and "federated" in reset.reason and "on-premises" in reset.reason
+
+
+# -- containment always completes ---------------------------------------------------------------------
+# A revocation follows the last password reset; throttling is waited out (up to --max-wait) or reported
+# as not done with a non-zero exit; no request goes to a throttled service before its Retry-After ends.
+IDENTITY = ("R1", "sessions")
+
+
+def _apply_with(lab: Lab, case_dir: Path, steps: tuple[str, ...], **client: Any) -> tuple[Plan, list[Result]]:
+    """Apply with the client's waiting options (``max_wait``, ``on_wait``, ``max_retry_after``)."""
+    async def go() -> tuple[Plan, list[Result]]:
+        async with lab.client(backoff=0.05, **client) as c:
+            with Case.open(case_dir, create=False) as case:
+                session = Session(c, case, VICTIM, Passwords())
+                plan, state = await session.plan(steps)
+                return plan, await session.apply(plan, state)
+
+    return asyncio.run(go())
+
+
+def _by_kind(results: list[Result], plan: Plan) -> dict[str, str]:
+    kinds = {a.key: a.kind for a in plan.actions}
+    return {kinds[r.key]: r.status for r in results}
+
+
+def _revocations(lab: Lab) -> int:
+    return sum(1 for m, p, s in lab.requests if m == "POST" and p.endswith("/revokeSignInSessions") and s < 300)
+
+
+def test_a_reset_done_after_the_revocation_is_followed_by_another(lab: Lab, case_dir: Path) -> None:
+    lab.password_role = False  # the reset fails; the revocation after it in the lane goes ahead
+    plan, results = _apply_with(lab, case_dir, IDENTITY)
+    assert _by_kind(results, plan) == {"reset-password": FAILED, "revoke-sessions": DONE}
+    checks = {c.step: c for c in _verify(lab, case_dir)}
+    assert checks["R1"].holds is False and checks["R1"].detail.startswith("not done")  # owed: cannot hold
+    assert checks["sessions"].holds is True
+
+    lab.password_role = True
+    plan, results = _apply_with(lab, case_dir, IDENTITY)
+    assert _by_kind(results, plan) == {"reset-password": DONE, "revoke-sessions": DONE}  # revoked again
+    assert _revocations(lab) == 2
+    assert all(c.holds for c in _verify(lab, case_dir))
+
+    plan, results = _apply_with(lab, case_dir, IDENTITY)  # nothing more is owed: neither is repeated
+    assert set(_by_kind(results, plan).values()) == {ALREADY} and _revocations(lab) == 2
+
+
+def test_verify_says_when_the_revocation_came_before_the_last_reset(lab: Lab, case_dir: Path) -> None:
+    lab.password_role = False
+    _apply_with(lab, case_dir, IDENTITY)
+    lab.password_role = True
+    _apply_with(lab, case_dir, ("R1",))  # the reset alone: the sessions opened in between stay valid
+    (sessions,) = [c for c in _verify(lab, case_dir) if c.step == "sessions"]
+    assert sessions.holds is False and "before the last password reset" in sessions.detail
+
+
+def test_a_long_retry_after_is_waited_out_up_to_max_wait(lab: Lab, case_dir: Path) -> None:
+    waits: list[tuple[str, float]] = []
+    lab.faults.throttle("/graph/v1.0/users", 1, retry_after=2)  # longer than the client's cap below
+    plan, results = _apply_with(
+        lab, case_dir, ("sessions",), max_retry_after=0.5, max_wait=10, on_wait=lambda s, t: waits.append((s, t))
+    )
+    assert _by_kind(results, plan) == {"revoke-sessions": DONE}
+    assert waits and waits[0][0] == "Microsoft Graph" and 1 < waits[0][1] <= 2
+
+
+def test_throttling_past_max_wait_is_not_done_and_exits_non_zero(
+    lab: Lab, case_dir: Path, monkeypatch: Any
+) -> None:
+    user_id = (lab.tenant.user(VICTIM) or {})["id"]
+    lab.faults.throttle(f"/graph/v1.0/users/{user_id}/revokeSignInSessions", 50, retry_after=30)
+    monkeypatch.setenv(TOKEN_VARIABLE, lab.token)
+    args = ["remediate", "--tenant", lab.tenant_id, "--graph-url", lab.graph_url, "--exo-url", lab.exo_url,
+            "--scc-url", lab.scc_url, "--user", VICTIM, "--case", str(case_dir), "--steps", "R2,sessions",
+            "--apply", "--yes", "--max-wait", "1"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "Not done" in result.output and "sessions" in result.output
+    owed = [c for c in _verify(lab, case_dir) if c.step == "sessions"]
+    assert owed and owed[0].holds is False and "not done" in owed[0].detail
+
+    lab.faults.clear()  # the service answers again: a rerun does it, and nothing is owed any more
+    _, results = _apply_with(lab, case_dir, ("R2", "sessions"))
+    assert all(r.status in (DONE, ALREADY) for r in results)
+    assert all(c.holds for c in _verify(lab, case_dir))
+
+
+def test_a_step_that_cannot_be_planned_for_throttling_is_owed(lab: Lab, case_dir: Path) -> None:
+    lab.faults.throttle("/exo/", 100, retry_after=30)  # Exchange throttles the app for a long while
+    plan, results = _apply_with(lab, case_dir, ("R2", "sessions"), max_retry_after=0.5, max_wait=0.5)
+    (r2,) = [a for a in plan.actions if a.step == "R2"]
+    assert r2.status == RETRY
+    assert {r.step: r.status for r in results} == {"R2": FAILED, "sessions": DONE}
+
+
+def test_no_request_goes_to_a_throttled_service_before_its_retry_after(lab: Lab) -> None:
+    lab.faults.throttle("/exo/", 1, retry_after=2)
+
+    async def go() -> None:
+        async with lab.client(backoff=0.05, max_retry_after=5) as c:
+
+            async def after_the_429() -> None:
+                await asyncio.sleep(0.3)  # Exchange has said "wait 2 s" by now
+                await asyncio.gather(
+                    *(c.run("Get-Mailbox", {"Identity": VICTIM}) for _ in range(3)), c.get("/users", {"$top": "1"})
+                )
+
+            await asyncio.gather(c.run("Get-Mailbox", {"Identity": VICTIM}), after_the_429())
+
+    asyncio.run(go())
+    exo = [r for r in lab.log if r.path.startswith("/exo/")]
+    (throttled,) = [r for r in exo if r.status == 429]
+    assert len(exo) == 5 and all(r.started >= throttled.finished + 1.9 for r in exo if r is not throttled)
+    (graph,) = [r for r in lab.log if r.path == "/graph/v1.0/users"]
+    assert graph.started < throttled.finished + 1  # another service is not held

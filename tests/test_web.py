@@ -128,10 +128,10 @@ def test_an_unknown_step_is_a_clear_refusal(ui: tuple[WebServer, Lab, Path]) -> 
 def test_verdicts_are_judged_again_only_when_the_evidence_changes(
     template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reclaim import synth
     from reclaim.cli.serve import render_report
     from reclaim.detect import engine
     from reclaim.ingest.pipeline import ingest_paths
+    from reclaim.tenantsim import synth
 
     case_dir = tmp_path / "case"
     shutil.copytree(template, case_dir)

@@ -6,6 +6,8 @@ Layout::
       case.duckdb              normalized tables (see schema.py)
       evidence/                every input, unchanged, named <sha256 prefix>-<safe name>
       evidence/manifest.json   sha256, size, format, counts and rejects per input
+
+The folder is private to its owner (reclaim.private): folders 0700, files 0600, evidence 0400.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import duckdb
 
 from reclaim.case import schema
 from reclaim.errors import CaseError, UsageError
+from reclaim.private import EVIDENCE_DIR, tighten_case
 from reclaim.sqltext import sql_text
 
 # DuckDB's share of memory; Python's own (one 32 MB frame or CSV block) is small. Below
@@ -80,7 +83,8 @@ class Case:
                 )
             if root.exists() and not root.is_dir():
                 raise CaseError(f"{root} exists and is not a folder")
-            (root / "evidence").mkdir(parents=True, exist_ok=True)
+            (root / EVIDENCE_DIR).mkdir(parents=True, exist_ok=True)
+        tighten_case(root)
         try:
             con = duckdb.connect(str(db))
         except duckdb.Error as exc:
@@ -111,7 +115,7 @@ class Case:
 
     @property
     def evidence_dir(self) -> Path:
-        return self.root / "evidence"
+        return self.root / EVIDENCE_DIR
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any
@@ -15,6 +18,7 @@ from rich.table import Table
 
 from reclaim.case.store import Case
 from reclaim.ingest.pipeline import AfterLoad, FileResult, IngestReport, ingest_paths
+from reclaim.ingest.sources import Inputs
 from reclaim.report.text import reveal
 
 out = Console(highlight=False)
@@ -23,9 +27,43 @@ err = Console(stderr=True, highlight=False)
 DEFAULT_CASE = "reclaim-case"
 
 
-def safe(text: object) -> str:
-    """Data for the terminal: markup escaped, control and invisible characters shown."""
-    return escape(reveal(text))
+# Longer values are cut in terminal tables unless --full: a 20,000-character inbox rule name would
+# fill thousands of lines. Files (--json, reports) keep every value whole.
+SHOWN_CHARS = 300
+
+full_option = click.option(
+    "--full", is_flag=True, help=f"Print values longer than {SHOWN_CHARS} characters whole, not cut."
+)
+
+
+def revealed(text: object, full: bool = True) -> str:
+    """Hidden characters shown as <U+XXXX>; unless ``full``, a very long value cut, with its length."""
+    value = str(text)
+    if full or len(value) <= SHOWN_CHARS:
+        return reveal(value)
+    return f"{reveal(value[:SHOWN_CHARS])} (…, {len(value):,} characters; --full to see all)"
+
+
+def safe(text: object, full: bool = True) -> str:
+    """Data for the terminal: markup escaped, control and invisible characters shown; unless
+    ``full``, a very long value cut."""
+    return escape(revealed(text, full))
+
+
+def terminal_json(value: Any, full: bool) -> str:
+    """``value`` as JSON with every key and string ``revealed``: no hidden character reaches the
+    terminal (not even C1 controls and bidi marks, which JSON leaves as they are)."""
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {revealed(k, full): clean(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return revealed(node, full) if isinstance(node, str) else node
+
+    # through JSON first: dates, decimals and the like become the strings they are printed as
+    return json.dumps(clean(json.loads(json.dumps(value, default=str))), ensure_ascii=False)
+
 
 date_order_option = click.option(
     "--date-order",
@@ -33,9 +71,56 @@ date_order_option = click.option(
     help="Order of slash dates such as 03/04/2021 when the data cannot tell (mdy = US).",
 )
 
+_SIZE_UNITS = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+
+
+def _expansion_limits(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, int]:
+    """``Inputs`` fields: {"max_ratio": 200} for 200x; {"max_size": bytes} for 64G, 500M, 1T or bytes."""
+    limits = {}
+    for value in values:
+        text = value.strip().upper().removesuffix("B").removesuffix("I")  # 64G, 64GB, 64GiB
+        if text.endswith("X"):
+            kind, number, shift = "max_ratio", text[:-1], 0
+        else:
+            unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+            kind, number, shift = "max_size", text.removesuffix(unit), _SIZE_UNITS[unit]
+        try:
+            limit = int(float(number) * (1 << shift))
+        except ValueError:
+            limit = 0
+        if limit < 1:
+            raise click.BadParameter(f"'{value}' is neither a size such as 64G nor a ratio such as 100x")
+        limits[kind] = limit
+    return limits
+
+
+def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options that bound what an ingest reads, handed over as ``inputs``."""
+
+    @functools.wraps(command)
+    def run(*args: Any, max_expand: dict[str, int], follow_symlinks: bool, **kwargs: Any) -> Any:
+        return command(*args, inputs=Inputs(follow_symlinks=follow_symlinks, **max_expand), **kwargs)
+
+    defaults = Inputs()
+    run = click.option(
+        "--max-expand", multiple=True, metavar="SIZE|RATIOx", callback=_expansion_limits,
+        help=f"Refuse a .zip or .gz that expands past this: a size per file (default "
+        f"{defaults.max_size >> 30}G) or a ratio to its compressed size (default {defaults.max_ratio}x); "
+        "repeat to set both. Decompression bombs stop there, before they fill the disk.",
+    )(run)  # fmt: skip
+    return click.option(
+        "--follow-symlinks", is_flag=True,
+        help="Read what symbolic links inside input folders point to (without it they are listed, not read).",
+    )(run)  # fmt: skip
+
 
 def ingest_with_progress(
-    case: Case, paths: list[Path], date_order: str | None, quiet: bool, after_load: AfterLoad | None = None
+    case: Case,
+    paths: list[Path],
+    date_order: str | None,
+    quiet: bool,
+    after_load: AfterLoad | None = None,
+    inputs: Inputs | None = None,
 ) -> IngestReport:
     with Progress(
         TextColumn("{task.description}"),
@@ -62,7 +147,9 @@ def ingest_with_progress(
                 count = len(finished)
                 bar.update(overall, advance=total, description=f"{count} file{'s' * (count != 1)} done")
 
-        return ingest_paths(case, paths, date_order=date_order, progress=progress, after_load=after_load)
+        return ingest_paths(
+            case, paths, date_order=date_order, progress=progress, after_load=after_load, inputs=inputs
+        )
 
 
 # More files than this from one folder, of one format, all read whole: one line for them.
@@ -95,7 +182,9 @@ def print_ingest_report(report: IngestReport) -> None:
         # paths have no spaces to wrap at: folded, not cut to one shared '../folder…'
         table.add_column(col, justify="right" if col in ("records", "rejected") else "left", overflow="fold")
     for name, fmt, records, rejected, status in _report_rows(report.files):
-        style = {"ingested": "green", "duplicate": "dim", "partial": "yellow"}.get(status, "red")
+        style = {"ingested": "green", "duplicate": "dim", "partial": "yellow", "skipped": "yellow"}.get(
+            status, "red"
+        )
         table.add_row(name, fmt, f"{records:,}", f"{rejected:,}", f"[{style}]{status}[/]")
     out.print(table)
     for f in report.files:

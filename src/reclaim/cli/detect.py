@@ -22,7 +22,9 @@ from reclaim.cli.common import (
     DEFAULT_CASE,
     date_order_option,
     err,
+    full_option,
     ingest_with_progress,
+    input_options,
     out,
     parse_time,
     print_ingest_report,
@@ -31,6 +33,8 @@ from reclaim.cli.common import (
 from reclaim.detect import context, engine, geo, rules, verdict
 from reclaim.errors import UsageError
 from reclaim.ingest.pipeline import IngestReport
+from reclaim.ingest.sources import Inputs
+from reclaim.private import write_file
 from reclaim.report import findings
 
 _VERDICT_STYLE = {"compromised": "bold red", "suspicious": "yellow", "inconclusive": "cyan", "clean": "green"}
@@ -69,6 +73,7 @@ _rules_option = click.option(
 @click.option("--since", callback=parse_time, help="With --tenant: window start (default: 30 days back).")
 @click.option("--profile", is_flag=True, help="Print how long each rule took.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every user, not only the first {USERS_SHOWN}.")
+@full_option
 @click.option(
     "--tenants", "tenants_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Many tenants: a YAML file of tenants to collect and judge, each in a case under --case.",
@@ -85,6 +90,7 @@ _rules_option = click.option(
 @click.option("--spark-master", help="With --engine spark: the master URL (default: local[*]).")
 @click.option("--spark-remote", help="With --engine spark: a Spark Connect URL (sc://host:15002).")
 @date_order_option
+@input_options
 def investigate(
     paths: tuple[Path, ...],
     case_dir: Path,
@@ -97,6 +103,7 @@ def investigate(
     since: datetime | None,
     profile: bool,
     show_all: bool,
+    full: bool,
     tenants_file: Path | None,
     parallel: int,
     dataset_dir: Path | None,
@@ -104,6 +111,7 @@ def investigate(
     spark_master: str | None,
     spark_remote: str | None,
     date_order: str | None,
+    inputs: Inputs,
 ) -> None:
     """Ingest exports, run every detection rule and judge each user (I3).
 
@@ -170,7 +178,7 @@ def investigate(
                 if not quiet:
                     tenant_cli.print_collect_report(collected)
             if paths:
-                report = ingest_with_progress(case, list(paths), date_order, quiet=quiet)
+                report = ingest_with_progress(case, list(paths), date_order, quiet=quiet, inputs=inputs)
                 if not quiet:
                     print_ingest_report(report)
             analysis = _analyze(case.con, loaded, options, quiet)
@@ -182,9 +190,9 @@ def investigate(
         if quiet:
             sys.stdout.write(text)
         else:
-            json_file.write_text(text, encoding="utf-8")
+            write_file(json_file, text.encode("utf-8"))
     if not quiet:
-        print_verdicts(judged, analysis, show_all)
+        print_verdicts(judged, analysis, show_all, full)
         if profile:
             _print_profile(analysis)
         if json_file is not None:
@@ -249,7 +257,9 @@ def _analyze_spark(
         session.stop()
 
 
-def print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis, show_all: bool) -> None:
+def print_verdicts(
+    judged: list[verdict.UserVerdict], analysis: engine.Analysis, show_all: bool, full: bool = False
+) -> None:
     counts = {v: sum(1 for u in judged if u.verdict == v) for v in verdict.VERDICTS}
     summary = ", ".join(f"[{_VERDICT_STYLE[v]}]{n} {v}[/]" for v, n in counts.items() if n)
     out.print(f"[bold]{len(judged)} users[/]: {summary or 'none found in the case'}")
@@ -261,17 +271,17 @@ def print_verdicts(judged: list[verdict.UserVerdict], analysis: engine.Analysis,
         table.add_column("user", overflow="fold")
         table.add_column("top reasons", overflow="fold")
         for v in shown:
-            reasons = "\n".join(f"• {safe(r)}" for r in v.reasons[:REASONS_SHOWN])
+            reasons = "\n".join(f"• {safe(r, full)}" for r in v.reasons[:REASONS_SHOWN])
             if len(v.reasons) > REASONS_SHOWN:
                 reasons += f"\n  … {len(v.reasons) - REASONS_SHOWN} more"
             styled = f"[{_VERDICT_STYLE[v.verdict]}]{v.verdict}[/]"
-            table.add_row(styled, str(v.score), safe(v.upn), reasons)
+            table.add_row(styled, str(v.score), safe(v.upn, full), reasons)
         out.print(table)
     if len(judged) > len(shown):
         out.print(f"… {len(judged) - len(shown)} more users (--all lists them)")
     tenant = [f for f in analysis.findings if f.upn is None]
     for f in tenant:
-        out.print(f"[{_SEVERITY_STYLE[f.severity]}]tenant[/]: {safe(f.summary)}")
+        out.print(f"[{_SEVERITY_STYLE[f.severity]}]tenant[/]: {safe(f.summary, full)}")
     if analysis.skipped:
         skipped = len(analysis.skipped)
         out.print(f"[cyan]{skipped} rules skipped[/]: nobody was checked for these (clean users say so):")

@@ -13,6 +13,7 @@ from rich.table import Table
 from reclaim.cli.common import err, out, safe
 from reclaim.detect.rules import Rule
 from reclaim.fleet import FleetSummary, load_jobs, run_fleet
+from reclaim.private import write_file
 
 
 def investigate_tenants(
@@ -28,7 +29,7 @@ def investigate_tenants(
         summary = asyncio.run(run_fleet(jobs, root, loaded, parallel, progress))
     print_summary(summary)
     if json_file is not None:
-        json_file.write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
+        write_file(json_file, (json.dumps(summary.as_dict(), indent=2) + "\n").encode("utf-8"))
     sys.exit(3 if any(t.error for t in summary.tenants) else 0)
 
 

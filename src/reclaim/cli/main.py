@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from reclaim import __version__
+from reclaim import __version__, private
 from reclaim.case import dataset
 from reclaim.case.store import Case, RowRef
 from reclaim.cli import dataset as dataset_cli
@@ -25,14 +26,18 @@ from reclaim.cli.common import (
     date_order_option,
     err,
     fmt_time,
+    full_option,
     ingest_with_progress,
+    input_options,
     out,
     parse_time,
     print_ingest_report,
     safe,
+    terminal_json,
 )
 from reclaim.errors import ReclaimError, UsageError
-from reclaim.ingest.original import read_original
+from reclaim.ingest.original import duplicate_keys_note, read_original
+from reclaim.ingest.sources import Inputs
 from reclaim.timeline import timeline
 
 
@@ -74,10 +79,13 @@ class _Group(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        umask = os.umask(private.UMASK)  # whatever a command writes is private (reclaim.private)
         try:
             return super().invoke(ctx)
         except ReclaimError as exc:
             _fail(exc)
+        finally:
+            os.umask(umask)  # for a caller in the same process (tests)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,7 +114,10 @@ def case_group() -> None:
 @case_group.command("new")
 @click.argument("directory", type=click.Path(path_type=Path))
 def case_new(directory: Path) -> None:
-    """Create an empty case folder (evidence/ and case.duckdb).
+    """Create an empty case folder (evidence/ and case.duckdb), private to you.
+
+    Folders are 0700, files 0600 and evidence 0400, whatever the umask; so is everything else
+    Reclaim writes (collected exports, the journal, reports, password files).
 
     \b
     Example:
@@ -116,7 +127,9 @@ def case_new(directory: Path) -> None:
         raise ReclaimError(f"{directory} is already a case folder")
     with Case.open(directory):
         pass
-    out.print(f"created case [bold]{escape(str(directory))}[/]")
+    out.print(
+        f"created case [bold]{safe(directory)}[/], private to you: folders 0700, files 0600, evidence 0400"
+    )
 
 
 # -- ingest --------------------------------------------------------------------------------
@@ -130,6 +143,7 @@ def case_new(directory: Path) -> None:
     help="Write the normalized rows to this Parquet dataset instead of the case (inputs larger than memory).",
 )  # fmt: skip
 @dataset_cli.tenant_id_option
+@input_options
 def ingest(
     case_dir: Path,
     paths: tuple[Path, ...],
@@ -137,6 +151,7 @@ def ingest(
     as_json: bool,
     dataset_dir: Path | None,
     tenant_id: str | None,
+    inputs: Inputs,
 ) -> None:
     """Add exports (files, folders, .zip, .gz) to a case; the format is read from the content.
 
@@ -145,7 +160,9 @@ def ingest(
     still finds every row's original record.
 
     Exit code 0: everything read; 3: some records or files were not (see the report and
-    evidence/manifest.json); 1: nothing was read.
+    evidence/manifest.json); 1: nothing was read. What is not read is named: a FIFO or
+    device, a symbolic link in a folder (unless --follow-symlinks), a dangling link or loop,
+    an archive that expands past --max-expand.
 
     \b
     Example:
@@ -156,10 +173,12 @@ def ingest(
         raise UsageError("--tenant-id names the tenant of a dataset's rows", hint="add --dataset DIR")
     with Case.open(case_dir) as case:
         if dataset_dir is None:
-            report = ingest_with_progress(case, list(paths), date_order, quiet=as_json)
+            report = ingest_with_progress(case, list(paths), date_order, quiet=as_json, inputs=inputs)
         else:
             with dataset.Sink(case, dataset_dir, tenant_id) as sink:
-                report = ingest_with_progress(case, list(paths), date_order, as_json, after_load=sink.flush)
+                report = ingest_with_progress(
+                    case, list(paths), date_order, as_json, after_load=sink.flush, inputs=inputs
+                )
     if as_json:
         out.print_json(json.dumps(report.as_dict(), default=str))
     else:
@@ -171,7 +190,8 @@ def ingest(
 @cli.command()
 @click.argument("case_dir", metavar="CASE", type=click.Path(path_type=Path))
 @click.argument("row_id")
-def show(case_dir: Path, row_id: str) -> None:
+@full_option
+def show(case_dir: Path, row_id: str, full: bool) -> None:
     """Print the original record behind a row id (E<evidence>.<record>), and its normalized row.
 
     \b
@@ -187,14 +207,16 @@ def show(case_dir: Path, row_id: str) -> None:
         original = read_original(path, evidence["container"], evidence["encoding"], ref.record_no)
         found = case.find_row(ref) or dataset.find_row(case, ref)
     out.print(
-        f"[bold]{ref}[/]  {escape(evidence['source'])}  record {ref.record_no}  "
-        f"({escape(str(evidence['format']))})"
+        f"[bold]{ref}[/]  {safe(evidence['source'], full)}  record {ref.record_no}  "
+        f"({safe(evidence['format'])})"
     )
-    out.print_json(json.dumps(original, default=str, ensure_ascii=False))
+    out.print_json(terminal_json(original, full))
+    if note := duplicate_keys_note(original, evidence["container"]):  # keys JSON-quoted: plain text
+        out.print(note, style="yellow", markup=False, highlight=False)
     if found:
         table_name, row = found
         out.print(f"[bold]normalized[/] ({table_name})")
-        out.print_json(json.dumps(row, default=str, ensure_ascii=False))
+        out.print_json(terminal_json(row, full))
 
 
 # -- timeline ------------------------------------------------------------------------------
@@ -203,9 +225,10 @@ def show(case_dir: Path, row_id: str) -> None:
 @click.option("--user", "upn", required=True, help="User principal name.")
 @click.option("--since", callback=parse_time, help="Start (UTC unless an offset is given).")
 @click.option("--until", callback=parse_time, help="End (UTC unless an offset is given).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array, for machines.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for machines (values whole).")
+@full_option
 def timeline_cmd(
-    case_dir: Path, upn: str, since: datetime | None, until: datetime | None, as_json: bool
+    case_dir: Path, upn: str, since: datetime | None, until: datetime | None, as_json: bool, full: bool
 ) -> None:
     """Everything a user did, and what others did to the user, in time order (I1).
 
@@ -218,19 +241,19 @@ def timeline_cmd(
             entries = timeline(case, upn, since, until)
             sys.stdout.write(json.dumps([e.as_dict() for e in entries], indent=2) + "\n")
         else:
-            _print_timeline(case, upn, since, until)
+            _print_timeline(case, upn, since, until, full)
 
 
-def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetime | None) -> None:
+def _print_timeline(case: Case, upn: str, since: datetime | None, until: datetime | None, full: bool) -> None:
     entries = timeline(case, upn, since, until)
     table = Table(title=f"Timeline of {safe(upn)} ({len(entries)} entries, UTC)", title_justify="left")
     for col in ("time", "source", "row", "actor", "action", "ip", "detail"):
         table.add_column(col, overflow="fold")
     for e in entries:
-        actor = safe(e.actor or "-")
+        actor = safe(e.actor or "-", full)
         table.add_row(
             fmt_time(e.time), e.source, e.row, f"[magenta]{actor}[/]" if e.by_other else actor,
-            safe(e.action or ""), safe(e.ip or ""), safe(e.detail or ""),
+            safe(e.action or "", full), safe(e.ip or "", full), safe(e.detail or "", full),
         )  # fmt: skip
     out.print(table)
 

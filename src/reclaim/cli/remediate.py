@@ -9,6 +9,8 @@ import asyncio
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,12 +21,25 @@ import click
 from rich.table import Table
 
 from reclaim.case.store import Case
-from reclaim.cli.common import DEFAULT_CASE, err, out, parse_time, safe
+from reclaim.cli.common import DEFAULT_CASE, err, full_option, out, parse_time, safe
 from reclaim.cli.tenant import Connection, tenant_options
 from reclaim.errors import CaseError, UsageError
 from reclaim.playbook.executor import Check
-from reclaim.playbook.model import ALREADY, CHANGE, DONE, FAILED, INFO, SKIP, STEPS, Plan, Result, parse_steps
+from reclaim.playbook.model import (
+    ALREADY,
+    CHANGE,
+    DONE,
+    FAILED,
+    INFO,
+    RETRY,
+    SKIP,
+    STEPS,
+    Plan,
+    Result,
+    parse_steps,
+)  # fmt: skip
 from reclaim.playbook.session import Guard, Session, check_guard
+from reclaim.private import write_file
 from reclaim.tenant.client import TenantClient
 from reclaim.tenant.settings import break_glass_accounts
 
@@ -32,6 +47,7 @@ _STYLE = {
     CHANGE: "bold yellow",
     ALREADY: "green",
     SKIP: "dim",
+    RETRY: "bold red",
     INFO: "cyan",
     DONE: "green",
     FAILED: "bold red",
@@ -40,6 +56,14 @@ _STYLE = {
     False: "bold red",
     None: "yellow",
 }
+_MAX_WAIT = click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a step may wait when Microsoft throttles (Retry-After) before it is reported not done.",
+)
 _STEPS_HELP = "Steps, comma-separated: " + ", ".join(STEPS) + ", or all. Default: R1,sessions,R2,R3,R4."
 
 
@@ -99,7 +123,7 @@ class _PasswordOut:
         self.shown.clear()
 
 
-def print_plan(plan: Plan) -> None:
+def print_plan(plan: Plan, full: bool = False) -> None:
     name = f"{safe(plan.tenant_name)} ({safe(plan.tenant_id)})" if plan.tenant_name else safe(plan.tenant_id)
     out.print(f"[bold]Remediation plan[/] for {safe(plan.upn)} in tenant {name}")
     if plan.window_start:
@@ -110,33 +134,34 @@ def print_plan(plan: Plan) -> None:
     for a in plan.actions:
         table.add_row(
             a.step,
-            safe(a.title),
+            safe(a.title, full),
             f"[{_STYLE.get(a.status, '')}]{a.status}[/]",
-            _state_text(a.before, a.desired),
-            safe("; ".join(a.why) or a.reason),
-            safe(a.key),
+            _state_text(a.before, a.desired, full),
+            safe("; ".join(a.why) or a.reason, full),
+            safe(a.key, full),
         )
     out.print(table)
     for note in plan.notes:
-        out.print(f"[yellow]note[/]: {safe(note)}")
+        out.print(f"[yellow]note[/]: {safe(note, full)}")
 
 
-def _state_text(before: dict[str, Any], desired: dict[str, Any]) -> str:
+def _state_text(before: dict[str, Any], desired: dict[str, Any], full: bool) -> str:
     if not desired:
         return ""
     keys = [k for k in desired if k in before]
     if not keys:
-        return safe(", ".join(f"{k}: {v}" for k, v in desired.items()))
-    return safe(", ".join(f"{k}: {before.get(k)} → {desired[k]}" for k in keys))
+        return safe(", ".join(f"{k}: {v}" for k, v in desired.items()), full)
+    return safe(", ".join(f"{k}: {before.get(k)} → {desired[k]}" for k in keys), full)
 
 
-def print_results(results: list[Result], title: str) -> None:
+def print_results(results: list[Result], title: str, full: bool = False) -> None:
     table = Table(title=title, title_justify="left")
     for col in ("step", "action", "result", "detail"):
         table.add_column(col, overflow="fold")
     for r in results:
         detail = r.detail + (f" (hint: {r.hint})" if r.hint else "")
-        table.add_row(r.step, safe(r.title), f"[{_STYLE.get(r.status, '')}]{r.status}[/]", safe(detail))
+        status = f"[{_STYLE.get(r.status, '')}]{r.status}[/]"
+        table.add_row(r.step, safe(r.title, full), status, safe(detail, full))
     out.print(table)
 
 
@@ -147,7 +172,7 @@ def _write_json(path: Path | None, document: dict[str, Any]) -> None:
     if str(path) == "-":
         click.echo(text)
     else:
-        path.write_text(text + "\n", encoding="utf-8")
+        write_file(path, (text + "\n").encode("utf-8"))
 
 
 async def _operator(client: TenantClient) -> str | None:
@@ -159,9 +184,39 @@ async def _operator(client: TenantClient) -> str | None:
     return str(value) if value else None
 
 
+class _Countdown:
+    """Shows, on the error stream, how long a throttled service keeps the steps waiting."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, service: str, seconds: float) -> None:
+        with self._lock:
+            self._until[service] = max(self._until.get(service, 0.0), time.monotonic() + seconds)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._show, name="reclaim-countdown", daemon=True)
+                self._thread.start()
+
+    def _left(self) -> str:
+        now = time.monotonic()
+        with self._lock:
+            waits = {s: until - now for s, until in self._until.items() if until > now}
+        return ", ".join(f"{s} {int(left) // 60}:{int(left) % 60:02d}" for s, left in sorted(waits.items()))
+
+    def _show(self) -> None:
+        with err.status("") as status:
+            while text := self._left():
+                status.update(f"Throttled by Microsoft, waiting as asked: {text} left (--max-wait to change)")
+                time.sleep(0.5)
+
+
 @contextmanager
-def _session(connection: Connection, case_dir: Path, upn: str, passwords: Any = None) -> Iterator[Session]:
-    client, _ = connection.open()
+def _session(
+    connection: Connection, case_dir: Path, upn: str, passwords: Any = None, max_wait: float | None = None
+) -> Iterator[Session]:
+    client, _ = connection.open(max_wait=max_wait, on_wait=_Countdown() if max_wait else None)
     with _open_case(case_dir) as case:
         yield Session(client, case, upn, passwords or (lambda u, p: None))
 
@@ -190,12 +245,14 @@ def _session(connection: Connection, case_dir: Path, upn: str, passwords: Any = 
 )
 @click.option("--internal-domain", "domains", multiple=True, help="A domain of the tenant (repeatable).")
 @click.option("--force", is_flag=True, help="Act on a break-glass account or your own account anyway.")
+@_MAX_WAIT
 @click.option(
     "--json",
     "json_file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the plan (and results) as JSON to this file; '-' for stdout.",
 )
+@full_option
 def remediate(
     connection: Connection,
     upn: str,
@@ -207,7 +264,9 @@ def remediate(
     password_file: Path | None,
     domains: tuple[str, ...],
     force: bool,
+    max_wait: float,
     json_file: Path | None,
+    full: bool,
 ) -> None:
     """Plan, and with --apply carry out, the playbook for a compromised account.
 
@@ -232,12 +291,12 @@ def remediate(
         passwords.prepare()
     guard = Guard(break_glass_accounts(connection.config), None, force)
     try:
-        with _session(connection, case_dir, upn, passwords) as session:
+        with _session(connection, case_dir, upn, passwords, max_wait) as session:
 
             async def run() -> tuple[Plan, list[Result] | None]:
                 async with session.client:
                     plan, state = await session.plan(steps, since, domains)
-                    print_plan(plan)
+                    print_plan(plan, full)
                     guard.operator = await _operator(session.client)
                     check_guard(plan, guard)
                     if not do_apply:
@@ -260,24 +319,29 @@ def remediate(
     if results is None:
         out.print("Plan only: nothing was changed. Add --apply to carry it out.")
     else:
-        print_results(results, "Applied")
+        print_results(results, "Applied", full)
         document["results"] = [r.as_dict() for r in results]
         out.print(
             f"Journal: {safe(case_dir / 'journal.jsonl')}. Check later with: reclaim verify {safe(case_dir)}"
         )
     _write_json(json_file, document)
-    if results and any(r.status == FAILED for r in results):
+    owed = sorted({r.step for r in results or [] if r.status == FAILED}, key=list(STEPS).index)
+    if owed:
+        err.print(
+            f"[bold red]Not done[/]: {', '.join(owed)}. The account is not fully contained: run the same "
+            "command again (what is done is kept); reclaim verify lists what is owed"
+        )
         sys.exit(1)
 
 
-def print_verification(upn: str, checks: list[Check]) -> int:
+def print_verification(upn: str, checks: list[Check], full: bool = False) -> int:
     """The checks as a table; how many do not hold (or could not be read)."""
     table = Table(title=f"Verify {safe(upn)}", title_justify="left")
     for col in ("step", "action", "holds", "detail"):
         table.add_column(col, overflow="fold")
     for c in checks:
         label = {True: "yes", False: "NO", None: "unknown"}[c.holds]
-        table.add_row(c.step, safe(c.title), f"[{_STYLE[c.holds]}]{label}[/]", safe(c.detail))
+        table.add_row(c.step, safe(c.title, full), f"[{_STYLE[c.holds]}]{label}[/]", safe(c.detail, full))
     out.print(table)
     return sum(c.holds is not True for c in checks)
 
@@ -298,7 +362,10 @@ def _journal_users(case_dir: Path, upn: str | None) -> list[str]:
 @tenant_options
 @click.option("--user", "upn", help="Only this user (default: everyone in the journal).")
 @click.option("--json", "json_file", type=click.Path(path_type=Path, dir_okay=False), help="Checks as JSON.")
-def verify(connection: Connection, case_dir: Path, upn: str | None, json_file: Path | None) -> None:
+@full_option
+def verify(
+    connection: Connection, case_dir: Path, upn: str | None, json_file: Path | None, full: bool
+) -> None:
     """Re-read the tenant and confirm that every applied step still holds.
 
     An attacker, a colleague or a directory sync can undo a change: this says which.
@@ -316,7 +383,7 @@ def verify(connection: Connection, case_dir: Path, upn: str | None, json_file: P
                     return await session.verify()
 
             checks[user] = asyncio.run(run())
-    bad = sum(print_verification(user, found) for user, found in checks.items())
+    bad = sum(print_verification(user, found, full) for user, found in checks.items())
     _write_json(json_file, {u: [vars(c) for c in cs] for u, cs in checks.items()})
     if bad:
         err.print(
@@ -337,6 +404,7 @@ def verify(connection: Connection, case_dir: Path, upn: str | None, json_file: P
     help="Also restore this action (a rule found legitimate, forwarding, a grant): its key from the plan.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@full_option
 def rollback(
     connection: Connection,
     case_dir: Path,
@@ -344,6 +412,7 @@ def rollback(
     steps_text: str | None,
     include: tuple[str, ...],
     yes: bool,
+    full: bool,
 ) -> None:
     """Restore what remediation changed, from the journal.
 
@@ -371,6 +440,6 @@ def rollback(
                     return await session.rollback(steps, include)
 
             results = asyncio.run(run())
-        print_results(results, f"Rolled back {safe(user)}")
+        print_results(results, f"Rolled back {safe(user)}", full)
         failed |= any(r.status == FAILED for r in results)
     sys.exit(1 if failed else 0)

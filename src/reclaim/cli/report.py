@@ -14,6 +14,7 @@ from reclaim.cli.common import out, safe
 from reclaim.cli.detect import _rules_option as rules_option
 from reclaim.detect import context, geo, rules
 from reclaim.errors import CaseError, UsageError
+from reclaim.private import write_file
 from reclaim.report import data, html, markdown
 
 _file = click.Path(path_type=Path, dir_okay=False)
@@ -67,8 +68,7 @@ def report(
         written.append(("HTML", html_file, html.write(gathered, html_file)))
     if json_file:
         text = json.dumps(gathered.document, indent=2, ensure_ascii=False, default=str) + "\n"
-        json_file.write_text(text, encoding="utf-8")
-        written.append(("JSON", json_file, len(text.encode("utf-8"))))
+        written.append(("JSON", json_file, write_file(json_file, text.encode("utf-8"))))
     if md_file:
         written.append(("Markdown", md_file, markdown.write(gathered, md_file)))
     seconds = time.perf_counter() - started

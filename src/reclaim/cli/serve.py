@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -56,7 +57,7 @@ def serve(cases: tuple[Path, ...], connection: Connection, port: int) -> None:
     app = App(list(cases), render_report, connect if connection.tenant else None, guard)
     server = WebServer(app, port)
     out.print(f"Reclaim is serving {len(cases)} case(s) at [bold]{safe(server.url)}[/] (Ctrl+C stops it)")
-    try:
+    # it returns on Ctrl+C; a KeyboardInterrupt is one pressed before the server took the signal over
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        out.print("stopped")
+    out.print("stopped")

@@ -45,8 +45,9 @@ class Connection:
     exo_url: str | None
     scc_url: str | None
 
-    def open(self) -> tuple[TenantClient, str | None]:
-        """The client, and the app's id when the settings name it (for the fixes doctor prints)."""
+    def open(self, **options: Any) -> tuple[TenantClient, str | None]:
+        """The client (``options`` for TenantClient: waits, say), and the app's id when the settings
+        name it (for the fixes doctor prints)."""
         token = os.environ.get(TOKEN_VARIABLE)
         if token:
             tenant_id = self.tenant or os.environ.get("RECLAIM_TENANT_ID")
@@ -59,12 +60,13 @@ class Connection:
                 exo_url=self.exo_url or os.environ.get("RECLAIM_EXO_URL") or EXO_URL,
                 scc_url=self.scc_url or os.environ.get("RECLAIM_SCC_URL") or SCC_URL,
                 verify=os.environ.get(ENVIRONMENT["ca_file"]) or True,
+                **options,
             )
             return client, self.client_id or os.environ.get("RECLAIM_CLIENT_ID") or None
         flags = {"auth": self.auth, "client_id": self.client_id, "graph_url": self.graph_url,
                  "exo_url": self.exo_url, "scc_url": self.scc_url}  # fmt: skip
         settings = TenantSettings.load(self.tenant, config=self.config, flags=flags)
-        return settings.client(), settings.client_id
+        return settings.client(**options), settings.client_id
 
 
 _TENANT_OPTIONS = (

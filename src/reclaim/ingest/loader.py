@@ -125,7 +125,10 @@ class Loader:
                 self._load_ndjson_native(fmt.routes[0])
             else:
                 for fr in frame.ndjson_frames(text_path, skip):
-                    self._load_frame(fmt, fr.table, fr.rejects)
+                    # DuckDB's reader refused the file (it refuses duplicate keys): the last
+                    # of a duplicate key counts, as in `reclaim show`
+                    table = fr.table if self.native or fr.table is None else frame.last_key_wins(fr.table)
+                    self._load_frame(fmt, table, fr.rejects)
             return "ndjson", fmt
         assert sniffed.layout is not None
         fmt = self._identify(sniffed)
@@ -249,9 +252,12 @@ class Loader:
 
     def _load_document(self, text_path: Path, head: str) -> Format:
         wrapper, first = frame.first_array_element(head)
+        # a first record of no known format may be a damaged one: the Python path below sniffs five
+        known = None
         if self.native and isinstance(first, dict):
-            fmt = self._identify(sniff.Sniffed("json", set(first), sniff.type_of([first])))
-            route = fmt.routes[0]
+            known = sniff.format_for(sniff.Sniffed("json", set(first), sniff.type_of([first])))
+        if known is not None:
+            fmt, route = known, known.routes[0]
             if self._native_fits(fmt, text_path) and wrapper is None:
                 # DuckDB streams the array: a file larger than memory is no problem
                 self._load_native(
@@ -275,9 +281,9 @@ class Loader:
                     numbered=True,
                 )
                 return fmt
-        # Python reads the whole document; it also salvages what precedes damage.
+        # Python reads the whole document; it also salvages the records around damage.
         text = text_path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
-        records, rejects = frame.json_document_records(text)
+        records, rejects = frame.json_document_records(text, decode.bom_length(self.encoding or ""))
         keys, kind = sniff.sniff_records([r[2] for r in records])
         fmt = self._identify(sniff.Sniffed("json", keys, kind))
         self._add_rejects(rejects)
@@ -313,19 +319,31 @@ class Loader:
         self._normalize(fmt, "staging", order)
 
     def _load_payload_csv(self, text_path: Path, fmt: Format, layout: frame.CsvLayout) -> None:
-        """A column of JSON records with ISO times (Purview's AuditData): batch by batch."""
+        """A column of JSON records with ISO times (Purview's AuditData): batch by batch.
+
+        Arrow's reader first, unless DuckDB's refused the file; on a malformed row, or a record
+        rejected without its line, start over record by record.
+        """
         assert fmt.payload is not None
-        record_no = 0
-        try:
-            for table in frame.csv_frames_fast(text_path, layout, fmt.payload):
-                self._load_frame(fmt, _payload_frame(table, fmt.payload, record_no), [])
-                record_no += table.num_rows
-        except pa.ArrowInvalid:  # a malformed row: start over, record by record
+        if self.native:
+            record_no = 0
+            try:
+                for table in frame.csv_frames_fast(text_path, layout, fmt.payload):
+                    self._load_frame(fmt, _payload_frame(table, fmt.payload, record_no), [])
+                    record_no += table.num_rows
+                if not self._rejected():
+                    return
+            except pa.ArrowInvalid:
+                pass
             for name in (*fmt.tables, "rejects"):
                 self.con.execute(f"DELETE FROM {name} WHERE evidence_id = ?", [self.evidence_id])
             self.done_bytes = 0
-            for fr in frame.csv_frames_exact(text_path, layout, fmt.payload):
-                self._load_frame(fmt, fr.table, fr.rejects)
+        for fr in frame.csv_frames_exact(text_path, layout, fmt.payload):
+            self._load_frame(fmt, fr.table, fr.rejects)
+
+    def _rejected(self) -> bool:
+        found = self.con.execute("SELECT 1 FROM rejects WHERE evidence_id = ? LIMIT 1", [self.evidence_id])
+        return found.fetchone() is not None
 
     # -- frames ------------------------------------------------------------------------
     def _stage_fast(self, table: pa.Table, payload: str | None, record_no: int) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +30,11 @@ def sniff_head(head: str) -> Sniffed | None:
     stripped = head.lstrip()
     if stripped.startswith("["):
         return Sniffed("json", set(), None)
-    if stripped.startswith("{"):
-        lines = [line for line in stripped.splitlines() if line.strip()]
-        parsed = [_try_object(line) for line in lines[:-1] or lines]
-        objects = [p for p in parsed if p is not None]
+    lines = [line for line in stripped.splitlines() if line.strip()]
+    parsed = [_try_object(line) for line in lines[:-1] or lines]
+    objects = [p for p in parsed if p is not None]
+    # JSON lines also when the first record's first bytes are damaged
+    if stripped.startswith("{") or len(objects) * 2 > len(parsed):
         if any(isinstance(o.get(k), list) for o in objects for k in frame.WRAPPERS):
             return Sniffed("json", set(), None)  # a Graph page or a diagnostic-settings blob
         # NDJSON: the first line is an object on its own, or (when the first record is the
@@ -46,18 +49,19 @@ def sniff_head(head: str) -> Sniffed | None:
 
 
 def _csv_type(head: str, layout: frame.CsvLayout) -> str | None:
-    """Sentinel's table name from the 'Type' column of the first record, if there is one."""
+    """Sentinel's table name: the 'Type' most of the first records give (one may be damaged)."""
     if "Type" not in layout.columns:
         return None
-    reader = csv.reader(io.StringIO(head.lstrip("\ufeff")), delimiter=layout.delimiter)
-    try:
-        for _ in range(layout.header_line):
-            next(reader)
-        row = next(reader)
-    except (StopIteration, csv.Error):
-        return None
     index = layout.columns.index("Type")
-    return row[index] if index < len(row) else None
+    reader = csv.reader(io.StringIO(head.lstrip("\ufeff")), delimiter=layout.delimiter)
+    types: Counter[str] = Counter()
+    with contextlib.suppress(csv.Error):  # damage, or the head's cut: the records before it
+        for number, row in enumerate(reader, start=1):
+            if number > layout.header_line and len(row) == len(layout.columns):
+                types[row[index]] += 1
+            if number > 64:
+                break
+    return types.most_common(1)[0][0] if types else None
 
 
 def sniff_records(records: list[Any]) -> tuple[set[str], str | None]:

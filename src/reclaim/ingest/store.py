@@ -10,24 +10,31 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Collection, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from reclaim.case.store import safe_name
 from reclaim.ingest.sources import Source
+from reclaim.private import EVIDENCE
 
 _COPY_CHUNK = 8 << 20
 _INCOMING = ".incoming-"
+_KEPT = re.compile(r"[0-9a-f]{12}-")  # evidence_name's
 # Below this, copying and hashing in one pass beats starting threads, and loading while
 # hashing gains nothing worth its bookkeeping.
 LARGE_FILE = 32 << 20
 # Small files copied and hashed ahead of the one being admitted, on two threads.
 _AHEAD = 8
+# Below this, a file is copied where it is admitted: handing it to a thread cost more than
+# the copy (with the GIL changing hands, renames in the main thread took ten times as long).
+_AHEAD_MIN = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -38,13 +45,22 @@ class Stored:
     sha256: str
     size: int
     newlines: int
+    lines: int  # a last line without its newline counted too
 
 
-def discard_partial_copies(evidence_dir: Path) -> None:
-    """Copies an ingest that was killed left under their temporary names (only one process
-    writes to a case at a time: any found at the start of an ingest are stale)."""
-    for leftover in evidence_dir.glob(f"{_INCOMING}*"):
-        leftover.unlink(missing_ok=True)
+def evidence_name(sha256: str, name: str) -> str:
+    """The name of the evidence copy of ``name`` (a path, or archive!member)."""
+    return f"{sha256[:12]}-{safe_name(name.split('!')[-1])}"
+
+
+def discard_unrecorded(evidence_dir: Path, recorded: Collection[str]) -> None:
+    """Copies an ingest that was killed left: under their temporary names, and renamed into
+    place (as ``evidence_name``) but in no evidence row, which a file gets once it loads (a
+    batch's files wait for the batch). Only one process writes to a case at a time: any found
+    at the start of an ingest are stale. The next ingest of the file makes a new copy."""
+    for path in evidence_dir.iterdir():
+        if path.name.startswith(_INCOMING) or (_KEPT.match(path.name) and path.name not in recorded):
+            path.unlink(missing_ok=True)
 
 
 def store(evidence_dir: Path, source: Source) -> Stored:
@@ -60,26 +76,27 @@ def store(evidence_dir: Path, source: Source) -> Stored:
             with ThreadPoolExecutor(1) as pool:
                 copied = pool.submit(shutil.copyfile, source.path, tmp)
                 with source.open() as fin:
-                    sha, size, newlines = _digest(fin, None)
+                    sha, size, newlines, last = _digest(fin, None)
                 copied.result()
             # the copy and the hash read the file apart: a file still being written would
             # leave evidence whose bytes are not the ones hashed
             _unchanged(source.path, before)
         else:
             with source.open() as fin, tmp.open("wb") as fout:
-                sha, size, newlines = _digest(fin, fout)
+                sha, size, newlines, last = _digest(fin, fout)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.chmod(tmp, 0o444)  # evidence is read-only
-    return Stored(tmp, sha, size, newlines)
+    os.chmod(tmp, EVIDENCE)  # read-only, and private like the whole case
+    return Stored(tmp, sha, size, newlines, newlines + (last not in (b"", b"\n")))
 
 
 def stored_ahead(
     sources: Iterable[Source], evidence_dir: Path, largest: int
 ) -> Generator[tuple[Source, Future[Stored] | None], None, None]:
-    """Each source, with its ``store`` under way when it is a plain file of at most
-    ``largest`` bytes (a larger one may be hashed while it loads instead).
+    """Each source, with its ``store`` under way when it is a plain file of 1 MB to
+    ``largest`` bytes (a larger one may be hashed while it loads instead, a smaller one is
+    copied when it is admitted).
 
     Many small files (a folder of Graph pages) are then copied and hashed while earlier ones
     are checked and loaded: hashing releases the GIL. A copy that was never handed on is
@@ -110,15 +127,17 @@ def _start(
     if source.path is None or source.error:
         return None  # an archive member is read through its archive, one at a time
     try:
-        small = source.path.stat().st_size <= largest
+        size = source.path.stat().st_size
     except OSError:
         return None  # the admission reports it
-    return pool.submit(store, evidence_dir, source) if small else None
+    return pool.submit(store, evidence_dir, source) if _AHEAD_MIN <= size <= largest else None
 
 
-def _digest(fin: IO[bytes], copy_to: IO[bytes] | None) -> tuple[str, int, int]:
+def _digest(fin: IO[bytes], copy_to: IO[bytes] | None) -> tuple[str, int, int, bytes]:
+    """sha256, size, newlines and the last byte."""
     digest = hashlib.sha256()
     size = newlines = 0
+    last = b""
     pool = ThreadPoolExecutor(1)
     try:
         while chunk := fin.read(_COPY_CHUNK):
@@ -127,6 +146,7 @@ def _digest(fin: IO[bytes], copy_to: IO[bytes] | None) -> tuple[str, int, int]:
             hashed = pool.submit(digest.update, chunk) if len(chunk) == _COPY_CHUNK else None
             newlines += chunk.count(b"\n")
             size += len(chunk)
+            last = chunk[-1:]
             if copy_to is not None:
                 copy_to.write(chunk)
             if hashed is None:
@@ -135,7 +155,7 @@ def _digest(fin: IO[bytes], copy_to: IO[bytes] | None) -> tuple[str, int, int]:
                 hashed.result()
     finally:
         pool.shutdown()
-    return digest.hexdigest(), size, newlines
+    return digest.hexdigest(), size, newlines, last
 
 
 class Storing:

@@ -25,6 +25,7 @@ from reclaim.playbook.model import (
     DONE,
     FAILED,
     INFO,
+    RETRY,
     SKIP,
     SKIPPED,
     STEPS,
@@ -49,6 +50,26 @@ def _lanes(actions: list[Action]) -> list[list[Action]]:
     for a in sorted(actions, key=lambda a: a.kind not in FIRST):  # stable: the plan's order otherwise
         lanes.setdefault(a.lane, []).append(a)
     return list(lanes.values())
+
+
+def _revoked_before_reset(journal: Journal, upn: str, action: Action) -> bool:
+    """A revocation must follow the last password reset: one made before it (the reset failed that
+    run, and a rerun made it) left sessions signed in with the old password possible in between."""
+    if action.kind != "revoke-sessions":
+        return False
+    return journal.last_done(upn, "reset-password") > journal.last_done(upn, "revoke-sessions")
+
+
+def _settle_owed(plan: Plan, journal: Journal) -> None:
+    """What an earlier run failed to do and this plan, read from the tenant's state now, no longer
+    calls for (its step planned in full, the action not in it) is owed no more."""
+    planned = {a.key for a in plan.actions}
+    unplannable = {a.step for a in plan.actions if a.status == RETRY}
+    for key, entry in journal.not_done(plan.upn).items():
+        owed = Action.from_dict(entry.data)
+        if key not in planned and owed.step in plan.steps and owed.step not in unplannable:
+            detail = "no longer needed by the state now"
+            journal.result("apply", plan.upn, owed, plan.tenant_id, ALREADY, detail)
 
 
 def _export_rules(ctx: Context, plan: Plan) -> None:
@@ -92,6 +113,7 @@ async def apply(
     """Carry out ``plan``; one result per action that is not a mere report."""
     earlier = journal.applied(plan.upn)
     results = _settle_interrupted(plan, state, journal, earlier)
+    _settle_owed(plan, journal)
     _export_rules(ctx, plan)
 
     async def one(action: Action) -> None:
@@ -102,7 +124,13 @@ async def apply(
             journal.result("apply", plan.upn, action, plan.tenant_id, status, action.reason)
             results.append(Result(action.key, action.step, action.title, status, action.reason))
             return
-        if action.kind in ONCE and action.key in earlier:
+        if action.status == RETRY:  # could not be planned for now: owed, and said so until done
+            detail, hint = f"not done: {action.reason}", "run reclaim remediate --apply again"
+            journal.result("apply", plan.upn, action, plan.tenant_id, FAILED, detail, hint)
+            results.append(Result(action.key, action.step, action.title, FAILED, detail, hint))
+            return
+        repeat = _revoked_before_reset(journal, plan.upn, action)
+        if action.kind in ONCE and action.key in earlier and not repeat:
             detail = "done by an earlier run; not repeated"
             journal.result("apply", plan.upn, action, plan.tenant_id, ALREADY, detail)
             results.append(Result(action.key, action.step, action.title, ALREADY, detail))
@@ -160,7 +188,15 @@ async def verify(ctx: Context, journal: Journal) -> list[Check]:
             checks.append(Check(key, action.step, action.title, None, "; ".join(gaps)))
             continue
         ok = kind.holds(state, action, done_at.get(key) or _time(settled[key].data.get("time")))
-        checks.append(Check(key, action.step, action.title, ok, "" if ok else "undone since it was applied"))
+        detail = "" if ok else "undone since it was applied"
+        if ok and _revoked_before_reset(journal, ctx.upn, action):
+            ok, detail = False, "revoked before the last password reset: sessions may have been opened since"
+        checks.append(Check(key, action.step, action.title, ok, detail))
+    for key, entry in journal.not_done(ctx.upn).items():  # owed: never applied, so it cannot hold
+        owed = Action.from_dict(entry.data)
+        detail = str(entry.data.get("detail") or "")
+        detail = detail if detail.startswith("not done") else f"not done: {detail}".rstrip(": ")
+        checks.append(Check(key, owed.step, owed.title, False, detail))
     order = {step: i for i, step in enumerate(STEPS)}
     checks.sort(key=lambda c: (order.get(c.step, len(order)), c.key))
     for c in checks:  # kept with the changes, for the report: what held, and when it was checked

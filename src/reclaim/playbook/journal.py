@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from reclaim.playbook.model import ALREADY, DONE, Action
+from reclaim.playbook.model import ALREADY, DONE, FAILED, Action
 
 JOURNAL = "journal.jsonl"
 VERSION = 1
@@ -170,6 +170,30 @@ class Journal:
             elif e.op == "rollback" and e.status == DONE:
                 last.pop(e.key, None)
         return last
+
+    def not_done(self, upn: str) -> dict[str, Entry]:
+        """Per key, the apply result that failed, when no later apply settled it: what remediation
+        still owes (a step throttled past its wait, refused, or not plannable)."""
+        owed: dict[str, Entry] = {}
+        for e in self.entries():
+            if e.op != "apply" or e.phase != "result" or e.upn != upn:
+                continue
+            if e.status == FAILED:
+                owed[e.key] = e
+            elif e.status in (DONE, ALREADY):
+                owed.pop(e.key, None)
+        return owed
+
+    def last_done(self, upn: str, kind: str) -> int:
+        """The journal line of the last change of ``kind`` an apply made for ``upn`` (0: none): the
+        order of a password reset and a session revocation is read from here."""
+        lines = [
+            e.line
+            for e in self.entries()
+            if e.op == "apply" and e.phase == "result" and e.upn == upn and e.status == DONE
+            and e.data.get("kind") == kind
+        ]  # fmt: skip
+        return max(lines, default=0)
 
     def restored(self, upn: str) -> dict[str, Entry]:
         """Per key, the rollback that restored it after its last change (a later apply resets it)."""

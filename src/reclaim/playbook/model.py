@@ -25,8 +25,9 @@ STEPS: dict[str, str] = {
 }
 DEFAULT_STEPS = ("R1", "sessions", "R2", "R3", "R4")
 
-# An action's plan status: what apply would do.
-CHANGE, ALREADY, SKIP, INFO = "change", "already", "skip", "info"
+# An action's plan status: what apply would do. RETRY: the step could not even be planned for a passing
+# reason (throttling, an outage): it is not done, and the command and verify say so until a rerun does it.
+CHANGE, ALREADY, SKIP, INFO, RETRY = "change", "already", "skip", "info", "retry"
 # A result's status, as the journal and the CLI report it.
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 RESULTS = (DONE, ALREADY, SKIPPED, FAILED)
@@ -56,9 +57,9 @@ class Action:
     target: dict[str, Any]  # what it acts on (ids)
     before: dict[str, Any]  # the state found (recorded in the journal before any change)
     desired: dict[str, Any]
-    status: str = CHANGE  # CHANGE, ALREADY, SKIP (with reason) or INFO (reported, nothing to apply)
+    status: str = CHANGE  # CHANGE, ALREADY, SKIP or RETRY (with reason), INFO (reported, nothing to apply)
     why: list[str] = field(default_factory=list)
-    reason: str = ""  # for SKIP and INFO
+    reason: str = ""  # for SKIP, RETRY and INFO
     lane: str = "identity"  # actions of one lane run in order; lanes run concurrently
 
     def as_dict(self) -> dict[str, Any]:

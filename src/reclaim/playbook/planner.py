@@ -19,7 +19,7 @@ from reclaim.playbook.actions import (
     delegate_entries,
 )
 from reclaim.playbook.facts import CaseFacts, Flag
-from reclaim.playbook.model import ALREADY, CHANGE, INFO, SKIP, Action, Plan
+from reclaim.playbook.model import ALREADY, CHANGE, INFO, RETRY, SKIP, Action, Plan
 from reclaim.playbook.state import PARTS, UserState
 
 REASONS_SHOWN = 3
@@ -467,7 +467,10 @@ def build(state: UserState, facts: CaseFacts, steps: tuple[str, ...], case_root:
         # a step goes on with what it could read when it reads several parts (R1 without the MFA list,
         # R6 without Security & Compliance); with nothing it needs, it is skipped with the reason
         if gap and (len(needed) < 2 or all(part in state.unavailable for part in needed)):
-            p.add("unreadable", step, "report", f"Step {step} could not be planned", status=SKIP, reason=gap)
+            # throttled or down: not a step to leave out, but one not done yet
+            passing = all(part in state.passing for part in needed if part in state.unavailable)
+            title = f"Step {step} could not be planned"
+            p.add("unreadable", step, "report", title, status=RETRY if passing else SKIP, reason=gap)
             continue
         if gap and step != "R1":  # R1 says itself what it could not tell
             p.notes.append(f"{step}: planned without what could not be read: {gap}")

@@ -14,7 +14,7 @@ import anyio
 from reclaim.collect.role_groups import member_groups  # shared with the collectors
 from reclaim.collect.target import quoted
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import NotFound, TenantError
+from reclaim.tenant.errors import NotFound, TenantError, TenantUnavailable, Throttled
 
 Record = dict[str, Any]
 USER_FIELDS = (
@@ -45,6 +45,7 @@ class UserState:
     tenant_name: str
     parts: dict[str, Any] = field(default_factory=dict)  # part -> its records (a list, or one object)
     unavailable: dict[str, str] = field(default_factory=dict)  # part -> why it could not be read
+    passing: set[str] = field(default_factory=set)  # the unavailable parts a rerun may read (throttled, down)
 
     @property
     def user_id(self) -> str:
@@ -131,6 +132,8 @@ async def read_state(client: TenantClient, upn: str, parts: tuple[str, ...]) -> 
                 state.parts[part] = None
         except TenantError as exc:
             state.unavailable[part] = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            if isinstance(exc, Throttled | TenantUnavailable):
+                state.passing.add(part)
 
     async def organization() -> None:
         try:

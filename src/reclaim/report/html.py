@@ -19,6 +19,7 @@ from typing import Any
 
 from reclaim import __version__
 from reclaim.detect.verdict import VERDICTS
+from reclaim.private import write_file
 from reclaim.report import svg
 from reclaim.report.data import (
     EVIDENCE_SHOWN,
@@ -72,9 +73,7 @@ def pretty(value: Any) -> str:
 
 def write(report: Report, path: Path) -> int:
     """Write the report to ``path``; returns its size in bytes."""
-    data = render(report).encode("utf-8")
-    path.write_bytes(data)
-    return len(data)
+    return write_file(path, render(report).encode("utf-8"))
 
 
 def render(report: Report) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reclaim import __version__
+from reclaim.private import write_file
 from reclaim.report.data import Report, UserReport
 from reclaim.report.text import markdown_text as m
 
@@ -17,9 +18,7 @@ REASONS_SHOWN = 10
 
 
 def write(report: Report, path: Path) -> int:
-    data = render(report).encode("utf-8")
-    path.write_bytes(data)
-    return len(data)
+    return write_file(path, render(report).encode("utf-8"))
 
 
 def render(report: Report) -> str:

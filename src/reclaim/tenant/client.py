@@ -20,7 +20,7 @@ import ssl
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -279,13 +279,18 @@ class TenantClient:
         timeout: float = 30.0,
         max_attempts: int = 6,
         max_retry_after: float = 60.0,
+        max_wait: float | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
         backoff: float = 1.0,
         close_tokens: bool = False,
         keep_attempts: int = 100_000,
         verify: ssl.SSLContext | str | bool = True,
     ) -> None:
         """``verify``: the system's trust (True), a CA bundle's path to trust instead (a national
-        cloud behind an inspecting proxy, the lab's CA), or an SSL context."""
+        cloud behind an inspecting proxy, the lab's CA), or an SSL context. A ``Retry-After`` longer
+        than ``max_retry_after`` gives up at once, unless ``max_wait`` (seconds in all, per request)
+        allows waiting it out, as a change that must happen does; ``on_wait(service, seconds)`` is
+        told of every wait of a second or more (a countdown to show)."""
         if not tenant_id.strip():
             raise ValueError("tenant_id is empty")
         if max_concurrency < 1 or per_mailbox < 1 or max_attempts < 1 or timeout <= 0:
@@ -299,6 +304,11 @@ class TenantClient:
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.max_retry_after = max_retry_after
+        self.max_wait = max_wait
+        self._on_wait = on_wait
+        # per service ("graph", "exchange", "compliance"): no request goes out before this monotonic
+        # time, once the service said Retry-After: it throttles the app, not one request
+        self._held_until: dict[str, float] = {}
         self.backoff = backoff
         self.attempts: deque[Attempt] = deque(maxlen=keep_attempts)
         self._tokens = tokens
@@ -641,8 +651,18 @@ class TenantClient:
         content = orjson.dumps(body) if body is not None else None
         refreshed = False
         attempt = 0
+        waited = 0.0
+        last: httpx.Response | None = None  # the throttling answer a wait comes from
         while True:
             attempt += 1
+            held = self._held_until.get(resource, 0.0) - time.monotonic()
+            if held > 0:
+                if held > self._may_wait(waited):
+                    raise self._throttled_out(resource, what, held, last, attempt)
+                if held >= 1 and self._on_wait is not None:
+                    self._on_wait(_service(resource), held)
+                await _sleep(held)
+                waited += held
             token = await self._token(resource)
             request_id = str(uuid.uuid4())
             headers = {"Authorization": f"Bearer {token}", "client-request-id": request_id}
@@ -692,14 +712,37 @@ class TenantClient:
                 continue
             if status == 429 or status >= 500:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
-                if wait is not None and wait > self.max_retry_after:
+                if wait is not None:  # every request to this service waits it out, not only this one
+                    until = time.monotonic() + wait
+                    self._held_until[resource] = max(self._held_until.get(resource, 0.0), until)
+                if wait is not None and wait > self._may_wait(waited):
                     raise self._exhausted(response, what, idempotent, attempt, request_id, wait)
                 # a 429 means the request was refused unprocessed, so even a write may be repeated
                 if (idempotent or status == 429) and attempt < self.max_attempts:
-                    await _sleep(wait if wait is not None else self._backoff(attempt))
-                    continue
+                    if wait is None:
+                        await _sleep(self._backoff(attempt))
+                    last = response
+                    continue  # the hold above makes it wait
                 raise self._exhausted(response, what, idempotent, attempt, request_id, wait)
             raise self._refused(response, resource, url, what, request_id)
+
+    def _may_wait(self, waited: float) -> float:
+        """How much longer a request may wait for throttling to end."""
+        if self.max_wait is None:
+            return self.max_retry_after
+        return max(0.0, self.max_wait - waited)
+
+    def _throttled_out(
+        self, resource: str, what: str, held: float, last: httpx.Response | None, attempt: int
+    ) -> TenantError:
+        """Not sent: the service asked for a wait longer than this request may still wait."""
+        if last is not None:
+            return self._exhausted(last, what, True, attempt, "not sent", held)
+        return Throttled(
+            f"{what}: not sent: {_service(resource)} is throttling this app for {held:.0f} s more",
+            "wait and run again (what is done is kept), or allow a longer wait (--max-wait)",
+            retry_after=held,
+        )
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.max_retry_after, self.backoff * 2.0 ** (attempt - 1))
@@ -868,9 +911,8 @@ class TenantClient:
         tries = f"{attempt} attempt" + ("s" if attempt != 1 else "")
         if status == 429:
             if wait is not None and wait > self.max_retry_after:
-                text = (
-                    f"{what}: throttled, and told to wait {wait:.0f} s (more than {self.max_retry_after:g} s)"
-                )
+                limit = self.max_retry_after if self.max_wait is None else self.max_wait
+                text = f"{what}: throttled, and told to wait {wait:.0f} s (more than {limit:g} s)"
             else:
                 text = f"{what}: still throttled after {tries}"
             return Throttled(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from urllib.parse import quote, unquote
 from reclaim.case.store import Case
 from reclaim.detect import context, engine, rules, verdict
 from reclaim.errors import ReclaimError
+from reclaim.playbook.journal import JOURNAL
 from reclaim.playbook.model import DEFAULT_STEPS, STEPS, Result, parse_steps
 from reclaim.playbook.session import Guard, Session, check_guard
 from reclaim.tenant.client import TenantClient
@@ -30,6 +32,9 @@ from reclaim.web.page import CSP, esc, page, status, table
 
 COOKIE = "reclaim"
 _ANALYSES_KEPT = 64  # analyses kept (a case's, and its users' as they are opened)
+_PAGES_KEPT = 128 << 20  # bytes of pages kept (a case's, its users', their reports: megabytes each)
+# what a case's pages are made of: the database, DuckDB's write-ahead log beside it, the journal
+_CASE_FILES = ("case.duckdb", "case.duckdb.wal", JOURNAL)
 # (case, user or None, its analysis and verdicts) -> the HTML report
 RenderReport = Callable[[Case, str | None, engine.Analysis, list[verdict.UserVerdict]], str]
 
@@ -71,22 +76,21 @@ class App:
     _analyses: dict[tuple[int, str | None, str], tuple[engine.Analysis, list[verdict.UserVerdict]]] = field(
         default_factory=dict, repr=False
     )
+    # pages by (case, page, user or None) with the stamp of the case's files they were made from:
+    # opening a case costs more than its page, and concurrent visits would each open it
+    _pages: dict[tuple[int, str, str | None], tuple[tuple[object, ...], Response]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def csrf(self) -> str:
         return hmac.new(self.token.encode(), b"csrf", hashlib.sha256).hexdigest()
 
     # -- one request ------------------------------------------------------------------------------
-    def handle(
-        self,
-        method: str,
-        path: str,
-        query: Mapping[str, str],
-        headers: Mapping[str, str],
-        form: Mapping[str, list[str]],
-        origin: str,
-    ) -> Response:
-        """``headers`` with lower-case names; ``origin``: this server's own, for the Origin check."""
+    def admit(self, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Response | None:
+        """The access check, on the request line and headers alone (the server makes it before reading
+        any body): the token's redirect to a cookie, a refusal, or None to go on. ``headers`` with
+        lower-case names."""
         given = query.get("token")
         cookie = _cookie(headers.get("cookie", ""), COOKIE)
         if given is not None and secrets.compare_digest(given.encode(), self.token.encode()):
@@ -106,6 +110,21 @@ class App:
                 b"Forbidden: open the address reclaim serve printed.\n",
                 {"Content-Type": "text/plain; charset=utf-8"},
             )
+        return None
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        form: Mapping[str, list[str]],
+        origin: str,
+    ) -> Response:
+        """``headers`` with lower-case names; ``origin``: this server's own, for the Origin check."""
+        refused = self.admit(path, query, headers)
+        if refused is not None:
+            return refused
         form_csrf = (form.get("csrf") or [""])[0].encode()
         if method == "POST" and (
             headers.get("origin") not in (None, origin)
@@ -128,12 +147,14 @@ class App:
         if len(parts) >= 2 and parts[0] == "case" and parts[1].isdigit() and int(parts[1]) < len(self.cases):
             index, rest = int(parts[1]), parts[2:]
             if not rest and method == "GET":
-                return self._case(index)
+                return self._kept(index, "case", None, lambda: self._case(index))
             if rest == ["report"] and method == "GET":
-                user = query.get("user")
-                return self._report(index, user.lower() if user else None)
+                asked = query.get("user")
+                user = asked.lower() if asked else None
+                return self._kept(index, "report", user, lambda: self._report(index, user))
             if len(rest) == 2 and rest[0] == "user" and method == "GET":
-                return self._user(index, rest[1].lower())
+                upn = rest[1].lower()
+                return self._kept(index, "user", upn, lambda: self._user(index, upn))
             if (
                 len(rest) == 3
                 and rest[0] == "user"
@@ -159,6 +180,23 @@ class App:
             else "<p class=note>No tenant given: plans and changes are off (reclaim serve --tenant ...).</p>"
         )
         return _html(page("Cases", table(("case", "folder", "remediated"), rows) + note))
+
+    def _kept(self, index: int, name: str, user: str | None, make: Callable[[], Response]) -> Response:
+        """The page ``make`` returns, made again only once the case's files changed; kept only if
+        they did not change while it was made (a write in another process meanwhile)."""
+        key = (index, name, user)
+        stamp = _stamp(self.cases[index])
+        kept = self._pages.get(key)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        response = make()
+        if response.status == 200 and _stamp(self.cases[index]) == stamp:
+            self._pages.pop(key, None)
+            self._pages[key] = (stamp, response)
+            # the oldest go first; the newest stays, even alone over the limit
+            while len(self._pages) > 1 and sum(len(r.body) for _, r in self._pages.values()) > _PAGES_KEPT:
+                self._pages.pop(next(iter(self._pages)))
+        return response
 
     def _open(self, index: int) -> Case:
         return Case.open(self.cases[index], create=False)
@@ -369,6 +407,19 @@ class App:
             for r in results
         ]
         return table(("step", "action", "result", "detail"), rows)
+
+
+def _stamp(root: Path) -> tuple[object, ...]:
+    """Which version of each case file is there: any write changes its size, times or inode."""
+    stamps: list[object] = []
+    for name in _CASE_FILES:
+        try:
+            st = os.stat(root / name)
+        except OSError:  # not there (the WAL between checkpoints, the journal before any change)
+            stamps.append(None)
+        else:
+            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(stamps)
 
 
 def _cookie(header: str, name: str) -> str | None:
