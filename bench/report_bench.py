@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from reclaim import investigation
 from reclaim.case.store import Case
-from reclaim.detect import context, rules
+from reclaim.detect import context
 from reclaim.ingest.pipeline import ingest_paths
 from reclaim.report import data, html, markdown
 from reclaim.tenantsim import synth
@@ -56,12 +57,12 @@ def main() -> None:
         with Case.open(Path(tmp) / "case") as case:
             assert ingest_paths(case, inputs).complete
             print(f"ingest: {time.perf_counter() - started:.1f} s")
-            loaded = rules.load()
+            ruleset = investigation.load_rules()
             upn = synth.Tenant(users=args.users, seed=1).upns[0]
             runs = (("whole case", context.Options()), (f"--user {upn}", context.Options(user=upn)))
             for label, options in runs:
                 started = time.perf_counter()
-                report = data.gather(case, loaded, options, "bench")
+                report = data.gather(case, options, "bench", ruleset)
                 gathered = time.perf_counter() - started
                 started = time.perf_counter()
                 page = html.render(report)

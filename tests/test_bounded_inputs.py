@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from reclaim.case.store import Case
 from reclaim.cli.main import cli
-from reclaim.errors import FormatError
+from reclaim.errors import ExpansionRefused, FormatError
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
-from reclaim.ingest.sources import ExpansionRefused, Inputs, expand
+from reclaim.ingest.sources import Inputs, expand
 from reclaim.tenantsim import synth
 from tests.conftest import rows
 

@@ -15,8 +15,8 @@ from reclaim.case.store import Case
 from reclaim.collect import directory as collect_directory
 from reclaim.collect.collectors import COLLECTORS, Collector
 from reclaim.collect.run import CollectReport
+from reclaim.errors import ReclaimError, Truncated
 from reclaim.lab import Lab, LabTenant, serve
-from reclaim.tenant.errors import ReclaimError, Truncated
 from tests.lablib import collect_from_lab, lab_client
 from tests.test_lab import _conforms, csdl  # noqa: F401 - the CSDL fixture
 

@@ -19,11 +19,11 @@ import pytest
 from reclaim import tenantsim
 from reclaim.case.store import Case
 from reclaim.collect.collectors import COLLECTORS
-from reclaim.collect.incomplete import Incomplete
-from reclaim.collect.purview import AuditSearchFailed, audit_log_records
+from reclaim.collect.purview import audit_log_records
 from reclaim.collect.run import CollectReport, collect_user
 from reclaim.collect.target import Checkpoint, Target
 from reclaim.detect import context, engine, rules
+from reclaim.errors import AuditSearchFailed, Incomplete
 from reclaim.lab import Lab, LabTenant, serve
 from reclaim.lab.odata import parse_time
 from reclaim.tenant.client import StaticToken, TenantClient

@@ -25,9 +25,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from reclaim.lab import Lab, LabTenant, serve
-from reclaim.tenant.client import StaticToken, TenantClient
-from reclaim.tenant.errors import (
+from reclaim.errors import (
     AlreadyExists,
     AuthenticationFailed,
     InvalidValue,
@@ -41,6 +39,8 @@ from reclaim.tenant.errors import (
     Truncated,
     UnknownParameter,
 )
+from reclaim.lab import Lab, LabTenant, serve
+from reclaim.tenant.client import StaticToken, TenantClient
 
 T = TypeVar("T")
 Doc = dict[str, Any]

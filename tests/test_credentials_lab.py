@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from reclaim.cli.main import cli
+from reclaim.errors import AuthenticationFailed, SettingsError, TenantUnavailable
 from reclaim.lab import Lab, LabTenant, serve
 from reclaim.lab.signin import self_signed_certificate
 from reclaim.tenant.client import AzureIdentityTokens, StaticToken, TenantClient
-from reclaim.tenant.errors import AuthenticationFailed, SettingsError, TenantUnavailable
 from reclaim.tenant.settings import TenantSettings
 
 GRAPH = "https://graph.microsoft.com/.default"

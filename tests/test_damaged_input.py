@@ -381,7 +381,7 @@ def test_duplicate_keys_stored_and_shown_alike(tmp_path: Path, name: str) -> Non
     runner = CliRunner()
     case = str(tmp_path / "case")
     assert runner.invoke(cli, ["ingest", case, str(path)]).exit_code == 0
-    kept = "first" if name.endswith(".csv") else "last"  # see original.duplicate_keys_note
+    kept = "last"
     with Case.open(Path(case), create=False) as opened:
         assert rows(opened, "SELECT user_id FROM audit WHERE record_id = 'hostile'") == [(kept,)]
     shown = runner.invoke(cli, ["show", case, "E1.2"])
@@ -389,6 +389,22 @@ def test_duplicate_keys_stored_and_shown_alike(tmp_path: Path, name: str) -> Non
     key = '"AuditData.UserId"' if name.endswith(".csv") else '"UserId"'
     assert f"duplicate keys: {key}; the {kept} value of each counts" in shown.output
     assert "duplicate keys" not in runner.invoke(cli, ["show", case, "E1.1"]).output
+
+
+@pytest.mark.parametrize("name", ["ual.ndjson", "ual.json", "purview.csv"])
+def test_nested_duplicate_keys_keep_the_last_too(tmp_path: Path, name: str) -> None:
+    hostile = json.dumps(dict(_BASE, Id="hostile"))[:-1]
+    hostile += ', "Item": {"Subject": "first", "ParentFolder": {"Path": "Inbox", "Path": "RSS Feeds"},'
+    hostile += ' "Subject": "last"}}'
+    lines = [json.dumps(dict(_BASE, Id="r0", Item={"Subject": "ok"})), hostile]
+    path = tmp_path / name
+    path.write_text(_containers(lines)[name])
+    with Case.open(tmp_path / "case") as case:
+        report = ingest_paths(case, [path])
+        assert report.rejected == 0, report.files[0].rejects
+        assert rows(case, "SELECT item_subject, item_folder FROM audit ORDER BY record_id") == [
+            ("last", "RSS Feeds"), ("ok", None)
+        ]
 
 
 # -- fuzz: damage a valid export at random ------------------------------------------------------

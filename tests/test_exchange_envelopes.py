@@ -23,6 +23,13 @@ from reclaim import tenantsim
 from reclaim.case.store import Case
 from reclaim.collect import run as collect_run
 from reclaim.collect.collectors import COLLECTORS
+from reclaim.errors import (
+    AuthenticationFailed,
+    NotFound,
+    PermissionMissing,
+    Truncated,
+    UnknownParameter,
+)
 from reclaim.lab import Lab, LabTenant, serve
 from reclaim.lab.exchange import cmdlets
 from reclaim.playbook import actions
@@ -30,13 +37,6 @@ from reclaim.playbook.model import Action
 from reclaim.tenant.adminapi import regional_base
 from reclaim.tenant.client import TenantClient
 from reclaim.tenant.doctor import preflight
-from reclaim.tenant.errors import (
-    AuthenticationFailed,
-    NotFound,
-    PermissionMissing,
-    Truncated,
-    UnknownParameter,
-)
 from tests.lablib import collect_from_lab, lab_client
 
 T = TypeVar("T")

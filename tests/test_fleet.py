@@ -12,8 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from reclaim import tenantsim
-from reclaim.detect import rules
+from reclaim import investigation, tenantsim
 from reclaim.errors import UsageError
 from reclaim.fleet import load_jobs, run_fleet
 from reclaim.lab import Lab, LabTenant, serve
@@ -75,7 +74,7 @@ def test_every_tenant_is_judged_and_the_shared_attacker_shows(
     jobs = load_jobs(_tenants_file(tmp_path, labs))
     seen: list[tuple[str, str]] = []
     summary = asyncio.run(
-        run_fleet(jobs, tmp_path / "cases", rules.load(), 2, lambda n, w: seen.append((n, w)))
+        run_fleet(jobs, tmp_path / "cases", investigation.load_rules(), 2, lambda n, w: seen.append((n, w)))
     )
     by_name = {t.name: t for t in summary.tenants}
     assert "TAILSPIN_SECRET is not set" in (by_name["tailspin"].error or "")
@@ -104,8 +103,7 @@ def test_the_cli_prints_the_summary(labs: list[Lab], tmp_path: Path, monkeypatch
     result = CliRunner().invoke(
         cli,
         [
-            "investigate",
-            "--tenants",
+            "fleet",
             str(path),
             "--case",
             str(tmp_path / "cases"),
@@ -131,3 +129,10 @@ def test_a_bad_tenants_file_names_every_problem(tmp_path: Path) -> None:
     text = info.value.message
     assert "tenants[0]: needs at least 'tenant:'" in text and "unknown key(s) colour" in text
     assert "no secret in the file" in text
+
+
+def test_investigate_points_many_tenants_to_fleet(tmp_path: Path) -> None:
+    from reclaim.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["investigate", "--tenants", "tenants.yaml", "--case", str(tmp_path)])
+    assert result.exit_code == 2 and "reclaim fleet tenants.yaml" in result.output

@@ -123,3 +123,24 @@ def test_a_value_is_cut_with_its_length_and_never_inside_a_mark() -> None:
     marks = common.revealed("\u200b" * 1000, full=False)
     assert marks.startswith("<U+200B>" * 300 + " (…, 1,000")
     assert common.safe("[b]" + "x" * 400, full=False).startswith("\\[b]")
+
+
+def test_the_ingest_report_cuts_a_long_path_and_reveals_a_hidden_name(tmp_path: Path) -> None:
+    folder = tmp_path
+    for depth in range(4):  # a path of 400 characters and more, each name within the file system's 255
+        folder = folder / f"{depth}{'d' * 99}"
+    folder.mkdir(parents=True)
+    send = {"CreationTime": "2026-11-02T09:00:00", "Id": "1", "Operation": "Send", "RecordType": 2,
+            "Workload": "Exchange", "UserId": EVE}  # fmt: skip
+    (folder / "ual.ndjson").write_text(json.dumps(send) + "\n", encoding="utf-8")
+    (folder / "notes\u202e.txt").write_text("neither CSV nor JSON\n", encoding="utf-8")
+    runner = CliRunner()
+    cut = runner.invoke(cli, ["ingest", str(tmp_path / "case"), str(tmp_path / ("0" + "d" * 99))],
+                        env={"COLUMNS": "120"})  # fmt: skip
+    assert cut.exit_code == 3, cut.output
+    assert "--full to see all" in cut.output and "\u202e" not in cut.output
+    assert "ual.ndjson" not in _flat(cut.output)  # the end of the path is what the cut leaves out
+    whole = runner.invoke(cli, ["ingest", str(tmp_path / "case2"), str(tmp_path / ("0" + "d" * 99)), "--full"],
+                          env={"COLUMNS": "120"})  # fmt: skip
+    assert "ual.ndjson" in _flat(whole.output) and "--full to see all" not in whole.output
+    assert "<U+202E>" in whole.output and "\u202e" not in whole.output

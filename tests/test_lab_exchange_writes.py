@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from reclaim.cli.tenant import FaultOption, apply_faults, parse_fault
+from reclaim.cli.lab import FaultOption, apply_faults, parse_fault
+from reclaim.errors import NotFound, PermissionMissing, RequestRejected, TenantError, UnknownParameter
 from reclaim.lab import WRITE_PERMISSIONS, Lab, LabTenant, serve
-from reclaim.tenant.errors import NotFound, PermissionMissing, RequestRejected, TenantError, UnknownParameter
 from tests.lablib import lab_client
 
 Record = dict[str, Any]

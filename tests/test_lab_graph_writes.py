@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from reclaim.errors import NotFound, PermissionMissing, RequestRejected, TenantError
 from reclaim.lab import KNOWN_PERMISSIONS, WRITE_PERMISSIONS, Lab, LabTenant, extras, serve
 from reclaim.lab.http import Response
 from reclaim.lab.odata import parse_time
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import NotFound, PermissionMissing, RequestRejected, TenantError
 from tests import test_lab
 from tests.lablib import lab_client
 

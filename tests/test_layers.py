@@ -129,3 +129,22 @@ def test_the_lab_imports_only_downwards() -> None:
 
 def test_the_check_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_one_investigation_service() -> None:
+    """Rules are run and users judged in ``reclaim.investigation`` only (and inside ``reclaim.detect``):
+    every front end asks it, so none can judge differently."""
+    callers = []
+    for name, path in _modules().items():
+        if name == "reclaim.investigation" or name.startswith("reclaim.detect"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and (node.func.value.id, node.func.attr) in {("engine", "run"), ("verdict", "verdicts"),
+                                                              ("spark", "run")}
+            ):  # fmt: skip
+                callers.append(f"{name}:{node.lineno}")
+    assert callers == []

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 import pytest
 
 from reclaim.case.store import Case
+from reclaim.errors import PermissionMissing, RequestRejected
 from reclaim.lab import Lab, LabTenant, serve
 from reclaim.playbook.actions import ACTIVATED, KINDS, PERMANENT, TIME_BOUND
 from reclaim.playbook.model import DONE, Action
 from reclaim.playbook.session import Session
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import PermissionMissing, RequestRejected
 from tests import test_lab
 from tests.lablib import lab_client
 

@@ -531,7 +531,8 @@ def test_internal_forwarding_no_finding_names_is_left_alone(lab: Lab, case_dir: 
 
 
 def test_guard_refuses_the_operators_own_account() -> None:
-    from reclaim.playbook.session import Guard, Refused, check_guard
+    from reclaim.errors import Refused
+    from reclaim.playbook.session import Guard, check_guard
 
     plan = Plan("t", "Contoso", VICTIM, "id", ("R5",), [])
     with pytest.raises(Refused, match="signed in with"):

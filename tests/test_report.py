@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from reclaim.case.store import Case, RowRef
 from reclaim.cli.main import cli
-from reclaim.detect import context, rules
+from reclaim.detect import context
 from reclaim.ingest.original import read_original, read_originals
 from reclaim.ingest.pipeline import ingest_paths
 from reclaim.playbook.journal import Journal
@@ -97,7 +97,7 @@ def case_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def report(case_dir: Path) -> data.Report:
     with Case.open(case_dir, create=False) as case:
-        return data.gather(case, rules.load(), context.Options(), "hostile-case")
+        return data.gather(case, context.Options(), "hostile-case")
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +272,7 @@ def test_caps_keep_a_big_case_small(case_dir: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(data, "TIMELINE_SHOWN", 3)
     monkeypatch.setattr(data, "EVIDENCE_SHOWN", 1)
     with Case.open(case_dir, create=False) as case:
-        capped = data.gather(case, rules.load(), context.Options(user=EVE))
+        capped = data.gather(case, context.Options(user=EVE))
         total = timeline_size(case, EVE)
     (eve,) = capped.users
     assert len(eve.timeline) == 3 and eve.timeline_total == total > 3

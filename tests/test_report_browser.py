@@ -19,7 +19,7 @@ import pytest
 
 from reclaim import tenantsim
 from reclaim.case.store import Case
-from reclaim.detect import context, rules
+from reclaim.detect import context
 from reclaim.lab import LabTenant, serve
 from reclaim.playbook.session import Session
 from reclaim.report import data, html
@@ -60,7 +60,7 @@ def lab_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, data.Rep
 
         asyncio.run(remediate())
         started = time.perf_counter()
-        report = data.gather(case, rules.load(), context.Options(user=VICTIM), "lab-bec")
+        report = data.gather(case, context.Options(user=VICTIM), "lab-bec")
         timings["gather"] = time.perf_counter() - started
     started = time.perf_counter()
     path = root / "report.html"

@@ -23,14 +23,7 @@ import anyio
 import pytest
 from azure.core.credentials import AccessToken
 
-from reclaim.tenant.client import (
-    AzureIdentityTokens,
-    StaticToken,
-    TenantClient,
-    parse_retry_after,
-    required_permission,
-)
-from reclaim.tenant.errors import (
+from reclaim.errors import (
     AuthenticationFailed,
     BadResponse,
     LicenceMissing,
@@ -40,6 +33,13 @@ from reclaim.tenant.errors import (
     TenantError,
     TenantUnavailable,
     Throttled,
+)
+from reclaim.tenant.client import (
+    AzureIdentityTokens,
+    StaticToken,
+    TenantClient,
+    parse_retry_after,
+    required_permission,
 )
 from reclaim.tenant.settings import SettingsError, TenantSettings, ThreadedCredential, device_code_prompt
 

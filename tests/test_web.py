@@ -44,7 +44,7 @@ def ui(template: Path, tmp_path: Path) -> Iterator[tuple[WebServer, Lab, Path]]:
     case_dir = tmp_path / "case"
     shutil.copytree(template, case_dir)
     with serve(_tenant(), grant_writes=True) as lab:
-        app = App([case_dir], lambda case, user, analysis, judged: f"<p>report of {user}</p>", lambda: lab.client(backoff=0.05))
+        app = App([case_dir], lambda case, user, found: f"<p>report of {user}</p>", lambda: lab.client(backoff=0.05))
         with WebServer(app) as server:
             yield server, lab, case_dir
 
@@ -111,7 +111,7 @@ def test_plan_apply_and_verify_from_the_ui(ui: tuple[WebServer, Lab, Path]) -> N
 def test_without_a_tenant_the_ui_only_reads(template: Path, tmp_path: Path) -> None:
     case_dir = tmp_path / "case"
     shutil.copytree(template, case_dir)
-    app = App([case_dir], lambda case, user, analysis, judged: "<p>report</p>")
+    app = App([case_dir], lambda case, user, found: "<p>report</p>")
     with WebServer(app) as server:
         browser = _browser(server)
         assert "changes are off" in browser.get("/").text
@@ -138,7 +138,7 @@ def test_verdicts_are_judged_again_only_when_the_evidence_changes(
     runs: list[str | None] = []
     real_run = engine.run
     monkeypatch.setattr(
-        engine, "run", lambda con, rules, options: runs.append(options.user) or real_run(con, rules, options)
+        engine, "run", lambda con, rules, options, *more: runs.append(options.user) or real_run(con, rules, options)
     )
     app = App([case_dir], render_report)
     with WebServer(app) as server:

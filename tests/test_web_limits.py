@@ -4,6 +4,7 @@ waiting, and pages kept until the case's files change. All over raw loopback soc
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ SHORT = 0.5  # seconds: the header and body timeouts of the servers that test th
 
 @pytest.fixture
 def app() -> App:
-    return App([], lambda case, user, analysis, judged: "<p>report</p>")
+    return App([], lambda case, user, found: "<p>report</p>")
 
 
 @pytest.fixture
@@ -186,3 +187,31 @@ def test_pages_are_kept_until_the_case_files_change(tmp_path: Path, monkeypatch:
         (case_dir / JOURNAL).write_bytes(b"torn\n")  # the report reads the journal
         assert "journal.jsonl lines 1 are damaged" in browser.get("/case/0/report").text
         assert len(opened) == count + 1
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [("gzip, deflate, br", True), ("br;q=1.0, GZIP;q=0.5", True), ("gzip;q=0", False), ("", False)],
+)
+def test_pages_go_gzipped_to_clients_that_take_gzip(accept: str, gzipped: bool) -> None:
+    app = App([Path(f"/cases/customer-{i}") for i in range(100)], lambda case, user, found: "")
+    with (
+        WebServer(app) as server,
+        httpx.Client(base_url=server.base, cookies={"reclaim": app.token}) as client,
+    ):
+        answer = client.get("/", headers={"Accept-Encoding": accept} if accept else {"Accept-Encoding": ""})
+        assert answer.status_code == 200
+        assert (answer.headers.get("content-encoding") == "gzip") is gzipped
+        if gzipped:
+            assert int(answer.headers["content-length"]) < len(answer.content)  # httpx decompressed it
+            assert answer.headers["vary"] == "Accept-Encoding"
+
+
+def test_a_kept_page_is_compressed_once() -> None:
+    from reclaim.web.app import Response
+
+    kept = Response(200, b"<p>" + b"x" * 100_000, {"Content-Type": "text/html; charset=utf-8"})
+    first = kept.gzipped()
+    assert kept.gzipped() is first and gzip.decompress(first.body) == kept.body
+    small = Response(200, b"<p>hi</p>", {"Content-Type": "text/html"})
+    assert small.gzipped() is small

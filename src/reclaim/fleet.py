@@ -1,4 +1,4 @@
-"""Many tenants at once (``reclaim investigate --tenants tenants.yaml``): for an IT provider hunting
+"""Many tenants at once (``reclaim fleet tenants.yaml``): for an IT provider hunting
 across its customers. Per tenant, its own case folder, collection and analysis, a few tenants at a
 time; then one summary: users at risk per tenant, and indicators seen in several tenants (the
 addresses attackers signed in from, the outside addresses mail was forwarded to).
@@ -27,11 +27,11 @@ from typing import Any
 
 import yaml
 
+from reclaim import investigation
 from reclaim.case.store import Case, safe_name
 from reclaim.collect.run import collect_user
 from reclaim.collect.sweep import sweep
 from reclaim.detect import context, engine, verdict
-from reclaim.detect.rules import Rule
 from reclaim.errors import ReclaimError, UsageError
 from reclaim.tenant.settings import FIELDS, SECRET_ENVIRONMENT, TenantSettings
 
@@ -74,7 +74,7 @@ def load_jobs(path: Path) -> list[TenantJob]:
     entries = document.get("tenants") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
         raise UsageError(
-            f"{path}: expected 'tenants:' with a list of tenants", "see reclaim investigate --help"
+            f"{path}: expected 'tenants:' with a list of tenants", "see reclaim fleet --help"
         )
     problems: list[str] = []
     jobs: list[TenantJob] = []
@@ -197,7 +197,9 @@ def indicators(case: Case, analysis: engine.Analysis, internal: list[str]) -> di
     return found
 
 
-async def _one(job: TenantJob, root: Path, rules: list[Rule], progress: Progress | None) -> TenantOutcome:
+async def _one(
+    job: TenantJob, root: Path, ruleset: investigation.RuleSet, progress: Progress | None
+) -> TenantOutcome:
     outcome = TenantOutcome(job.name)
     note = progress or (lambda name, what: None)
     try:
@@ -214,9 +216,9 @@ async def _one(job: TenantJob, root: Path, rules: list[Rule], progress: Progress
                     note(job.name, f"collecting {upn}")
                     await collect_user(client, case, upn, start)
             note(job.name, "analyzing")
-            analysis = await asyncio.to_thread(engine.run, case.con, rules, context.Options())
-            outcome.verdicts = verdict.verdicts(analysis)
-            outcome.indicators = indicators(case, analysis, analysis.internal_domains)
+            found = await asyncio.to_thread(investigation.run, case.con, context.Options(), ruleset)
+            outcome.verdicts = found.verdicts
+            outcome.indicators = indicators(case, found.analysis, found.analysis.internal_domains)
         note(job.name, "done")
     except ReclaimError as exc:
         outcome.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
@@ -225,14 +227,18 @@ async def _one(job: TenantJob, root: Path, rules: list[Rule], progress: Progress
 
 
 async def run_fleet(
-    jobs: list[TenantJob], root: Path, rules: list[Rule], parallel: int = 2, progress: Progress | None = None
+    jobs: list[TenantJob],
+    root: Path,
+    ruleset: investigation.RuleSet,
+    parallel: int = 2,
+    progress: Progress | None = None,
 ) -> FleetSummary:
     """Every tenant, ``parallel`` at a time; one tenant's failure is its own, the others go on."""
     gate = asyncio.Semaphore(max(1, parallel))
 
     async def bounded(job: TenantJob) -> TenantOutcome:
         async with gate:
-            return await _one(job, root, rules, progress)
+            return await _one(job, root, ruleset, progress)
 
     outcomes = list(await asyncio.gather(*(bounded(j) for j in jobs)))
     seen: dict[tuple[str, str], list[str]] = {}

@@ -10,8 +10,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from reclaim.case import dataset
-from reclaim.case.store import Case
 from reclaim.cli.common import err, out
 from reclaim.errors import UsageError
 
@@ -40,6 +38,9 @@ def export(case_dir: Path, parquet_dir: Path, tenant_id: str | None, append: boo
       reclaim export acme-2026-11 --parquet lake/reclaim
       reclaim export fabrikam-2026-11 --parquet lake/reclaim --append
     """
+    from reclaim.case import dataset
+    from reclaim.case.store import Case
+
     if not (case_dir / "case.duckdb").exists():
         raise UsageError(f"{case_dir} is not a case folder (no case.duckdb)")
     with Case.open(case_dir, create=False) as case:

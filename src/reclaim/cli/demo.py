@@ -17,13 +17,12 @@ from pathlib import Path
 import click
 from rich.rule import Rule
 
-from reclaim import tenantsim
+from reclaim import investigation, tenantsim
 from reclaim.case.store import Case
 from reclaim.cli.common import out, safe
 from reclaim.cli.detect import print_verdicts
 from reclaim.cli.remediate import print_plan, print_results, print_verification
 from reclaim.cli.tenant import print_collect_report, run_collection
-from reclaim.detect import context, engine, rules, verdict
 from reclaim.errors import UsageError
 from reclaim.lab import LabTenant, serve
 from reclaim.playbook.model import FAILED
@@ -93,9 +92,9 @@ def demo(case_dir: Path, users: int, seed: int) -> None:
             print_collect_report(run_collection(lab.client(), case, upn, since, since + timedelta(days=DAYS)))
 
         _section("3. Investigate (reclaim investigate)")
-        analysis = engine.run(case.con, rules.load(), context.Options())
-        judged = [v for v in verdict.verdicts(analysis) if v.upn in (victim, traveller)]
-        print_verdicts(judged, analysis, show_all=True)
+        found = investigation.run(case.con)
+        judged = [v for v in found.verdicts if v.upn in (victim, traveller)]
+        print_verdicts(judged, found.analysis, show_all=True)
 
         _section(f"4. Remediate {victim} (reclaim remediate --steps {','.join(DEMO_STEPS)} --apply)")
         password_file = case_dir / "new-password.txt"
@@ -122,7 +121,7 @@ def demo(case_dir: Path, users: int, seed: int) -> None:
         )
         _section("6. Report (reclaim report --html)")
         report = case_dir / "report.html"
-        html.write(data.gather(case, rules.load(), context.Options(), case_dir.name), report)
+        html.write(data.gather(case, name=case_dir.name), report)
     _section("Done")
     out.print(
         f"In {time.perf_counter() - started:.0f} s. The case is {safe(case_dir)}: evidence/, case.duckdb, "

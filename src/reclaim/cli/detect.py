@@ -15,20 +15,19 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from reclaim import investigation
 from reclaim.case import dataset
 from reclaim.case.store import Case
 from reclaim.cli import tenant as tenant_cli
-from reclaim.cli.common import (
-    DEFAULT_CASE,
+from reclaim.cli.common import DEFAULT_CASE, err, ingest_with_progress, out, print_ingest_report, safe
+from reclaim.cli.options import (
     date_order_option,
-    err,
     full_option,
-    ingest_with_progress,
     input_options,
-    out,
+    internal_domain_option,
     parse_time,
-    print_ingest_report,
-    safe,
+    rules_option,
+    sigma_option,
 )
 from reclaim.detect import context, engine, geo, rules, verdict
 from reclaim.errors import UsageError
@@ -42,11 +41,6 @@ _SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "l
 USERS_SHOWN = 20
 REASONS_SHOWN = 3
 
-_rules_option = click.option(
-    "--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path, exists=True),
-    help="A folder (or file) of your own rules, added to the built-in ones. Repeatable.",
-)  # fmt: skip
-
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -59,26 +53,15 @@ _rules_option = click.option(
     "--json", "json_file", type=click.Path(path_type=Path, dir_okay=False),
     help="Write the findings document (schema reclaim.findings/1) to this file; '-' for stdout.",
 )  # fmt: skip
-@_rules_option
-@click.option(
-    "--sigma", "sigma_dirs", multiple=True, type=click.Path(path_type=Path, exists=True),
-    help="A folder (or file) of Sigma rules (such as SigmaHQ's rules/cloud/m365) to run on the audit log "
-    "too; a rule that cannot run is listed as skipped, with its file and why. Repeatable.",
-)  # fmt: skip
-@click.option(
-    "--internal-domain", "domains", multiple=True,
-    help="A domain of the tenant (beside those found in the data): forwarding there is internal.",
-)  # fmt: skip
+@rules_option
+@sigma_option
+@internal_domain_option
 @tenant_cli.tenant_options
 @click.option("--since", callback=parse_time, help="With --tenant: window start (default: 30 days back).")
 @click.option("--profile", is_flag=True, help="Print how long each rule took.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every user, not only the first {USERS_SHOWN}.")
 @full_option
-@click.option(
-    "--tenants", "tenants_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Many tenants: a YAML file of tenants to collect and judge, each in a case under --case.",
-)  # fmt: skip
-@click.option("--parallel", default=2, show_default=True, help="With --tenants: tenants worked on at once.")
+@click.option("--tenants", "tenants_file", hidden=True, help="Moved: reclaim fleet TENANTS_FILE.")
 @click.option(
     "--dataset", "dataset_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Analyze a Parquet dataset (reclaim export --parquet, ingest --dataset) instead of a case.",
@@ -104,8 +87,7 @@ def investigate(
     profile: bool,
     show_all: bool,
     full: bool,
-    tenants_file: Path | None,
-    parallel: int,
+    tenants_file: str | None,
     dataset_dir: Path | None,
     engine_name: str,
     spark_master: str | None,
@@ -127,23 +109,17 @@ def investigate(
       reclaim investigate exports/ --case acme-2026-11
       reclaim investigate --case acme-2026-11 --user adele@contoso.com --json findings.json
       reclaim investigate --tenant contoso --user adele@contoso.com --since 2026-11-01
-      reclaim investigate --tenants tenants.yaml --case customers/
       reclaim investigate --dataset lake/reclaim --json findings.json
       reclaim investigate --engine spark --dataset lake/reclaim --spark-master local[*]
       reclaim investigate --case acme-2026-11 --sigma sigma/rules/cloud/m365
 
-    With --tenants, each tenant of the file (its format: docs/fleet.md) gets its own case
-    folder under --case: every mailbox swept, its listed users collected, all judged; then one
-    summary of the users at risk per tenant and the indicators seen in several tenants.
+    Many tenants at once: reclaim fleet.
     """
-    geo.warm_up()  # the IP database (a quarter second) loads while the rules load and the ingest runs
-    loaded = rules.load(rule_dirs)  # a broken rule file stops here, before any work
-    sigma_rules, sigma_skipped = _load_sigma(sigma_dirs)  # a broken Sigma file does not
-    loaded += sigma_rules
     if tenants_file is not None:
-        from reclaim.cli.fleet import investigate_tenants
-
-        investigate_tenants(tenants_file, case_dir, loaded, parallel, json_file)
+        raise UsageError("many tenants have a command of their own", hint=f"reclaim fleet {tenants_file}")
+    geo.warm_up()  # the IP database (a quarter second) loads while the rules load and the ingest runs
+    # a broken rule file stops here, before any work; a Sigma rule that cannot run is skipped
+    ruleset = investigation.load_rules(rule_dirs, sigma_dirs)
     tenant = connection.tenant
     if tenant and not upn:
         raise UsageError("--tenant collects one user's evidence", hint="add --user UPN")
@@ -165,10 +141,20 @@ def investigate(
     options = context.Options(internal_domains=domains, user=upn)
     report = IngestReport()
     if dataset_dir is not None and engine_name == "spark":
-        analysis = _analyze_spark(dataset_dir, loaded, options, quiet, spark_master, spark_remote)
+        if not quiet:
+            where = (
+                f"at {escape(spark_remote)}" if spark_remote else f"({escape(spark_master or 'local[*]')})"
+            )
+            err.print(f"starting Spark {where}")
+        found = _with_progress(
+            len(ruleset), quiet,
+            lambda progress: investigation.run_spark(
+                dataset_dir, ruleset, options, spark_master, spark_remote, progress
+            ),
+        )  # fmt: skip
     elif dataset_dir is not None:
         with dataset.attach(dataset_dir) as con:
-            analysis = _analyze(con, loaded, options, quiet)
+            found = _investigate(con, ruleset, options, quiet)
     else:
         with Case.open(case_dir) as case:
             if tenant and upn:
@@ -176,14 +162,13 @@ def investigate(
                 start = since or (datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30))
                 collected = tenant_cli.run_collection(client, case, upn, start, None)
                 if not quiet:
-                    tenant_cli.print_collect_report(collected)
+                    tenant_cli.print_collect_report(collected, full)
             if paths:
                 report = ingest_with_progress(case, list(paths), date_order, quiet=quiet, inputs=inputs)
                 if not quiet:
-                    print_ingest_report(report)
-            analysis = _analyze(case.con, loaded, options, quiet)
-    analysis.skipped.extend(sigma_skipped)
-    judged = verdict.verdicts(analysis)
+                    print_ingest_report(report, full)
+            found = _investigate(case.con, ruleset, options, quiet)
+    analysis, judged = found.analysis, found.verdicts
     doc = findings.document(analysis, judged, report.as_dict() if paths else {}, str(dataset_dir or case_dir))
     if json_file is not None:
         text = json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
@@ -203,19 +188,9 @@ def investigate(
     sys.exit(report.exit_code if paths else 0)
 
 
-def _load_sigma(paths: tuple[Path, ...]) -> tuple[list[rules.Rule], list[engine.Skipped]]:
-    """Sigma rules as rules, and those that cannot run; pySigma is imported only when asked for."""
-    if not paths:
-        return [], []
-    from reclaim.detect import sigma
-
-    loaded = sigma.load(paths)
-    return loaded.rules, loaded.skipped
-
-
 def _with_progress(
-    total: int, quiet: bool, run: Callable[[engine.Progress], engine.Analysis]
-) -> engine.Analysis:
+    total: int, quiet: bool, run: Callable[[engine.Progress], investigation.Investigation]
+) -> investigation.Investigation:
     """``run`` given a progress callback that moves a bar of ``total`` rules (nothing when quiet)."""
     with Progress(
         TextColumn("analyzing {task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -229,32 +204,12 @@ def _with_progress(
         return run(progress)
 
 
-def _analyze(
-    con: duckdb.DuckDBPyConnection, loaded: list[rules.Rule], options: context.Options, quiet: bool
-) -> engine.Analysis:
-    return _with_progress(len(loaded), quiet, lambda progress: engine.run(con, loaded, options, progress))
-
-
-def _analyze_spark(
-    root: Path, loaded: list[rules.Rule], options: context.Options, quiet: bool,
-    master: str | None, remote: str | None,
-) -> engine.Analysis:  # fmt: skip
-    from reclaim.detect import spark
-
-    why = spark.java_missing(remote=bool(remote))
-    if why:
-        raise UsageError(f"--engine spark cannot start: {why}", hint="install Java 17 and reclaim[spark]")
-    if not quiet:
-        err.print(
-            "starting Spark" + (f" at {escape(remote)}" if remote else f" ({escape(master or 'local[*]')})")
-        )
-    session = spark.session(master or "local[*]", remote)
-    try:
-        return _with_progress(
-            len(loaded), quiet, lambda progress: spark.run(session, root, loaded, options, progress)
-        )
-    finally:
-        session.stop()
+def _investigate(
+    con: duckdb.DuckDBPyConnection, ruleset: investigation.RuleSet, options: context.Options, quiet: bool
+) -> investigation.Investigation:
+    return _with_progress(
+        len(ruleset), quiet, lambda progress: investigation.run(con, options, ruleset, progress)
+    )
 
 
 def print_verdicts(
@@ -313,7 +268,7 @@ def rules_group() -> None:
 
 
 @rules_group.command("list")
-@_rules_option
+@rules_option
 @click.option("--json", "as_json", is_flag=True, help="The rules' metadata as JSON.")
 def rules_list(rule_dirs: tuple[Path, ...], as_json: bool) -> None:
     """Every rule with its severity, playbook id and ATT&CK technique.
@@ -344,7 +299,7 @@ def _symptom_order(symptom: str) -> int:
 
 @rules_group.command("show")
 @click.argument("rule_id")
-@_rules_option
+@rules_option
 def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
     """One rule: its metadata, the playbook steps that fix it, and its SQL.
 
@@ -400,7 +355,7 @@ def rules_lint(paths: tuple[Path, ...]) -> None:
     "--sigma", "sigma_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
     help="Folder to write the Sigma rules to (one <rule id>.yml each).",
 )  # fmt: skip
-@_rules_option
+@rules_option
 def rules_export(sigma_dir: Path, rule_dirs: tuple[Path, ...]) -> None:
     """Write the rules Sigma can express as Sigma rules, for a SIEM's own backend.
 

@@ -15,16 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
-from reclaim.case.store import Case
-from reclaim.cli.common import DEFAULT_CASE, err, full_option, out, parse_time, safe
+from reclaim.cli.common import DEFAULT_CASE, err, out, safe
+from reclaim.cli.options import full_option, internal_domain_option, parse_time
 from reclaim.cli.tenant import Connection, tenant_options
 from reclaim.errors import CaseError, UsageError
-from reclaim.playbook.executor import Check
 from reclaim.playbook.model import (
     ALREADY,
     CHANGE,
@@ -38,10 +37,14 @@ from reclaim.playbook.model import (
     Result,
     parse_steps,
 )  # fmt: skip
-from reclaim.playbook.session import Guard, Session, check_guard
 from reclaim.private import write_file
 from reclaim.tenant.client import TenantClient
 from reclaim.tenant.settings import break_glass_accounts
+
+if TYPE_CHECKING:  # DuckDB and the analysis: imported by the commands, not by --help
+    from reclaim.case.store import Case
+    from reclaim.playbook.executor import Check
+    from reclaim.playbook.session import Session
 
 _STYLE = {
     CHANGE: "bold yellow",
@@ -68,6 +71,8 @@ _STEPS_HELP = "Steps, comma-separated: " + ", ".join(STEPS) + ", or all. Default
 
 
 def _open_case(case_dir: Path) -> Case:
+    from reclaim.case.store import Case
+
     if not (case_dir / "case.duckdb").exists():
         raise CaseError(
             f"no case at {case_dir}",
@@ -216,6 +221,8 @@ class _Countdown:
 def _session(
     connection: Connection, case_dir: Path, upn: str, passwords: Any = None, max_wait: float | None = None
 ) -> Iterator[Session]:
+    from reclaim.playbook.session import Session
+
     client, _ = connection.open(max_wait=max_wait, on_wait=_Countdown() if max_wait else None)
     with _open_case(case_dir) as case:
         yield Session(client, case, upn, passwords or (lambda u, p: None))
@@ -243,7 +250,7 @@ def _session(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the new password here (mode 0600) instead of showing it once.",
 )
-@click.option("--internal-domain", "domains", multiple=True, help="A domain of the tenant (repeatable).")
+@internal_domain_option
 @click.option("--force", is_flag=True, help="Act on a break-glass account or your own account anyway.")
 @_MAX_WAIT
 @click.option(
@@ -286,6 +293,8 @@ def remediate(
         steps = parse_steps(steps_text)
     except ValueError as exc:
         raise UsageError(str(exc), hint="reclaim remediate --help") from None
+    from reclaim.playbook.session import Guard, check_guard
+
     passwords = _PasswordOut(password_file)
     if do_apply and "R1" in steps:
         passwords.prepare()

@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from reclaim import investigation
 from reclaim.case.store import Case
 from reclaim.cli.common import out, safe
-from reclaim.cli.detect import _rules_option as rules_option
-from reclaim.detect import context, geo, rules
+from reclaim.cli.options import internal_domain_option, rules_option
+from reclaim.detect import context, geo
 from reclaim.errors import CaseError, UsageError
 from reclaim.private import write_file
 from reclaim.report import data, html, markdown
@@ -27,10 +28,7 @@ _file = click.Path(path_type=Path, dir_okay=False)
 @click.option("--md", "md_file", type=_file, help="Write a Markdown summary, for a ticket.")
 @click.option("--user", "upn", help="Report only this user (user principal name).")
 @rules_option
-@click.option(
-    "--internal-domain", "domains", multiple=True,
-    help="A domain of the tenant (beside those found in the data): forwarding there is internal.",
-)  # fmt: skip
+@internal_domain_option
 def report(
     case_dir: Path,
     html_file: Path | None,
@@ -57,11 +55,11 @@ def report(
     if not (case_dir / "case.duckdb").exists():
         raise CaseError(f"no case at {case_dir}", hint="reclaim investigate EXPORTS... --case DIR makes one")
     geo.warm_up()  # the IP database loads while the rules load
-    loaded = rules.load(rule_dirs)
+    ruleset = investigation.load_rules(rule_dirs)
     started = time.perf_counter()
     with Case.open(case_dir, create=False) as case:
         gathered = data.gather(
-            case, loaded, context.Options(internal_domains=domains, user=upn), str(case_dir)
+            case, context.Options(internal_domains=domains, user=upn), str(case_dir), ruleset
         )
     written: list[tuple[str, Path, int]] = []
     if html_file:

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from reclaim.case.store import Case
 from reclaim.cli.common import out, safe
 from reclaim.cli.tenant import Connection, tenant_options
-from reclaim.detect import context
-from reclaim.detect.engine import Analysis
-from reclaim.detect.verdict import UserVerdict
 from reclaim.errors import CaseError
-from reclaim.playbook.session import Guard
-from reclaim.report import data, html
 from reclaim.tenant.client import TenantClient
 from reclaim.tenant.settings import break_glass_accounts
-from reclaim.web.app import App
-from reclaim.web.server import WebServer
+
+if TYPE_CHECKING:  # DuckDB, the analysis and the web server: imported by the command, not by --help
+    from reclaim.case.store import Case
+    from reclaim.investigation import Investigation
 
 
-def render_report(
-    case: Case, user: str | None, analysis: Analysis, judged: list[UserVerdict]
-) -> str:
+def render_report(case: Case, user: str | None, found: Investigation) -> str:
     """The HTML report of a case (or of one user in it), as ``reclaim report`` writes it."""
-    return html.render(data.assemble(case, analysis, context.Options(user=user), case.root.name, judged))
+    from reclaim.detect import context
+    from reclaim.report import data, html
+
+    return html.render(data.assemble(case, found, context.Options(user=user), case.root.name))
 
 
 @click.command()
@@ -45,6 +43,10 @@ def serve(cases: tuple[Path, ...], connection: Connection, port: int) -> None:
       reclaim serve acme-2026-11
       reclaim serve acme-2026-11 --tenant contoso
     """
+    from reclaim.playbook.session import Guard
+    from reclaim.web.app import App
+    from reclaim.web.server import WebServer
+
     for case_dir in cases:
         if not (case_dir / "case.duckdb").exists():
             raise CaseError(f"no case at {case_dir}", "reclaim investigate ... --case DIR makes one")

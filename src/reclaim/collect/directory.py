@@ -18,12 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from reclaim.collect.incomplete import Incomplete
 from reclaim.collect.role_groups import role_groups
 from reclaim.collect.target import Records, Target, odata_time, quoted
+from reclaim.errors import Incomplete, PermissionMissing, TenantError, Truncated
 from reclaim.ingest.mappings import FOLDER_ANNOTATION, MAILBOX_ANNOTATION, USER_ANNOTATION
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import PermissionMissing, TenantError, Truncated
 
 Gather = Callable[[TenantClient, "Target"], Records]
 

@@ -38,10 +38,9 @@ from urllib.parse import quote
 
 import anyio
 
-from reclaim.collect.incomplete import Incomplete
 from reclaim.collect.target import Checkpoint, Target, odata_time
+from reclaim.errors import AuditSearchFailed, BadResponse, Incomplete, NotFound
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import BadResponse, NotFound, TenantError
 
 QUERIES = "/security/auditLog/queries"
 PERMISSION = "AuditLogsQuery.Read.All"
@@ -59,12 +58,6 @@ PARALLEL = 3
 REUSE_FOR = timedelta(days=29)
 _FAILED = ("failed", "cancelled")
 _SHOWN = 5  # cut-short windows named in the message
-
-
-class AuditSearchFailed(TenantError):
-    """The Purview audit search failed, was cancelled, or did not finish in time."""
-
-    code = "audit-search"
 
 
 def query_body(target: Target) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reclaim.collect.target import Records, Target
+from reclaim.errors import NotFound
 from reclaim.ingest.mappings import SERVICE_ANNOTATION, USER_ANNOTATION
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import NotFound
 
 MEMBER_LOOKUPS = 4  # Get-RoleGroupMember calls in flight at once: tenants have dozens of groups
 SERVICES = ("exchange", "compliance")

@@ -23,12 +23,10 @@ import orjson
 
 from reclaim.case.store import Case, safe_name
 from reclaim.collect.collectors import COLLECTORS, Collector
-from reclaim.collect.incomplete import Incomplete
 from reclaim.collect.target import Checkpoint, Target
-from reclaim.errors import ReclaimError
+from reclaim.errors import Incomplete, LicenceMissing, PermissionMissing, ReclaimError, Truncated
 from reclaim.ingest.pipeline import IngestReport, ingest_paths
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import LicenceMissing, PermissionMissing, Truncated
 
 Progress = Callable[[str, int, bool], None]  # (collector, records so far, finished)
 

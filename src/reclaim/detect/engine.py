@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time as clock
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ import duckdb
 
 from reclaim.detect import context
 from reclaim.detect.rules import SEVERITIES, Rule
+
+log = logging.getLogger(__name__)
 
 HITS_KEPT = 50  # per finding, for the reasons and the report; the count covers all
 EVIDENCE_KEPT = 1000
@@ -157,15 +160,21 @@ def run_rules(
             progress(rule.id, done, len(rules))
         why = unmet(rule, present)
         if why:
+            log.debug("rule %s: skipped: %s", rule.id, why)
             analysis.skipped.append(Skipped(rule, why))
             continue
         started = clock.perf_counter()
+        found: list[Finding] = []
         try:
-            analysis.findings.extend(findings_of(rule))
+            found = findings_of(rule)
+            analysis.findings.extend(found)
         except RuleFailed as exc:
             analysis.skipped.append(Skipped(rule, str(exc)))
+            log.debug("rule %s: failed: %s", rule.id, exc)
         finally:
             analysis.timings[rule.id] = clock.perf_counter() - started
+        log.debug("rule %s: %.3f s, %d findings (%d matches)", rule.id, analysis.timings[rule.id],
+                  len(found), sum(f.count for f in found))  # fmt: skip
     if progress:
         progress("", len(rules), len(rules))
 
@@ -194,6 +203,8 @@ def run(
     started = clock.perf_counter()
     domains = context.prepare(con, options)
     analysis = Analysis([], [], {"prepare": clock.perf_counter() - started}, domains)
+    log.debug("analysis prepared in %.3f s (tenant domains: %s)", analysis.timings["prepare"],
+              ", ".join(domains) or "none")  # fmt: skip
     present: dict[str, bool] = {}
 
     def findings_of(rule: Rule) -> list[Finding]:

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # imported by the tables alone: the simulator looks IPs up without pyarrow
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def lookup(ip: str) -> IpInfo:
 
 def ip_table(ips: Iterable[str], hosting: list[str]) -> pa.Table:
     """One row per IP: country, network, whether the network is a hosting/VPN provider."""
+    import pyarrow as pa
+
     patterns = re.compile("|".join(f"(?:{p})" for p in hosting), re.IGNORECASE) if hosting else None
     rows = [lookup(ip) for ip in ips]
     return pa.table(
@@ -79,6 +82,7 @@ def ip_table(ips: Iterable[str], hosting: list[str]) -> pa.Table:
 @cache
 def country_table() -> pa.Table:
     """ISO alpha-2 code, English name and a central point for every country."""
+    import pyarrow as pa
     from countryinfo import all_countries
 
     by_code: dict[str, tuple[str, float | None, float | None]] = {}

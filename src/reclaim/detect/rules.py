@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from reclaim.errors import ReclaimError
+from reclaim.errors import RuleError
 
 SEVERITIES = ("low", "medium", "high", "critical")
 STEPS = tuple(f"R{n}" for n in range(1, 8))
@@ -78,16 +78,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.what}"
-
-
-class RuleError(ReclaimError):
-    def __init__(self, problems: list[Problem]) -> None:
-        listing = "\n".join(str(p) for p in problems)
-        super().__init__(
-            f"{len(problems)} problem(s) in the rules:\n{listing}",
-            hint="fix them, or check one folder with: reclaim rules lint DIR",
-        )
-        self.problems = problems
 
 
 def builtin_dir() -> Path:

@@ -7,6 +7,7 @@ slash dates ordered from the data; rows that are no record of their table moved 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -15,12 +16,14 @@ import pyarrow as pa
 
 from reclaim.case import schema
 from reclaim.case.store import Case
-from reclaim.errors import DateOrderError, FormatError
+from reclaim.errors import DateOrderError, FormatError, UnknownFormat
 from reclaim.ingest import decode, frame, sniff, sql
 from reclaim.ingest.formats import Format
 from reclaim.ingest.mappings import Mapping
 from reclaim.ingest.progress import Progress, watched
 from reclaim.sqltext import sql_ident, sql_text
+
+log = logging.getLogger(__name__)
 
 _SCAN_BATCH = 8192  # rows per Arrow batch: DuckDB scans a frame's batches on every core
 
@@ -49,10 +52,6 @@ NATIVE_PAGE_MAX = 256 << 20
 # buffers by this: at 256 MB they took a gigabyte more memory and made the next checkpoint
 # rewrite the rows (0.7 s a million records).
 _NATIVE_RECORD_MAX = 16 << 20
-
-
-class UnknownFormat(FormatError):
-    code = "unknown-format"
 
 
 class NativeUnfit(Exception):
@@ -86,6 +85,7 @@ class Loader:
         self.newlines = newlines
         self.native = True  # try DuckDB's own JSON reader first
         self.unnumbered: tuple[str, bool] | None = None  # (table, numbered by line) awaiting number()
+        self.told: str | None = None  # the format the debug trail was given
 
     # -- orchestration -----------------------------------------------------------------
     def kept_as(self, path: Path, newlines: int) -> None:
@@ -100,6 +100,7 @@ class Loader:
         self.encoding = decode.detect_encoding(head_bytes)
         text_path = self.path
         if decode.needs_transcoding(self.encoding):
+            self._say(f"{self.encoding}, transcoded to UTF-8 first")
             self.tmp_dir.mkdir(exist_ok=True)
             text_path = self.tmp_dir / f"{self.evidence_id}.utf8"
             decode.transcode_to_utf8(self.path, text_path, self.encoding)
@@ -122,8 +123,10 @@ class Loader:
         if sniffed.container == "ndjson":
             fmt = self._identify(sniffed)
             if self.native and self._native_fits(fmt, text_path):
+                self._say("JSON lines, read by DuckDB's JSON reader")
                 self._load_ndjson_native(fmt.routes[0])
             else:
+                self._say(f"JSON lines, framed in Python: {self._why_framed(fmt, text_path)}")
                 for fr in frame.ndjson_frames(text_path, skip):
                     # DuckDB's reader refused the file (it refuses duplicate keys): the last
                     # of a duplicate key counts, as in `reclaim show`
@@ -132,6 +135,7 @@ class Loader:
             return "ndjson", fmt
         assert sniffed.layout is not None
         fmt = self._identify(sniffed)
+        self._say(f"CSV, delimiter {sniffed.layout.delimiter!r}, header on line {sniffed.layout.header_line}")
         self._load_csv(text_path, fmt, sniffed.layout)
         return "csv", fmt
 
@@ -248,7 +252,32 @@ class Loader:
         fmt = sniff.format_for(sniffed)
         if fmt is None:
             raise UnknownFormat(sniff.unknown_message(sniffed))
+        self.identified(fmt, sniffed)
         return fmt
+
+    def identified(self, fmt: Format, sniffed: sniff.Sniffed) -> None:
+        """The format found, and why, for the debug trail (once)."""
+        if log.isEnabledFor(logging.DEBUG) and self.told != fmt.name:
+            self.told = fmt.name
+            kind = "columns" if sniffed.container == "csv" else "keys"
+            typed = f", Type {sniffed.sentinel_type}" if sniffed.sentinel_type else ""
+            self._say(
+                f"format {fmt.name}: the most specific whose {kind} are all there "
+                f"({', '.join(sorted(fmt.required))}{typed}; {len(sniffed.keys)} {kind} seen)"
+            )
+
+    def _say(self, decision: str) -> None:
+        """A decision for the debug trail (reclaim --debug), with the file it is about."""
+        log.debug("E%d %s: %s", self.evidence_id, self.display, decision)
+
+    def _why_framed(self, fmt: Format, text_path: Path) -> str:
+        if not self.native:
+            return "DuckDB's reader refused it"
+        if text_path != self.path or self.encoding not in ("utf-8", "utf-8-sig"):
+            return f"encoded {self.encoding}"
+        if len(fmt.routes) != 1:
+            return f"records of {len(fmt.routes)} tables"
+        return "its records are not one row each as they stand (a wrapper, a filter or a list to expand)"
 
     def _load_document(self, text_path: Path, head: str) -> Format:
         wrapper, first = frame.first_array_element(head)
@@ -259,6 +288,7 @@ class Loader:
         if known is not None:
             fmt, route = known, known.routes[0]
             if self._native_fits(fmt, text_path) and wrapper is None:
+                self._say(f"a JSON array of {fmt.name} records, read by DuckDB's JSON reader")
                 # DuckDB streams the array: a file larger than memory is no problem
                 self._load_native(
                     route,
@@ -270,6 +300,7 @@ class Loader:
             if self._native_fits(fmt, text_path) and wrapper and self.size < NATIVE_PAGE_MAX:
                 # a Graph page is one object: DuckDB reads it whole and unnests its records,
                 # numbered by their place in the array
+                self._say(f"a page of {fmt.name} records under {wrapper!r}, read by DuckDB's JSON reader")
                 page = sql_ident(wrapper)
                 self._load_native(
                     route,
@@ -282,6 +313,15 @@ class Loader:
                 )
                 return fmt
         # Python reads the whole document; it also salvages the records around damage.
+        if not self.native:
+            why = "DuckDB's reader refused it"
+        elif known is None:
+            why = "its first record is of no known format"
+        elif self._native_fits(known, text_path):
+            why = "a page too large for DuckDB's reader"
+        else:
+            why = self._why_framed(known, text_path)
+        self._say(f"a JSON document, read in Python: {why}")
         text = text_path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
         records, rejects = frame.json_document_records(text, decode.bom_length(self.encoding or ""))
         keys, kind = sniff.sniff_records([r[2] for r in records])
@@ -295,8 +335,10 @@ class Loader:
         if fmt.payload and not any(r.time_fields for r in fmt.routes):
             # a BOM sits in the header line, which the reader skips
             if self.native and self._native_fits(fmt, text_path, bom_ok=True):
+                self._say(f"{fmt.payload} cells read by DuckDB's CSV reader (strict)")
                 self._load_payload_csv_native(fmt, layout)
             else:
+                self._say(f"{fmt.payload} cells framed in Python: {self._why_framed(fmt, text_path)}")
                 self._load_payload_csv(text_path, fmt, layout)
             return
         # CSV times may be locale slash dates, whose order is known only from all the data:
@@ -309,13 +351,15 @@ class Loader:
             record_no = 0
             for table in frame.csv_frames_fast(text_path, layout, fmt.payload):
                 record_no = self._stage_fast(table, fmt.payload, record_no)
-        except pa.ArrowInvalid:
+        except pa.ArrowInvalid as exc:
+            self._say(f"Arrow's CSV reader refused it ({_first_line(exc)}): staged again row by row")
             self.con.execute("DELETE FROM staging")
             self.done_bytes = 0
             for fr in frame.csv_frames_exact(text_path, layout, fmt.payload):
                 self._add_rejects(fr.rejects)
                 self._stage(fr.table)
         order = self._date_order(fmt.routes[0])
+        self._say(f"staged, then normalized with slash dates read as {order}")
         self._normalize(fmt, "staging", order)
 
     def _load_payload_csv(self, text_path: Path, fmt: Format, layout: frame.CsvLayout) -> None:
@@ -333,8 +377,9 @@ class Loader:
                     record_no += table.num_rows
                 if not self._rejected():
                     return
-            except pa.ArrowInvalid:
-                pass
+                self._say("a record rejected by Arrow's CSV reader: read again record by record")
+            except pa.ArrowInvalid as exc:
+                self._say(f"Arrow's CSV reader refused it ({_first_line(exc)}): read again record by record")
             for name in (*fmt.tables, "rejects"):
                 self.con.execute(f"DELETE FROM {name} WHERE evidence_id = ?", [self.evidence_id])
             self.done_bytes = 0
@@ -518,6 +563,10 @@ def _payload_frame(table: pa.Table, payload: str, after: int) -> pa.Table:
     return pa.table(
         {"record_no": _numbers(after, n), "line_no": pa.nulls(n, pa.int64()), "rec": table.column(payload)}
     )
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def evidence_in(evidence_ids: list[int]) -> str:

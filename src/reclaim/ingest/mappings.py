@@ -58,9 +58,19 @@ class Mapping:
         return _duckdb_type(self.schema)
 
     def transform(self) -> str:
-        """The record as a struct of the explicit schema."""
+        """The record as a struct of the explicit schema; of a key given twice, the last value."""
         schema = json.dumps(self.schema).replace("'", "''")
-        return f"json_transform({self.source}, '{schema}')"
+        paths = ", ".join(f"'{p}'" for p in _object_paths(self.schema))
+        return f"json_transform(rc_last_keys({self.source}, [{paths}]), '{schema}')"
+
+
+def _object_paths(schema: dict[str, Any], path: str = "$") -> list[str]:
+    """JSON paths of the record and of each object (not array) the schema reads in it."""
+    found = [path]
+    for key, value in schema.items():
+        if isinstance(value, dict):
+            found += _object_paths(value, f"{path}.{key}")
+    return found
 
 
 def _duckdb_type(schema: Any) -> str:

@@ -116,7 +116,7 @@ def duplicate_keys(value: Any, path: str = "") -> list[str]:
     return found
 
 
-def duplicate_keys_note(record: Any, container: str) -> str | None:
+def duplicate_keys_note(record: Any) -> str | None:
     """What ``reclaim show`` says of a record with duplicate keys (keys JSON-quoted: no
     terminal control characters)."""
     try:
@@ -125,9 +125,8 @@ def duplicate_keys_note(record: Any, container: str) -> str | None:
         return None
     if not keys:
         return None
-    # DuckDB reads CSV cells itself and keeps the first (reading them again costs a seventh of the load)
-    counts = "the first value of each counts" if container == "csv" else "the last value of each counts"
-    return f"duplicate keys: {', '.join(json.dumps(k) for k in keys)}; {counts}"
+    # the ingest keeps the last too (sql.rc_last_keys, frame.last_key_wins)
+    return f"duplicate keys: {', '.join(json.dumps(k) for k in keys)}; the last value of each counts"
 
 
 def read_originals(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import re
 import shutil
@@ -30,18 +31,12 @@ import pyarrow as pa
 
 from reclaim.case import schema
 from reclaim.case.store import Case
-from reclaim.errors import FormatError
+from reclaim.errors import ExpansionRefused, FormatError, UnknownFormat
 from reclaim.ingest import decode, sniff, sql
 from reclaim.ingest.formats import Format
-from reclaim.ingest.loader import (
-    Loader,
-    NativeUnfit,
-    UnknownFormat,
-    evidence_in,
-    finish_files,
-)
+from reclaim.ingest.loader import Loader, NativeUnfit, evidence_in, finish_files
 from reclaim.ingest.progress import Progress, watched
-from reclaim.ingest.sources import ExpansionRefused, Inputs, Source, expand
+from reclaim.ingest.sources import Inputs, Source, expand
 from reclaim.ingest.store import (
     LARGE_FILE,
     Stored,
@@ -53,6 +48,8 @@ from reclaim.ingest.store import (
 )
 from reclaim.private import FILE
 from reclaim.sqltext import sql_ident, sql_text
+
+log = logging.getLogger(__name__)
 
 REJECTS_REPORTED = 20  # per file, in the report; the manifest and store keep more
 _JOINED = "joined-"  # in the case's tmp/: a batch's JSON-lines files, one after another
@@ -121,7 +118,7 @@ def ingest_paths(
     after_load: AfterLoad | None = None,
     inputs: Inputs | None = None,
 ) -> IngestReport:
-    sql.install_macros(case.con)
+    sql.install_macros(case.con, ingest=True)
     _recover(case)
     report = IngestReport()
     # Graph pages and small JSON-lines files (many small files of one export) load together:
@@ -163,7 +160,7 @@ def ingest_paths(
             admitted = _admit(case, source, ahead, date_order, progress, next_id, known, may_duplicate)
             if isinstance(admitted, FileResult):
                 report.files.extend(batch.flush())
-                report.files.append(admitted)
+                report.files.append(_logged(admitted))
                 continue
             batchable = _batchable(admitted.loader) if batch.enabled else None
             if batchable is not None:
@@ -171,8 +168,11 @@ def ingest_paths(
                     admitted.settle()
                 except _NotLoaded as exc:
                     report.files.extend(batch.flush())
-                    report.files.append(exc.result)
+                    report.files.append(_logged(exc.result))
                     continue
+                fmt, wrapper = batchable
+                kind = f"Graph pages under {wrapper!r}" if wrapper else "JSON lines"
+                log.debug("%s: %s %s, read in one query with the files like it", source.name, fmt.name, kind)
                 report.files.extend(batch.add(admitted, *batchable))
                 continue
             report.files.extend(batch.flush())
@@ -266,6 +266,8 @@ def _admit(
             size = source.path.stat().st_size if source.path is not None else 0
             if source.path is not None and size > LARGE_FILE and not may_duplicate(size):
                 evidence_id = next_id()
+                log.debug("%s: %d bytes, no evidence of that size: copied and hashed while it loads",
+                          source.name, size)  # fmt: skip
                 loader = Loader(case, evidence_id, source.path, date_order, progress, source.name, None)
 
                 def keep(stored: Stored) -> _Evidence | FileResult:
@@ -302,6 +304,7 @@ def _keep(
             message=f"already ingested as evidence {known['evidence_id']} ({known['stored_as']})",
         )
     if known is not None:  # the same evidence, loaded again under its id
+        log.debug("%s: evidence %s, interrupted before: loaded again", name, known["evidence_id"])
         final = case.evidence_dir / known["stored_as"]
         if final.exists():
             stored.path.unlink()
@@ -315,12 +318,23 @@ def _keep(
 
 def _load_admitted(case: Case, admitted: _Admitted, after_load: AfterLoad | None) -> FileResult:
     try:
-        return _load_and_record(case, admitted, after_load)
+        return _logged(_load_and_record(case, admitted, after_load))
     except _NotLoaded as exc:
-        return exc.result
+        return _logged(exc.result)
     finally:
         if admitted.storing is not None:
             admitted.storing.abandon()  # a copy no one took: an error or Ctrl-C before settle
+
+
+def _logged(result: FileResult) -> FileResult:
+    """``result``, its outcome put in the debug trail."""
+    if log.isEnabledFor(logging.DEBUG):
+        detail = f" ({result.format})" if result.format else ""
+        if result.message:
+            detail += f": {result.message[:300]}"
+        log.debug("%s: %s, %d records, %d rejected%s", result.source, result.status, result.records,
+                  result.rejected, detail)  # fmt: skip
+    return result
 
 
 def _message(exc: FormatError) -> str:
@@ -335,8 +349,10 @@ def _load_and_record(case: Case, admitted: _Admitted, after_load: AfterLoad | No
     try:
         try:
             container, fmt, recorded = _load(case, admitted, result, after_load is None)
-        except NativeUnfit:
+        except NativeUnfit as exc:
             # DuckDB's reader met a line it cannot take; the framed path finds and reports it
+            log.debug("%s: DuckDB's reader could not take it (%s): framed instead", admitted.name,
+                      str(exc).strip().split("\n", 1)[0][:200])  # fmt: skip
             loader.native = False
             container, fmt, recorded = _load(case, admitted, result, after_load is None)
         if after_load is not None:
@@ -380,6 +396,7 @@ def _batchable(loader: Loader) -> tuple[Format, str | None] | None:
     if loader.size > LARGE_FILE:  # gains nothing from company, and is hashed while it loads (_admit)
         return None
     loader.encoding = "utf-8"
+    loader.identified(fmt, sniffed)
     return fmt, None
 
 
@@ -429,6 +446,8 @@ class _Batch:
         if len(items) <= 1:
             return done + [_load_admitted(self.case, a, None) for a, _ in items]
         assert self.key is not None
+        log.debug("a batch of %d %s files, %d bytes: loading on a thread", len(items), self.key[0],
+                  sum(a.evidence.size for a, _ in items))  # fmt: skip
         pool, worker = self._worker()
         self.loading = items, pool.submit(self._load, worker, items, self.key[1])
         return done + self._loaded() if wait else done
@@ -441,8 +460,12 @@ class _Batch:
         (items, future), self.loading = self.loading, None
         try:
             done = future.result()
-        except (duckdb.Error, OSError, ValueError, FormatError, NativeUnfit):
+        except (duckdb.Error, OSError, ValueError, FormatError, NativeUnfit) as exc:
+            log.debug("a batch of %d files failed (%s: %s): each loads on its own", len(items),
+                      type(exc).__name__, str(exc).strip().split("\n", 1)[0][:200])  # fmt: skip
             done = {}
+        for result in done.values():
+            _logged(result)
         return [done.get(a.evidence.evidence_id) or _load_admitted(self.case, a, None) for a, _ in items]
 
     def _worker(self) -> tuple[ThreadPoolExecutor, Case]:
@@ -455,7 +478,7 @@ class _Batch:
             for name, value in self.case.con.execute(local).fetchall():
                 if value is not None and value != fresh.get(name):
                     con.execute(f"SET {sql_ident(name)} = {sql_text(value)}")
-            sql.install_macros(con)
+            sql.install_macros(con, ingest=True)
             self.worker = ThreadPoolExecutor(1, thread_name_prefix="reclaim-batch"), Case(self.case.root, con)
         return self.worker
 
@@ -730,6 +753,7 @@ def _recover(case: Case) -> None:
         joined.unlink(missing_ok=True)
     rows = case.con.execute("SELECT evidence_id FROM evidence WHERE status = 'loading'").fetchall()
     for (evidence_id,) in rows:
+        log.debug("evidence %d: an earlier ingest stopped while loading it: its rows removed", evidence_id)
         _discard(case, evidence_id)
         with case.transaction():
             case.con.execute(

@@ -15,6 +15,7 @@ from reclaim.ingest import frame
 from reclaim.ingest.formats import Format, closest, identify
 
 HEAD_BYTES = 256 << 10
+SAMPLE_LINES = 16  # lines of the head parsed to tell JSON lines from the rest
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ def sniff_head(head: str) -> Sniffed | None:
     stripped = head.lstrip()
     if stripped.startswith("["):
         return Sniffed("json", set(), None)
-    lines = [line for line in stripped.splitlines() if line.strip()]
-    parsed = [_try_object(line) for line in lines[:-1] or lines]
+    # a sample of lines settles the vote below; the last line may be cut by the head
+    lines = [line for line in stripped.split("\n", SAMPLE_LINES + 1)[: SAMPLE_LINES + 1] if line.strip()]
+    parsed = [_try_object(line) for line in (lines[:-1] or lines)[:SAMPLE_LINES]]
     objects = [p for p in parsed if p is not None]
     # JSON lines also when the first record's first bytes are damaged
     if stripped.startswith("{") or len(objects) * 2 > len(parsed):

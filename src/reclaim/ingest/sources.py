@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import gzip
 import io
+import logging
 import os
 import stat
 import zipfile
@@ -21,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from reclaim.errors import FormatError
+from reclaim.errors import ExpansionRefused
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
+
+log = logging.getLogger(__name__)
 
 _ZIP = b"PK\x03\x04"
 _GZIP = b"\x1f\x8b"
@@ -45,12 +48,6 @@ class Inputs:
     max_size: int = 64 << 30  # decompressed bytes of one archive member or .gz
     max_ratio: int = 100  # decompressed bytes of an archive's members or a .gz, per byte it holds
     follow_symlinks: bool = False  # inside folders; a link named on the command line is followed
-
-
-class ExpansionRefused(FormatError):
-    """An archive member or .gz expands past the limits (``Inputs``)."""
-
-    code = "expansion"
 
 
 @dataclass(frozen=True)
@@ -171,6 +168,8 @@ def _file(path: Path, inputs: Inputs) -> Iterator[Source]:
     if magic.startswith(_ZIP):
         yield from _zip_members(path, inputs)
     elif magic.startswith(_GZIP):
+        log.debug("%s: gzip (by its first bytes), read within %sx its size and %s", path, inputs.max_ratio,
+                  _human(inputs.max_size))  # fmt: skip
 
         def ungzip() -> IO[bytes]:
             budget = _Budget(path.stat().st_size, inputs)
@@ -189,6 +188,9 @@ def _zip_members(path: Path, inputs: Inputs) -> Iterator[Source]:
     except (zipfile.BadZipFile, OSError) as exc:
         yield _failed(path, f"damaged zip archive: {exc}", skipped=False)
         return
+    log.debug(
+        "%s: a zip archive (by its first bytes) of %d files, read within %s", path, len(members), budget
+    )
     for info in members:
         name = f"{path}!{info.filename}"
 
@@ -210,6 +212,9 @@ class _Budget:
         self.compressed = compressed
         self.inputs = inputs
         self.left = max(compressed * inputs.max_ratio, _RATIO_FLOOR)
+
+    def __str__(self) -> str:
+        return f"{_human(self.left)} in all, {_human(self.inputs.max_size)} a file"
 
     def check(self, size: int, more: int) -> None:
         """Raise ExpansionRefused unless a file of ``size`` bytes so far may grow by ``more``."""

@@ -7,7 +7,10 @@ the millionth record is still read), then into the normalized columns.
 
 from __future__ import annotations
 
+import contextlib
+
 import duckdb
+import orjson
 
 # Slash dates as Log Analytics (en-US) and Windows PowerShell's Export-Csv write them.
 _SLASH_TIME_FORMATS = [
@@ -101,8 +104,35 @@ CREATE OR REPLACE TEMP MACRO rc_record_type(x) AS CASE CAST(x AS VARCHAR)
 """
 
 
-def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+# what loading needs beside MACROS (a Python function: a connection with a query under way, as
+# the detection's, cannot take one)
+_LOAD_MACROS = """
+-- JSON text with a key twice in one of the objects at ``paths`` (the record and the objects a
+-- schema reads) is written again by orjson, which keeps the last value of a duplicate key as
+-- most JSON readers and `reclaim show` do; json_transform alone would keep the first. Nested
+-- keys of the same name as a top-level one only cost a rewrite that changes nothing.
+CREATE OR REPLACE TEMP MACRO rc_last_keys(x, paths) AS CASE
+    WHEN len(flatten(json_keys(x, paths))) = len(list_distinct(flatten(json_keys(x, paths)))) THEN x
+    ELSE rc_rewrite_json(x) END;
+"""
+
+
+def install_macros(con: duckdb.DuckDBPyConnection, ingest: bool = False) -> None:
+    """The macros; with ``ingest``, also those that loading records needs."""
     con.execute(MACROS)
+    if ingest:
+        with contextlib.suppress(duckdb.NotImplementedException, duckdb.CatalogException):  # there already
+            con.create_function("rc_rewrite_json", _rewrite_json, ["VARCHAR"], "VARCHAR", side_effects=False)
+        con.execute(_LOAD_MACROS)
+
+
+def _rewrite_json(text: str) -> str:
+    """The JSON text as orjson writes it again (the last of a duplicate key); text orjson
+    cannot read stays as it is, for json_transform to judge."""
+    try:
+        return orjson.dumps(orjson.loads(text)).decode()
+    except orjson.JSONDecodeError:
+        return text
 
 
 def time_macro(order: str) -> str:

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from reclaim.errors import AlreadyExists, NotFound, RequestRejected
 from reclaim.playbook.followup import followup_dir, write_followup
 from reclaim.playbook.model import Action
 from reclaim.playbook.state import UserState
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import AlreadyExists, NotFound, RequestRejected
 
 SKEW = timedelta(minutes=5)  # the tenant's clock against ours, for "changed after we applied"
 PROTOCOLS = ("MAPIEnabled", "EwsEnabled", "ActiveSyncEnabled", "ImapEnabled", "PopEnabled", "OWAEnabled")

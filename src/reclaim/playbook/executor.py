@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import anyio
 
+from reclaim.errors import TenantError
 from reclaim.playbook.actions import KINDS, Context
 from reclaim.playbook.followup import followup_dir
 from reclaim.playbook.journal import Journal
@@ -34,7 +35,6 @@ from reclaim.playbook.model import (
     Result,
 )
 from reclaim.playbook.state import UserState, read_state
-from reclaim.tenant.errors import TenantError
 
 ONCE = ("reset-password", "revoke-sessions")  # never repeated once a run completed them
 # ("before", action) once its before-state is journaled, ("after", action) once the change is made and

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from reclaim import investigation
 from reclaim.case.store import Case
-from reclaim.detect import context, engine, rules, verdict
+from reclaim.detect import context
 from reclaim.detect.engine import Finding
 
 ACTION_LEVELS = ("medium", "high", "critical")
@@ -111,13 +112,12 @@ def gather(
     """Run the detections for ``upn`` over the case and read off what remediation needs. ``since``
     overrides the window start the findings give."""
     upn = upn.lower()
-    loaded = rules.load()
-    analysis = engine.run(case.con, loaded, context.Options(internal_domains=internal_domains, user=upn))
-    facts = CaseFacts(upn, internal_domains=list(analysis.internal_domains))
-    judged = [v for v in verdict.verdicts(analysis) if v.upn == upn]
+    found = investigation.run(case.con, context.Options(internal_domains=internal_domains, user=upn))
+    facts = CaseFacts(upn, internal_domains=list(found.analysis.internal_domains))
+    judged = found.verdict_of(upn)
     if judged:
-        facts.verdict, facts.score, facts.reasons = judged[0].verdict, judged[0].score, judged[0].reasons
-    facts.findings = [f for f in analysis.findings if f.upn == upn]
+        facts.verdict, facts.score, facts.reasons = judged.verdict, judged.score, judged.reasons
+    facts.findings = [f for f in found.analysis.findings if f.upn == upn]
     for f in facts.findings:
         facts.by_rule.setdefault(f.rule.id, []).append(f)
     dated = [f.first_seen for f in facts.findings if f.severity in ACTION_LEVELS and f.first_seen]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from reclaim.case.store import Case
-from reclaim.errors import ReclaimError
+from reclaim.errors import ReclaimError, Refused
 from reclaim.playbook import executor, facts, planner
 from reclaim.playbook.actions import Context
 from reclaim.playbook.executor import Check, Hook
@@ -16,13 +16,6 @@ from reclaim.playbook.journal import Journal
 from reclaim.playbook.model import Plan, Result
 from reclaim.playbook.state import UserState, parts_for, read_state
 from reclaim.tenant.client import TenantClient
-
-
-class Refused(ReclaimError):
-    """A guard rail: the account must not be touched without --force."""
-
-    code = "refused"
-    exit_code = 3
 
 
 @dataclass

@@ -13,8 +13,8 @@ import anyio
 
 from reclaim.collect.role_groups import member_groups  # shared with the collectors
 from reclaim.collect.target import quoted
+from reclaim.errors import NotFound, TenantError, TenantUnavailable, Throttled
 from reclaim.tenant.client import TenantClient
-from reclaim.tenant.errors import NotFound, TenantError, TenantUnavailable, Throttled
 
 Record = dict[str, Any]
 USER_FIELDS = (

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from reclaim import investigation
 from reclaim.case.store import Case, RowRef
-from reclaim.detect import context, engine, verdict
+from reclaim.detect import context, verdict
 from reclaim.detect.engine import Finding, Skipped
-from reclaim.detect.rules import Rule
 from reclaim.detect.verdict import UserVerdict
 from reclaim.errors import CaseError, UsageError
 from reclaim.ingest.original import read_originals
@@ -154,31 +154,28 @@ class Report:
 
 def gather(
     case: Case,
-    rules: list[Rule],
     options: context.Options | None = None,
     name: str | None = None,
+    ruleset: investigation.RuleSet | None = None,
 ) -> Report:
-    """Analyze the case (as ``reclaim investigate`` does) and collect what the report shows.
+    """Investigate the case (as ``reclaim investigate`` does; the built-in rules unless ``ruleset``)
+    and collect what the report shows.
 
     With ``options.user``, only that user; a user the case does not know is a ``UsageError``.
     """
     options = options or context.Options()
-    return assemble(case, engine.run(case.con, rules, options), options, name)
+    return assemble(case, investigation.run(case.con, options, ruleset), options, name)
 
 
 def assemble(
-    case: Case,
-    analysis: engine.Analysis,
-    options: context.Options,
-    name: str | None = None,
-    judged: list[UserVerdict] | None = None,
+    case: Case, found: investigation.Investigation, options: context.Options, name: str | None = None
 ) -> Report:
-    """What the report shows, from an analysis run with ``options`` (and its verdicts, when
-    judged already); the remediation journal and the records are read now. The analysis may
-    come from another connection (the web UI keeps them): ``logons`` is then built again."""
+    """What the report shows, from an investigation run with ``options``; the remediation journal
+    and the records are read now. The investigation may come from another connection (the web UI
+    keeps them): ``logons`` is then built again."""
     if not context.is_prepared(case.con):
         context.prepare(case.con, options)
-    judged = verdict.verdicts(analysis) if judged is None else judged
+    analysis, judged = found.analysis, found.verdicts
     journal = Journal(case.root)
     entries = journal.entries()
     upn = options.user.lower() if options.user else None

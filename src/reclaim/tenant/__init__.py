@@ -1,8 +1,7 @@
 """The live tenant: one async client for Microsoft Graph and Exchange Online, its errors, and the
 settings that say which tenant and how to sign in."""
 
-from reclaim.tenant.client import AzureIdentityTokens, StaticToken, TenantClient, TokenProvider
-from reclaim.tenant.errors import (
+from reclaim.errors import (
     AuthenticationFailed,
     LicenceMissing,
     NotFound,
@@ -11,6 +10,7 @@ from reclaim.tenant.errors import (
     TenantUnavailable,
     Throttled,
 )
+from reclaim.tenant.client import AzureIdentityTokens, StaticToken, TenantClient, TokenProvider
 from reclaim.tenant.settings import TenantSettings
 
 __all__ = [

@@ -9,11 +9,12 @@ What every request gets: a bearer token per resource (refreshed once on a 401), 
 ``client-request-id`` (Microsoft support asks for it), a deadline, a place under the global and
 per-mailbox concurrency limits, and retries for 429/5xx that wait at least what ``Retry-After``
 says. A non-idempotent POST is retried only when the service cannot have acted on it (429, or a
-connection never made). Failures become the ``reclaim.tenant.errors`` that say what to do.
+connection never made). Failures become the ``reclaim.errors.TenantError`` subclasses that say what to do.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import ssl
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import anyio
 import httpx
@@ -36,9 +37,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from reclaim import __version__
-from reclaim.tenant import adminapi
-from reclaim.tenant.claims import jwt_claims
-from reclaim.tenant.errors import (
+from reclaim.errors import (
     AlreadyExists,
     AuthenticationFailed,
     BadResponse,
@@ -54,6 +53,8 @@ from reclaim.tenant.errors import (
     Truncated,
     UnknownParameter,
 )
+from reclaim.tenant import adminapi
+from reclaim.tenant.claims import jwt_claims
 
 GRAPH_URL = "https://graph.microsoft.com"
 EXO_URL = "https://outlook.office365.com"
@@ -257,6 +258,8 @@ class Attempt:
     status: int | None  # None when no answer: timeout, dropped or refused connection
     mailbox: str | None = None
 
+
+log = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
@@ -649,6 +652,11 @@ class TenantClient:
             raise RuntimeError("use TenantClient in 'async with'")
         what = what or self._describe(method, url)
         content = orjson.dumps(body) if body is not None else None
+        # the debug trail's name for the request: never the body, the token or a query value that may
+        # be a secret (_logged_url)
+        shown = f"{method} {_logged_url(url, params)}" if log.isEnabledFor(logging.DEBUG) else ""
+        if shown and not what.startswith(method):
+            shown += f" ({_clean(what, 120)})"  # the cmdlet an InvokeCommand runs
         refreshed = False
         attempt = 0
         waited = 0.0
@@ -661,6 +669,7 @@ class TenantClient:
                     raise self._throttled_out(resource, what, held, last, attempt)
                 if held >= 1 and self._on_wait is not None:
                     self._on_wait(_service(resource), held)
+                log.debug("%s: waiting %.1f s, %s asked to (Retry-After)", shown, held, _service(resource))
                 await _sleep(held)
                 waited += held
             token = await self._token(resource)
@@ -690,13 +699,18 @@ class TenantClient:
                 failure = "dropped"
             finally:
                 status = response.status_code if response is not None else None
-                self.attempts.append(
-                    Attempt(method, url, request_id, sent, time.monotonic(), status, mailbox)
-                )
+                done = time.monotonic()
+                self.attempts.append(Attempt(method, url, request_id, sent, done, status, mailbox))
+                log.debug(
+                    "%s -> %s in %.0f ms (attempt %d, client-request-id %s)",
+                    shown, status or failure or "interrupted", (done - sent) * 1000, attempt, request_id,
+                )  # fmt: skip
 
             if response is None:
                 if (failure == "unsent" or idempotent) and attempt < self.max_attempts:
-                    await _sleep(self._backoff(attempt))
+                    delay = self._backoff(attempt)
+                    log.debug("%s: no answer (%s), trying again in %.1f s", shown, failure, delay)
+                    await _sleep(delay)
                     continue
                 raise self._no_answer(failure or "dropped", what, idempotent, attempt, request_id)
 
@@ -705,6 +719,7 @@ class TenantClient:
             if 200 <= status < 300 or (redirects and 300 <= status < 400):
                 return response
             if status == 401 and not refreshed:
+                log.debug("%s: 401, trying once more with a new token", shown)
                 refreshed = True  # the token may have been revoked or rotated: fetch a new one once
                 if isinstance(self._tokens, RefreshableTokens):
                     self._tokens.invalidate(resource)
@@ -720,7 +735,9 @@ class TenantClient:
                 # a 429 means the request was refused unprocessed, so even a write may be repeated
                 if (idempotent or status == 429) and attempt < self.max_attempts:
                     if wait is None:
-                        await _sleep(self._backoff(attempt))
+                        delay = self._backoff(attempt)
+                        log.debug("%s: %d, trying again in %.1f s", shown, status, delay)
+                        await _sleep(delay)
                     last = response
                     continue  # the hold above makes it wait
                 raise self._exhausted(response, what, idempotent, attempt, request_id, wait)
@@ -981,6 +998,25 @@ def _port(parts: Any) -> int | None:
     if port is None:
         return {"https": 443, "http": 80}.get(str(parts.scheme).lower())
     return port
+
+
+# Query options whose values the debug trail shows; any other value (a skip token, a signature, a
+# code) is left out.
+_LOGGED_OPTIONS = frozenset({"$filter", "$select", "$top", "$expand", "$orderby", "$count", "$search"})
+_OPTION_NAME = re.compile(r"[$\w.-]{1,40}")
+
+
+def _logged_url(url: str, params: Mapping[str, str] | None) -> str:
+    """``url`` with ``params`` for the debug trail: no user or password, only the values of
+    ``_LOGGED_OPTIONS``, no control characters, at most 300 characters."""
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *(params or {}).items()]
+    shown = "&".join(
+        f"{k}={v}" if k.lower() in _LOGGED_OPTIONS else f"{k}=…" if _OPTION_NAME.fullmatch(k) else "…"
+        for k, v in query
+    )
+    host = parts.netloc.rpartition("@")[2]
+    return _clean(f"{parts.scheme}://{host}{parts.path}" + (f"?{shown}" if shown else ""), 300)
 
 
 def _strip_query(url: str) -> str:

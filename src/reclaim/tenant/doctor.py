@@ -20,9 +20,7 @@ from urllib.parse import quote
 
 import anyio
 
-from reclaim.tenant.claims import TokenFacts
-from reclaim.tenant.client import TenantClient, required_permission
-from reclaim.tenant.errors import (
+from reclaim.errors import (
     AuthenticationFailed,
     BadResponse,
     LicenceMissing,
@@ -34,6 +32,8 @@ from reclaim.tenant.errors import (
     Throttled,
     Truncated,
 )
+from reclaim.tenant.claims import TokenFacts
+from reclaim.tenant.client import TenantClient, required_permission
 
 Status = Literal["present", "missing", "not checked"]
 PRESENT: Status = "present"

@@ -48,8 +48,8 @@ import yaml
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.credentials_async import AsyncTokenCredential
 
+from reclaim.errors import SettingsError
 from reclaim.tenant.client import EXO_URL, GRAPH_URL, SCC_URL, AzureIdentityTokens, TenantClient
-from reclaim.tenant.errors import SettingsError
 
 AUTH_METHODS = ("certificate", "secret", "device-code", "managed-identity")
 FIELDS = (

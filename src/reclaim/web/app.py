@@ -1,5 +1,5 @@
 """The UI's pages and actions. ``App.handle`` answers one request; it holds no logic of its own:
-verdicts come from ``reclaim.detect``, plans and their application from ``reclaim.playbook.session``,
+verdicts come from ``reclaim.investigation``, plans and their application from ``reclaim.playbook.session``,
 reports from ``reclaim.report``.
 
 Access: a random token, given once in the URL the command prints, becomes an HttpOnly, SameSite=Strict
@@ -10,6 +10,7 @@ the form's CSRF value and, for apply and rollback, the account typed again.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import hmac
 import os
@@ -21,22 +22,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from reclaim import investigation
 from reclaim.case.store import Case
-from reclaim.detect import context, engine, rules, verdict
 from reclaim.errors import ReclaimError
 from reclaim.playbook.journal import JOURNAL
 from reclaim.playbook.model import DEFAULT_STEPS, STEPS, Result, parse_steps
 from reclaim.playbook.session import Guard, Session, check_guard
 from reclaim.tenant.client import TenantClient
-from reclaim.web.page import CSP, esc, page, status, table
+from reclaim.web.page import CSP, message, page
 
 COOKIE = "reclaim"
-_ANALYSES_KEPT = 64  # analyses kept (a case's, and its users' as they are opened)
+_INVESTIGATIONS_KEPT = 64  # a case's, and its users' as they are opened
+GZIP_MIN = 1024  # bytes: a smaller answer gains less than gzip's header costs
 _PAGES_KEPT = 128 << 20  # bytes of pages kept (a case's, its users', their reports: megabytes each)
 # what a case's pages are made of: the database, DuckDB's write-ahead log beside it, the journal
 _CASE_FILES = ("case.duckdb", "case.duckdb.wal", JOURNAL)
-# (case, user or None, its analysis and verdicts) -> the HTML report
-RenderReport = Callable[[Case, str | None, engine.Analysis, list[verdict.UserVerdict]], str]
+_UNDONE_WHEN_TICKED = ("disable-rule", "remove-forwarding", "remove-grant", "remove-delegate")
+# (case, user or None, its investigation) -> the HTML report
+RenderReport = Callable[[Case, str | None, investigation.Investigation], str]
 
 
 @dataclass
@@ -44,6 +47,20 @@ class Response:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    # the gzip form, made once for a kept page: 200 loads of a 9 MB report would each copy 9 MB
+    _gzipped: Response | None = field(default=None, repr=False, compare=False)
+    _gzipping: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def gzipped(self) -> Response:
+        """This answer gzip-compressed, when it is text worth compressing; else itself."""
+        kind = self.headers.get("Content-Type", "")
+        if len(self.body) < GZIP_MIN or not kind.startswith(("text/", "application/json")):
+            return self
+        with self._gzipping:
+            if self._gzipped is None:
+                headers = dict(self.headers, **{"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+                self._gzipped = Response(self.status, gzip.compress(self.body, 6, mtime=0), headers)
+        return self._gzipped
 
 
 def _html(text: str, status_code: int = 200) -> Response:
@@ -71,10 +88,8 @@ class App:
     _lock: threading.Lock = field(
         default_factory=threading.Lock, repr=False
     )  # one request at a case at a time
-    # analyses and verdicts by (case, user or None, evidence fingerprint): every rule over a
-    # large case takes seconds, and the same pages are visited again and again
-    _analyses: dict[tuple[int, str | None, str], tuple[engine.Analysis, list[verdict.UserVerdict]]] = field(
-        default_factory=dict, repr=False
+    _investigations: investigation.Kept = field(
+        default_factory=lambda: investigation.Kept(_INVESTIGATIONS_KEPT), repr=False
     )
     # pages by (case, page, user or None) with the stamp of the case's files they were made from:
     # opening a case costs more than its page, and concurrent visits would each open it
@@ -130,14 +145,13 @@ class App:
             headers.get("origin") not in (None, origin)
             or not secrets.compare_digest(form_csrf, self.csrf.encode())
         ):
-            return _html(page("Refused", "<p>The form did not come from this page.</p>"), 403)
+            return _html(message("Refused", "The form did not come from this page."), 403)
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         with self._lock:
             try:
                 return self._route(method, parts, query, form)
             except ReclaimError as exc:
-                hint = f"<p class=note>{esc(exc.hint)}</p>" if exc.hint else ""
-                return _html(page("Could not do that", f"<p class=failed>{esc(exc.message)}</p>{hint}"), 400)
+                return _html(message("Could not do that", exc.message, failed=True, hint=exc.hint), 400)
 
     def _route(
         self, method: str, parts: list[str], query: Mapping[str, str], form: Mapping[str, list[str]]
@@ -162,24 +176,12 @@ class App:
                 and rest[2] in ("plan", "apply", "verify", "rollback")
             ):
                 return self._act(index, rest[1].lower(), rest[2], form)
-        return _html(page("Not found", "<p>No such page.</p>"), 404)
+        return _html(message("Not found", "No such page."), 404)
 
     # -- pages -------------------------------------------------------------------------------------
     def _cases(self) -> Response:
-        rows = [
-            [
-                f'<a href="/case/{i}">{esc(p.name)}</a>',
-                esc(p.resolve()),
-                "yes" if (p / "journal.jsonl").exists() else "no",
-            ]
-            for i, p in enumerate(self.cases)
-        ]
-        note = (
-            ""
-            if self.connect
-            else "<p class=note>No tenant given: plans and changes are off (reclaim serve --tenant ...).</p>"
-        )
-        return _html(page("Cases", table(("case", "folder", "remediated"), rows) + note))
+        cases = [(p.name, p.resolve(), (p / JOURNAL).exists()) for p in self.cases]
+        return _html(page("cases.html.j2", "Cases", cases=cases, connected=self.connect is not None))
 
     def _kept(self, index: int, name: str, user: str | None, make: Callable[[], Response]) -> Response:
         """The page ``make`` returns, made again only once the case's files changed; kept only if
@@ -201,48 +203,18 @@ class App:
     def _open(self, index: int) -> Case:
         return Case.open(self.cases[index], create=False)
 
-    def _analysis(
-        self, case: Case, index: int, user: str | None = None
-    ) -> tuple[engine.Analysis, list[verdict.UserVerdict]]:
-        """The case's analysis and verdicts (of one user, or of all), run again once its
-        evidence changed. What remediation did is not in them: the report reads it anew."""
-        row = case.con.execute(
-            "SELECT md5(coalesce(string_agg(concat_ws(',', evidence_id, status, records, rejected), ';' "
-            "ORDER BY evidence_id), '')) FROM evidence"
-        ).fetchone()
-        key = (index, user, row[0] if row else "")
-        kept = self._analyses.get(key)
-        if kept is None:
-            analysis = engine.run(case.con, rules.load(), context.Options(user=user))
-            kept = (analysis, verdict.verdicts(analysis))
-            if len(self._analyses) >= _ANALYSES_KEPT:
-                self._analyses.pop(next(iter(self._analyses)))  # the oldest
-            self._analyses[key] = kept
-        return kept
-
-    def _verdicts(self, case: Case, index: int, user: str | None = None) -> list[verdict.UserVerdict]:
-        return self._analysis(case, index, user)[1]
+    def _investigation(self, case: Case, user: str | None = None) -> investigation.Investigation:
+        return self._investigations.get(case, user)
 
     def _case(self, index: int) -> Response:
         with self._open(index) as case:
-            judged = self._verdicts(case, index)
-        rows = [
-            [
-                status(v.verdict),
-                str(v.score),
-                f'<a href="/case/{index}/user/{quote(v.upn)}">{esc(v.upn)}</a>',
-                "<br>".join(esc(r) for r in v.reasons[:3]),
-            ]
-            for v in judged
-        ]
-        body = f'<p><a href="/case/{index}/report">The whole report</a></p>' + table(
-            ("verdict", "score", "user", "reasons"), rows
-        )
-        return _html(page(self.cases[index].name, body, [(f"/case/{index}", self.cases[index].name)]))
+            judged = self._investigation(case).verdicts
+        name = self.cases[index].name
+        return _html(page("case.html.j2", name, [(f"/case/{index}", name)], index=index, verdicts=judged))
 
     def _report(self, index: int, user: str | None) -> Response:
         with self._open(index) as case:
-            text = self.render_report(case, user, *self._analysis(case, index, user))
+            text = self.render_report(case, user, self._investigation(case, user))
         # the report brings its own Content-Security-Policy (a meta tag allowing its one script)
         return Response(
             200,
@@ -256,52 +228,37 @@ class App:
 
     def _user(self, index: int, upn: str) -> Response:
         with self._open(index) as case:
-            judged = self._verdicts(case, index, upn)
+            judged = self._investigation(case, upn).verdicts
         v = next((j for j in judged if j.upn == upn), None)
-        head = (
-            f"<p>{status(v.verdict)} (score {v.score})</p><ul>"
-            + "".join(f"<li>{esc(r)}</li>" for r in v.reasons)
-            + "</ul>"
-            if v
-            else "<p class=note>The case holds no evidence of this user.</p>"
+        crumbs = self._crumbs(index, upn)
+        return _html(
+            page("user.html.j2", upn, crumbs, verdict=v, index=index, upn=upn, **self._forms(index, upn))
         )
-        link = f"/case/{index}/report?user={quote(upn)}"
-        head += f'<p><a href="{link}">Timeline, map, findings and their records</a></p>'
-        return _html(page(upn, head + self._forms(index, upn), self._crumbs(index, upn)))
 
     def _crumbs(self, index: int, upn: str) -> list[tuple[str, str]]:
-        return [(f"/case/{index}", self.cases[index].name), (f"/case/{index}/user/{quote(upn)}", upn)]
+        return [(f"/case/{index}", self.cases[index].name), (_user_path(index, upn), upn)]
 
-    def _forms(self, index: int, upn: str, plan_steps: tuple[str, ...] = DEFAULT_STEPS) -> str:
-        if self.connect is None:
-            return "<p class=note>Remediation needs a tenant: start reclaim serve with --tenant.</p>"
-        base = f"/case/{index}/user/{quote(upn)}"
-        boxes = "".join(
-            f'<label title="{esc(STEPS[s])}"><input type=checkbox name=steps value="{esc(s)}"'
-            f"{' checked' if s in plan_steps else ''}> {esc(s)}</label>"
-            for s in STEPS
-        )
-        hidden = f'<input type=hidden name=csrf value="{self.csrf}">'
-        return (
-            f'<h2>Remediation</h2><form method=post action="{base}/plan">{hidden}<fieldset>{boxes}</fieldset>'
-            "<button>Plan (changes nothing)</button></form>"
-            f'<form method=post action="{base}/verify">{hidden}'
-            "<button>Verify what was applied</button></form>"
-        )
+    def _forms(self, index: int, upn: str) -> dict[str, Any]:
+        """What the remediation forms of a user's pages need (forms.html.j2)."""
+        return {
+            "connected": self.connect is not None,
+            "base": _user_path(index, upn),
+            "csrf": self.csrf,
+            "steps": STEPS,
+            "chosen": DEFAULT_STEPS,
+        }
 
     # -- actions -----------------------------------------------------------------------------------
     def _act(self, index: int, upn: str, verb: str, form: Mapping[str, list[str]]) -> Response:
         if self.connect is None:
-            return _html(
-                page("No tenant", "<p>Start reclaim serve with --tenant to plan and apply.</p>"), 400
-            )
+            return _html(message("No tenant", "Start reclaim serve with --tenant to plan and apply."), 400)
         try:
             steps = parse_steps(",".join(form.get("steps") or []) or None)
         except ValueError as exc:  # a form edited by hand: say so, as the CLI does
-            return _html(page("Unknown step", f"<p class=failed>{esc(exc)}</p>"), 400)
+            return _html(message("Unknown step", exc, failed=True), 400)
         confirmed = (form.get("confirm") or [""])[0].strip().lower() == upn
         if verb in ("apply", "rollback") and not confirmed:
-            return _html(page("Not confirmed", f"<p class=failed>Type {esc(upn)} to confirm.</p>"), 400)
+            return _html(message("Not confirmed", f"Type {upn} to confirm.", failed=True), 400)
         passwords: list[tuple[str, str]] = []
         connect = self.connect
 
@@ -322,91 +279,48 @@ class App:
         outcome = asyncio.run(run())
         crumbs = self._crumbs(index, upn)
         if verb == "plan":
-            return _html(page(f"Plan for {upn}", self._plan_html(index, upn, outcome, steps), crumbs))
+            return _html(
+                page("plan.html.j2", f"Plan for {upn}", crumbs, **self._plan(index, upn, outcome, steps))
+            )
         if verb == "verify":
-            rows = [
-                [
-                    esc(c.step),
-                    esc(c.title),
-                    status({True: "true", False: "false", None: "none"}[c.holds]),
-                    esc(c.detail),
-                ]
-                for c in outcome
-            ]
-            return _html(page(f"Verify {upn}", table(("step", "action", "holds", "detail"), rows), crumbs))
+            return _html(page("verify.html.j2", f"Verify {upn}", crumbs, checks=outcome))
         results: list[Result] = outcome if verb == "rollback" else outcome[1]
-        body = self._results_html(results)
-        for who, password in passwords:  # shown this once; never stored, logged or journaled
-            body = (
-                f"<p><b>New password for {esc(who)}</b> (shown once: hand it over in person or by phone): "
-                f"<code>{esc(password)}</code></p>"
-            ) + body
+        # the passwords are shown this once; never stored, logged or journaled
+        shown = page(
+            "results.html.j2",
+            f"{verb.capitalize()} {upn}",
+            crumbs,
+            passwords=passwords[::-1],
+            results=results,
+            **self._forms(index, upn),
+        )
         passwords.clear()
-        return _html(page(f"{verb.capitalize()} {upn}", body + self._forms(index, upn), crumbs))
+        return _html(shown)
 
-    def _plan_html(self, index: int, upn: str, plan: Any, steps: tuple[str, ...]) -> str:
-        name = f"{plan.tenant_name} ({plan.tenant_id})" if plan.tenant_name else plan.tenant_id
-        rows = [
-            [
-                esc(a.step),
-                esc(a.title),
-                status(a.status),
-                esc(
-                    ", ".join(f"{k}: {a.before.get(k)} → {v}" for k, v in a.desired.items() if k in a.before)
-                ),
-                "<br>".join(esc(w) for w in a.why) or esc(a.reason),
-                f"<code>{esc(a.key)}</code>",
-            ]
-            for a in plan.actions
-        ]
-        notes = "".join(f"<p class=note>{esc(n)}</p>" for n in plan.notes)
-        base = f"/case/{index}/user/{quote(upn)}"
-        hidden = f'<input type=hidden name=csrf value="{self.csrf}">' + "".join(
-            f'<input type=hidden name=steps value="{esc(s)}">' for s in steps
-        )
-        apply = (
-            f'<form method=post action="{base}/apply">{hidden}<p>Apply {len(plan.changes)} change(s) to '
-            f"<b>{esc(upn)}</b> in tenant <b>{esc(name)}</b>. Type the account to confirm: "
-            f"<input name=confirm autocomplete=off> <button class=danger>Apply</button></p></form>"
-            if plan.changes
-            else "<p>Nothing to change.</p>"
-        )
-        keys = "".join(
-            f'<label><input type=checkbox name=include value="{esc(a.key)}"> {esc(a.key)}</label>'
-            for a in plan.actions
-            if a.kind in ("disable-rule", "remove-forwarding", "remove-grant", "remove-delegate")
-        )
-        rollback = (
-            f'<form method=post action="{base}/rollback"><input type=hidden name=csrf value="{self.csrf}">'
-            f"<p>Roll back what was applied (roles, sign-in, protocols; and the ones ticked): {keys} "
-            "Type the account to confirm: <input name=confirm autocomplete=off> "
-            "<button class=danger>Roll back</button></p></form>"
-        )
-        header = (
-            f"<p>Tenant <b>{esc(name)}</b>"
-            + (f"; compromise from {esc(plan.window_start)}" if plan.window_start else "")
-            + "</p>"
-        )
-        return (
-            header
-            + table(("step", "action", "status", "now → wanted", "why", "key"), rows)
-            + notes
-            + apply
-            + rollback
-        )
+    def _plan(self, index: int, upn: str, plan: Any, steps: tuple[str, ...]) -> dict[str, Any]:
+        """What plan.html.j2 shows of ``plan``, made for ``steps``."""
+        return {
+            "plan": plan,
+            "upn": upn,
+            "tenant": f"{plan.tenant_name} ({plan.tenant_id})" if plan.tenant_name else plan.tenant_id,
+            "changes": _changes,
+            # what a rollback undoes only when ticked
+            "undoable": [a.key for a in plan.actions if a.kind in _UNDONE_WHEN_TICKED],
+            "base": _user_path(index, upn),
+            "csrf": self.csrf,
+            "chosen": steps,
+        }
 
-    @staticmethod
-    def _results_html(results: list[Result]) -> str:
-        rows = [
-            [
-                esc(r.step),
-                esc(r.title),
-                status(r.status),
-                esc(r.detail + (f" (hint: {r.hint})" if r.hint else "")),
-            ]
-            for r in results
-        ]
-        return table(("step", "action", "result", "detail"), rows)
+
+def _user_path(index: int, upn: str) -> str:
+    return f"/case/{index}/user/{quote(upn)}"
+
+
+def _changes(action: Any) -> str:
+    """What ``action`` changes: each setting as it is now and as it will be."""
+    return ", ".join(
+        f"{k}: {action.before.get(k)} → {v}" for k, v in action.desired.items() if k in action.before
+    )
 
 
 def _stamp(root: Path) -> tuple[object, ...]:

@@ -1,13 +1,13 @@
-"""HTML for the UI's own pages: one escaping helper, one stylesheet allowed by its hash, no script."""
+"""HTML for the UI's own pages: Jinja2 templates in ``templates/`` (autoescaped, every value from a case
+through the ``reveal`` filter; see ``reclaim.report.templating``), one stylesheet allowed by its hash, no
+script."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 from collections.abc import Iterable
+from typing import Any
 
-from reclaim.report.text import reveal
+from reclaim.report import templating
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
@@ -29,34 +29,20 @@ button.danger{background:#b3261e;border-color:#b3261e}
 .note{color:#5b6472}
 code{font-size:90%}
 """
-STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 CSP = (
-    f"default-src 'none'; style-src '{STYLE_HASH}'; img-src data:; form-action 'self'; "
+    f"default-src 'none'; style-src {templating.sha256_source(STYLE)}; img-src data:; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
 
 
-def esc(value: object) -> str:
-    """Text for HTML content and attributes: invisible characters shown, markup escaped."""
-    return html.escape(reveal("" if value is None else value), quote=True)
-
-
-def page(title: str, body: str, crumbs: Iterable[tuple[str, str]] = ()) -> str:
-    trail = " › ".join(f'<a href="{esc(href)}">{esc(text)}</a>' for href, text in crumbs)
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{esc(title)} · Reclaim</title><style>{STYLE}</style></head><body>"
-        f'<header><a href="/">Reclaim</a><span>{trail}</span></header>'
-        f"<main><h1>{esc(title)}</h1>{body}</main></body></html>"
+def page(template: str, title: str, crumbs: Iterable[tuple[str, str]] = (), **context: Any) -> str:
+    """The page ``template`` (one that extends ``page.html.j2``) under ``title``, with a trail of
+    (address, text) links to where it lies."""
+    return templating.render(
+        "reclaim.web", template, title=title, crumbs=list(crumbs), style=templating.markup(STYLE), **context
     )
 
 
-def table(head: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
-    """``rows`` hold HTML already escaped by the caller."""
-    th = "".join(f"<th>{esc(h)}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
-
-
-def status(value: object) -> str:
-    return f'<span class="{esc(str(value).lower())}">{esc(value)}</span>'
+def message(title: str, text: object, *, failed: bool = False, hint: str | None = None) -> str:
+    """A page of one sentence (``failed``: shown as a failure, with its ``hint``)."""
+    return page("message.html.j2", title, text=text, failed=failed, hint=hint)

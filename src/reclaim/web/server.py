@@ -68,9 +68,12 @@ class _Asgi:
                 return body
             form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
+        response = await loop.run_in_executor(
             self.pool, self.app.handle, scope["method"], path, query, headers, form, self.origin
         )
+        if _accepts_gzip(headers.get("accept-encoding", "")):
+            return await loop.run_in_executor(self.pool, response.gzipped)
+        return response
 
     async def _body(self, declared: str | None, receive: ASGIReceiveCallable) -> bytes | Response:
         # h11 has refused a Content-Length that is not digits; chunked bodies are counted as they come
@@ -99,6 +102,15 @@ class _Asgi:
         headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body, "more_body": False})
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding allows gzip (named without q=0; a browser always sends it)."""
+    for part in accept_encoding.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() == "gzip":
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
 
 
 class WebServer:
