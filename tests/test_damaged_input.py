@@ -446,3 +446,23 @@ def test_fuzz_every_record_outside_the_damage_is_stored(
             assert not missing, (missing, result.rejects)
 
     check()
+
+
+def test_only_a_record_with_a_repeated_key_is_written_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same key in two objects (the record's Id and Item.Id, Item.ParentFolder.Path and
+    Folder.Path) is no duplicate: such records, most of a real log, load without a rewrite."""
+    from reclaim.ingest import sql
+
+    rewritten: list[str] = []
+    real = sql._rewrite_json
+    monkeypatch.setattr(sql, "_rewrite_json", lambda text: rewritten.append(text) or real(text))
+    nested = dict(_BASE, Id="n", Item={"Id": "i", "ParentFolder": {"Path": "\\\\Inbox"}}, Folder={"Path": "\\\\Inbox"})
+    lines = [json.dumps(nested), _hostile_lines("duplicate keys")[1]]
+    path = tmp_path / "purview.csv"
+    path.write_text(_containers(lines)["purview.csv"])
+    with Case.open(tmp_path / "case") as case:
+        assert ingest_paths(case, [path]).rejected == 0
+        assert rows(case, "SELECT user_id FROM audit ORDER BY record_id") == [("last",), ("eve@contoso.example",)]
+    assert len(rewritten) == 1 and '"UserId": "first"' in rewritten[0]

@@ -109,11 +109,12 @@ CREATE OR REPLACE TEMP MACRO rc_record_type(x) AS CASE CAST(x AS VARCHAR)
 _LOAD_MACROS = """
 -- JSON text with a key twice in one of the objects at ``paths`` (the record and the objects a
 -- schema reads) is written again by orjson, which keeps the last value of a duplicate key as
--- most JSON readers and `reclaim show` do; json_transform alone would keep the first. Nested
--- keys of the same name as a top-level one only cost a rewrite that changes nothing.
+-- most JSON readers and `reclaim show` do; json_transform alone would keep the first. Each
+-- object's keys are checked apart: Item.Id and the record's Id are no duplicate.
 CREATE OR REPLACE TEMP MACRO rc_last_keys(x, paths) AS CASE
-    WHEN len(flatten(json_keys(x, paths))) = len(list_distinct(flatten(json_keys(x, paths)))) THEN x
-    ELSE rc_rewrite_json(x) END;
+    WHEN list_bool_or(list_transform(json_keys(x, paths), lambda k: list_unique(k) < len(k)))
+        THEN rc_rewrite_json(x)
+    ELSE x END;
 """
 
 
