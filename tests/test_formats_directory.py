@@ -148,13 +148,17 @@ def test_graph_consents_delegated_and_app_roles(ingest_bytes: Ingest) -> None:
                 [_one(report).evidence_id]) == [("2026-11-21 08:00",)]  # fmt: skip
 
 
-def test_version_2_case_migrates_to_3_and_keeps_its_rows() -> None:
+def test_version_2_case_migrates_to_the_current_one_and_keeps_its_rows() -> None:
     con = duckdb.connect()
     schema.migrate(con, target=2)
     con.execute("INSERT INTO messages (evidence_id, record_no, subject) VALUES (1, 1, 'Hello')")
-    assert schema.migrate(con) == 2 and schema.current_version(con) == 3
+    con.execute("INSERT INTO audit (evidence_id, record_no, operation) VALUES (1, 2, 'Set-Mailbox')")
+    con.execute("INSERT INTO mailboxes (evidence_id, record_no, identity) VALUES (1, 3, 'adele')")
+    assert schema.migrate(con) == 2 and schema.current_version(con) == schema.SCHEMA_VERSION == 4
     assert con.execute("SELECT subject, mailbox, folder FROM messages").fetchall() == [("Hello", None, None)]
-    for table in schema.V3_TABLES:
+    assert con.execute("SELECT operation, user_key FROM audit").fetchall() == [("Set-Mailbox", None)]
+    assert con.execute("SELECT identity, alias, email_addresses FROM mailboxes").fetchall() == [("adele", None, None)]
+    for table in (*schema.V3_TABLES, *schema.V4_TABLES):
         assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
     # a migrated case has exactly the columns a new one has
     fresh = duckdb.connect()
@@ -164,5 +168,5 @@ def test_version_2_case_migrates_to_3_and_keeps_its_rows() -> None:
 
 
 def test_every_table_belongs_to_one_schema_version() -> None:
-    versions = [*schema.V1_TABLES, *schema.V2_TABLES, *schema.V3_TABLES]
+    versions = [*schema.V1_TABLES, *schema.V2_TABLES, *schema.V3_TABLES, *schema.V4_TABLES]
     assert sorted(versions) == sorted(schema.TABLES) and len(set(versions)) == len(versions)

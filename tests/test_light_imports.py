@@ -62,14 +62,17 @@ SIMULATOR = [
     "reclaim.tenantsim.places", "reclaim.tenantsim.records", "reclaim.tenantsim.records.entra",
     "reclaim.tenantsim.records.exchange", "reclaim.tenantsim.records.ual", "reclaim.tenantsim.scenarios",
     "reclaim.tenantsim.scenarios.attacker", "reclaim.tenantsim.scenarios.base", "reclaim.tenantsim.scenarios.bec",
-    "reclaim.tenantsim.scenarios.consent_phishing", "reclaim.tenantsim.scenarios.outbound_spam",
+    "reclaim.tenantsim.scenarios.consent_phishing", "reclaim.tenantsim.scenarios.dormant",
+    "reclaim.tenantsim.scenarios.outbound_spam",
     "reclaim.tenantsim.scenarios.traveller", "reclaim.tenantsim.tenant", "reclaim.tenantsim.texts",
     "reclaim.tenantsim.writer",
 ]  # fmt: skip
 # What the analysis needs: the case, the ingest, the rules and the engine (DuckDB and pyarrow).
 ENGINE = [
     "reclaim.case", "reclaim.case.schema", "reclaim.case.store", "reclaim.detect",
-    "reclaim.detect.context", "reclaim.detect.engine", "reclaim.detect.geo", "reclaim.detect.rules",
+    "reclaim.detect.context", "reclaim.detect.engine", "reclaim.detect.geo", "reclaim.detect.identity",
+    "reclaim.detect.links",
+    "reclaim.detect.rules",
     "reclaim.detect.verdict", "reclaim.ingest.formats", "reclaim.ingest.frame", "reclaim.ingest.mappings",
     "reclaim.ingest.sql", "reclaim.investigation", "reclaim.sqltext",
 ]  # fmt: skip
@@ -140,6 +143,7 @@ COMMAND_HELP: dict[str, tuple[list[str], list[str]]] = {
     "doctor": ([*TENANT, "reclaim.cli.doctor", "reclaim.tenant.doctor"], TENANT_LIBRARIES),
     "export": (EXPORT, RICH),
     "fleet": (FLEET, HEAVY),
+    "indicators": ([*COMMON, "reclaim.cli.indicators"], RICH),
     "ingest": (CASE, RICH),
     "investigate": (ANALYSIS, HEAVY),
     "lab": ([*CONSOLES, *SIMULATOR, "reclaim.cli.lab"], RICH),

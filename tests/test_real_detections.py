@@ -81,3 +81,11 @@ def test_tenant_wide_mail_readwrite_grant(analyzed) -> None:
     (finding,) = _findings(analysis, "oauth-consent-mail-scopes")
     assert finding.upn == "pgustavo@simulandlabs.com"
     assert "Mail.ReadWrite" in finding.summary and finding.count == 1
+
+
+def test_no_finding_about_the_tenant(analyzed) -> None:
+    """175.45.176.99 failed on one disabled account and signed in as another: two accounts are no
+    password spray (nor 50057 a password failure); one administrator's grant for all users is no
+    wave of consents. The shared data holds no real spray or lockout burst (tests/rules has them)."""
+    analysis, _ = analyzed
+    assert [f.rule.id for f in analysis.findings if f.rule.id.startswith("tenant-")] == []

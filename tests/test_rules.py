@@ -2,8 +2,9 @@
 
 A fixture is ``tests/rules/<rule id>/match.yaml`` or ``nomatch.yaml``::
 
-    user: eve@contoso.example         # match only: whose finding it must be
+    user: eve@contoso.example         # match only: whose finding it must be (null: the tenant's)
     count: 3                          # match only, optional: how many records must match
+    summaries: [...]                  # match only, optional: words some match's summary must say
     internal_domains: [contoso.example]  # optional
     files:                            # written to a folder and ingested by the real parsers
       ual.json: [ {...}, ... ]        # YAML data is written as JSON
@@ -69,8 +70,9 @@ def test_rule_fixture(rule_id: str, kind: str, tmp_path: Path) -> None:
         assert all(f.evidence for f in analysis.findings), "a finding without evidence rows"
         if "count" in spec:
             assert sum(f.count for f in analysis.findings) == spec["count"], [f.summary for f in analysis.findings]
-        for text in spec.get("summaries", []):  # words a summary must say
-            assert any(text in f.summary for f in analysis.findings), (text, [f.summary for f in analysis.findings])
+        said = [h.summary for f in analysis.findings for h in f.hits]
+        for text in spec.get("summaries", []):  # words a match's summary must say
+            assert any(text in s for s in said), (text, said)
     else:
         assert not analysis.findings, f"the negative fixture raised: {analysis.findings[0].summary}"
 

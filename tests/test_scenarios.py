@@ -85,6 +85,49 @@ def test_offline_export_gives_the_same_verdicts(tenant: LabTenant, export: Path,
     # consent phishing: the consent, then the app signing in from a hosting network and
     # reading mail right after (app-reads-mail) make the sequence of a takeover
     assert {"oauth-consent-mail-scopes", "app-reads-mail"} <= _rules_fired(judged["consent-phishing"])
+    # and the verdict says first that the account was taken through the app
+    first = judged["consent-phishing"].reasons[0]
+    assert first.startswith("compromise of the account through an application: "), first
+    assert "app 'Secure Doc Viewer'" in first and "a hosting/VPN network" in first, first
+
+
+def test_consent_phishing_is_a_compromise_through_the_app_on_its_own(
+    tenant: LabTenant, export: Path, tmp_path: Path
+) -> None:
+    """Without the sign-in analytics (no baseline to compare with, or no sign-in logs at all), the
+    consent and the app's reads from its server are the takeover."""
+    phished = PLANTED["consent-phishing"][0]
+    alone = [r for r in rules.load() if r.id in ("oauth-consent-mail-scopes", "oauth-grant-mail-scopes", "app-reads-mail")]
+    with Case.open(tmp_path / "case") as case:
+        assert ingest_paths(case, [export]).complete
+        analysis = engine.run(case.con, alone, context.Options(user=phished))
+    (judged,) = verdict.verdicts(analysis)
+    assert judged.verdict == "compromised", judged.reasons
+    assert judged.reasons[0].startswith("compromise of the account through an application: "), judged.reasons
+    assert {f.rule.id: f.severity for f in judged.findings}["app-reads-mail"] == "high"
+
+
+def test_a_dormant_account_taken_over_is_judged_without_a_baseline(tmp_path: Path) -> None:
+    """The "dormant" scenario: nobody used the account, so its whole history is the attacker's, from a
+    hosting network; no rule comparing with the user's past can fire, and the verdict still is a takeover."""
+    victim = UPNS[7]
+    export = tmp_path / "export"
+    tenant = LabTenant.simulated(users=USERS, days=DAYS, seed=SEED, scenarios={"dormant": [victim]}, folder=export)
+    assert tenant.ground_truth == {victim}
+    with Case.open(tmp_path / "case") as case:
+        assert ingest_paths(case, [export]).complete
+        # every sign-in of the account is the attacker's
+        agents = case.con.execute(
+            "SELECT DISTINCT user_agent FROM signins WHERE user_principal_name = ?", [victim]
+        ).fetchall()
+        assert agents == [(tenantsim.ATTACKER_UA,)]
+        judged = _judge(case, upn=victim)
+    assert judged.verdict == "compromised", judged.reasons
+    fired = _rules_fired(judged)
+    assert not fired & {"signin-new-country", "signin-new-network", "signin-impossible-travel"}, fired
+    (hosting,) = [f for f in judged.findings if f.rule.id == "signin-hosting-network"]
+    assert "no ordinary sign-ins to compare with" in hosting.summary
+    assert any(" after sign-in from " in r and "inbox rule" in r for r in judged.reasons), judged.reasons
 
 
 def test_the_bec_leaves_its_traces_in_the_export(tenant: LabTenant, export: Path) -> None:

@@ -52,8 +52,11 @@ NO_MATCH_HERE = {
     "mailbox-delegate-added", "mass-delete", "mass-send-same-subject", "oauth-grant-mail-scopes",
     "odd-signature", "password-churn", "scam-wording", "send-without-sent-copy", "signin-disabled-account-ip",
     "signin-failure-burst", "signin-legacy-protocol", "signin-mfa-denied-burst", "signin-risky",
-    "transport-rule-redirect",
+    "tenant-consent-same-app", "tenant-lockout-burst", "transport-rule-redirect",
 }  # fmt: skip
+# Rules the scenario does match, but not on every path: held to DuckDB's on their fixture too (the
+# spray from a network's addresses, and the accounts stopped by MFA, are not in the scenario).
+ALSO_ON_FIXTURE = {"tenant-password-spray"}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def test_every_rule_transpiles_or_has_a_spark_implementation(loaded: list[rules.
         except transpile.Untranslatable as exc:
             untranslatable[rule.id] = str(exc)
     assert set(untranslatable) == set(native.RULES) == {"oauth-consent-mail-scopes"}, untranslatable
-    assert len(loaded) - len(untranslatable) == 37
+    assert len(loaded) - len(untranslatable) == 40
 
 
 def test_every_rule_gives_the_same_findings(both: tuple[Any, Any], loaded: list[rules.Rule]) -> None:
@@ -179,11 +182,12 @@ def test_duckdb_semantics_kept_in_translation() -> None:
     assert "NOT (NOT (x) IS NULL AND (x) <> 'x')" in more  # the macro's body negated as a whole
 
 
-@pytest.mark.parametrize("rule_id", sorted(NO_MATCH_HERE))
+@pytest.mark.parametrize("rule_id", sorted(NO_MATCH_HERE | ALSO_ON_FIXTURE))
 def test_rule_agrees_on_its_fixture(
     rule_id: str, session: Any, loaded: list[rules.Rule], tmp_path: Path
 ) -> None:
-    """A rule the scenario leaves silent, on the records of its positive fixture (tests/rules)."""
+    """A rule the scenario leaves silent (or only partly tried), on the records of its positive
+    fixture (tests/rules)."""
     rule = next(r for r in loaded if r.id == rule_id)
     case, _spec, options = fixture_case(FIXTURES / rule_id / "match.yaml", tmp_path)
     with case:

@@ -74,7 +74,7 @@ def test_output_is_byte_identical(tmp_path: Path) -> None:
 
 
 def test_scenarios_are_registered_with_their_markers() -> None:
-    assert list(tenantsim.SCENARIOS) == ["bec", "consent-phishing", "traveller", "outbound-spam"]
-    assert tenantsim.COMPROMISING == ("bec", "consent-phishing", "outbound-spam")
+    assert list(tenantsim.SCENARIOS) == ["bec", "consent-phishing", "traveller", "outbound-spam", "dormant"]
+    assert tenantsim.COMPROMISING == ("bec", "consent-phishing", "outbound-spam", "dormant")
     assert tenantsim.ATTACKER_UA == tenantsim.scenarios.attacker.USER_AGENT
     assert tenantsim.SPAM_SUBJECTS == tenantsim.scenarios.outbound_spam.SUBJECTS

@@ -1,7 +1,8 @@
 """Many tenants at once (``reclaim fleet tenants.yaml``): for an IT provider hunting
 across its customers. Per tenant, its own case folder, collection and analysis, a few tenants at a
-time; then one summary: users at risk per tenant, and indicators seen in several tenants (the
-addresses attackers signed in from, the outside addresses mail was forwarded to).
+time; then one summary: users at risk per tenant, and indicators seen in several tenants (what each
+tenant's compromises left behind: the addresses attackers came from, the outside addresses and
+domains mail was forwarded to, ...).
 
 The tenants file names, per tenant, where its settings come from; secrets stay in the environment::
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ from reclaim import investigation
 from reclaim.case.store import Case, safe_name
 from reclaim.collect.run import collect_user
 from reclaim.collect.sweep import sweep
-from reclaim.detect import context, engine, verdict
+from reclaim.detect import context, links, verdict
 from reclaim.errors import ReclaimError, UsageError
 from reclaim.tenant.settings import FIELDS, SECRET_ENVIRONMENT, TenantSettings
 
@@ -163,38 +164,15 @@ class FleetSummary:
         }
 
 
-# The evidence rows of findings that name where an attacker came from or sent mail to.
-_INDICATORS = """
-WITH refs AS (SELECT unnest($refs) AS ref)
-SELECT 'ip', s.ip_address FROM signins s JOIN refs ON refs.ref = 'E' || s.evidence_id || '.' || s.record_no
-UNION SELECT 'ip', a.client_ip FROM audit a JOIN refs ON refs.ref = 'E' || a.evidence_id || '.' || a.record_no
-"""
-_FORWARDS = """
-SELECT DISTINCT 'forward-domain', lower(split_part(split_part(forwarding_smtp_address, ':', -1), '@', 2))
-FROM mailboxes WHERE coalesce(forwarding_smtp_address, '') LIKE '%@%'
-"""
-
-
-def indicators(case: Case, analysis: engine.Analysis, internal: list[str]) -> dict[str, set[str]]:
-    """Attacker addresses (the IPs of medium-or-worse sign-in findings' rows) and outside forwarding
-    domains, in one case."""
-    refs = [
-        r
-        for f in analysis.findings
-        if f.rule.symptom == "I2" and f.severity in ("medium", "high", "critical")
-        for r in f.evidence
-    ]
-    found: dict[str, set[str]] = {}
-    rows = case.con.execute(_INDICATORS, {"refs": refs}).fetchall() if refs else []
-    for kind, value in rows + case.con.execute(_FORWARDS).fetchall():
-        value = str(value or "").strip().lower()
-        if value and not (
-            kind == "forward-domain" and any(value == d or value.endswith("." + d) for d in internal)
-        ):
-            found.setdefault(kind, set()).add(
-                value.split(":")[0] if kind == "ip" and value.count(":") == 1 else value
-            )
-    return found
+def indicators(found: Iterable[links.Indicator]) -> dict[str, set[str]]:
+    """A tenant's indicators by kind (detect/links.py: what its compromises left behind), and the
+    outside domains of the forwarding addresses among them."""
+    by_kind: dict[str, set[str]] = {}
+    for i in found:
+        by_kind.setdefault(i.kind, set()).add(i.value)
+        if i.kind == "forward-address":
+            by_kind.setdefault("forward-domain", set()).add(i.value.rpartition("@")[2])
+    return by_kind
 
 
 async def _one(
@@ -218,7 +196,7 @@ async def _one(
             note(job.name, "analyzing")
             found = await asyncio.to_thread(investigation.run, case.con, context.Options(), ruleset)
             outcome.verdicts = found.verdicts
-            outcome.indicators = indicators(case, found.analysis, found.analysis.internal_domains)
+            outcome.indicators = indicators(found.indicators)
         note(job.name, "done")
     except ReclaimError as exc:
         outcome.error = exc.message + (f" ({exc.hint})" if exc.hint else "")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import duckdb
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 KV = "STRUCT(name VARCHAR, value VARCHAR)[]"
 MODIFIED = "STRUCT(name VARCHAR, old_value VARCHAR, new_value VARCHAR)[]"
@@ -45,6 +45,7 @@ TABLES: dict[str, dict[str, str]] = {
         "affected_count": "INTEGER",
         "affected_subjects": "VARCHAR[]",
         "target_ids": "VARCHAR[]",
+        "user_key": "VARCHAR",  # v4: UserKey, the actor's PUID or object id: links the names of one person
     },
     "signins": {
         "time": "TIMESTAMP",
@@ -106,6 +107,12 @@ TABLES: dict[str, dict[str, str]] = {
         "grant_send_on_behalf_to": "VARCHAR[]",
         "hidden_from_address_lists": "BOOLEAN",
         "when_changed": "TIMESTAMP",
+        # v4: the other names Exchange's records give the mailbox (identity resolution)
+        "alias": "VARCHAR",
+        "guid": "VARCHAR",  # ExchangeGuid (Guid in older exports)
+        "external_directory_object_id": "VARCHAR",  # the Entra user's object id
+        "email_addresses": "VARCHAR[]",  # proxy addresses, as smtp:/SMTP:/x500: strings
+        "legacy_exchange_dn": "VARCHAR",
     },
     "cas_mailboxes": {
         "identity": "VARCHAR",
@@ -204,6 +211,18 @@ TABLES: dict[str, dict[str, str]] = {
         "start_time": "TIMESTAMP",
         "end_time": "TIMESTAMP",
     },
+    # v4: Get-Recipient, for the names only: every mail recipient, not only mailboxes
+    "recipients": {
+        "identity": "VARCHAR",
+        "display_name": "VARCHAR",
+        "alias": "VARCHAR",
+        "primary_smtp_address": "VARCHAR",
+        "email_addresses": "VARCHAR[]",
+        "external_directory_object_id": "VARCHAR",
+        "guid": "VARCHAR",
+        "legacy_exchange_dn": "VARCHAR",
+        "recipient_type_details": "VARCHAR",
+    },
     "consents": {
         "upn": "VARCHAR",
         "principal_id": "VARCHAR",
@@ -222,10 +241,22 @@ TABLES: dict[str, dict[str, str]] = {
 # Columns that version 2 added to version 1 tables, and version 3 to version 2 tables.
 V2_COLUMNS: dict[str, tuple[str, ...]] = {"signins": ("additional_details",)}
 V3_COLUMNS: dict[str, tuple[str, ...]] = {"messages": ("mailbox", "folder")}
-V1_TABLES = ("audit", "signins", "directory_audits", "mailboxes", "cas_mailboxes", "inbox_rules",
-             "mailbox_permissions")
+V4_COLUMNS: dict[str, tuple[str, ...]] = {
+    "audit": ("user_key",),
+    "mailboxes": ("alias", "guid", "external_directory_object_id", "email_addresses", "legacy_exchange_dn"),
+}
+V1_TABLES = (
+    "audit",
+    "signins",
+    "directory_audits",
+    "mailboxes",
+    "cas_mailboxes",
+    "inbox_rules",
+    "mailbox_permissions",
+)
 V2_TABLES = ("messages", "message_trace", "mailbox_config", "blocked_senders")
 V3_TABLES = ("auth_methods", "role_assignments", "consents")
+V4_TABLES = ("recipients",)
 
 _META = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -255,10 +286,12 @@ CREATE TABLE IF NOT EXISTS rejects (
 
 
 def _create_tables(
-    con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], later: dict[str, tuple[str, ...]]
+    con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], *later: dict[str, tuple[str, ...]]
 ) -> None:
+    """``tables`` as they were when made: without the columns ``later`` versions add."""
     for table in tables:
-        columns = {k: v for k, v in TABLES[table].items() if k not in later.get(table, ())}
+        added = {name for columns in later for name in columns.get(table, ())}
+        columns = {k: v for k, v in TABLES[table].items() if k not in added}
         cols = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_SOURCE}, {cols})")
 
@@ -271,22 +304,27 @@ def _add_columns(con: duckdb.DuckDBPyConnection, added: dict[str, tuple[str, ...
 
 def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_META)
-    _create_tables(con, V1_TABLES, later=V2_COLUMNS)
+    _create_tables(con, V1_TABLES, V2_COLUMNS, V4_COLUMNS)
 
 
 def _add_v2(con: duckdb.DuckDBPyConnection) -> None:
-    _create_tables(con, V2_TABLES, later=V3_COLUMNS)
+    _create_tables(con, V2_TABLES, V3_COLUMNS, V4_COLUMNS)
     _add_columns(con, V2_COLUMNS)
 
 
 def _add_v3(con: duckdb.DuckDBPyConnection) -> None:
-    _create_tables(con, V3_TABLES, later={})
+    _create_tables(con, V3_TABLES, V4_COLUMNS)
     _add_columns(con, V3_COLUMNS)
+
+
+def _add_v4(con: duckdb.DuckDBPyConnection) -> None:
+    _create_tables(con, V4_TABLES)
+    _add_columns(con, V4_COLUMNS)
 
 
 # Migration n turns a schema of version n-1 into version n. Version 0 is an empty database.
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
-MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_v2, 3: _add_v3}
+MIGRATIONS: dict[int, Migration] = {1: _create_v1, 2: _add_v2, 3: _add_v3, 4: _add_v4}
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -57,6 +57,46 @@ def case_new(directory: Path) -> None:
     )
 
 
+@case_group.command("identities")
+@click.argument("case_dir", metavar="CASE", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--user", "upn", help="Only this person's names (user principal name).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@full_option
+def case_identities(case_dir: Path, upn: str | None, as_json: bool, full: bool) -> None:
+    """Every name a person goes by in the case, and which evidence links it to them.
+
+    Exchange names a mailbox by alias, display name, GUID, legacy DN or an object path, Entra
+    by object id, the audit log by UserKey; findings about any of these land on the person. A
+    name several people share resolves to none (marked ambiguous). A name no evidence links is
+    listed under "not users" by reclaim investigate: a Get-Mailbox or Get-Recipient export, or
+    reclaim collect, resolves it.
+
+    \b
+    Example:
+      reclaim case identities acme-2026-11
+      reclaim case identities acme-2026-11 --user adele@contoso.com --json
+    """
+    from rich.table import Table
+
+    from reclaim.case.store import Case
+    from reclaim.detect import identity
+
+    with Case.open(case_dir, create=False) as case:
+        found = identity.links(case.con, upn)
+    if as_json:
+        out.print_json(terminal_json([link.as_dict() for link in found], full))
+        return
+    people = len({link.upn for link in found})
+    table = Table(title=f"{len(found)} names of {people} people", title_justify="left")
+    for col in ("person", "name", "linked by"):
+        table.add_column(col, overflow="fold")
+    for link in found:
+        shared = " [yellow](ambiguous: resolves to no one)[/]" if link.ambiguous else ""
+        sources = safe(", ".join(link.sources), full)
+        table.add_row(safe(link.upn, full), safe(link.name, full) + shared, sources)
+    out.print(table)
+
+
 # -- ingest --------------------------------------------------------------------------------
 @click.command()
 @click.argument("case_dir", metavar="CASE", type=click.Path(path_type=Path))

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import duckdb
@@ -23,23 +23,28 @@ from reclaim.cli.common import DEFAULT_CASE, err, ingest_with_progress, out, pri
 from reclaim.cli.options import (
     date_order_option,
     full_option,
+    indicators_option,
     input_options,
     internal_domain_option,
     parse_time,
     rules_option,
     sigma_option,
 )
-from reclaim.detect import context, engine, geo, rules, verdict
+from reclaim.detect import context, engine, geo, identity, links, rules, verdict
 from reclaim.errors import UsageError
 from reclaim.ingest.pipeline import IngestReport
 from reclaim.ingest.sources import Inputs
 from reclaim.private import write_file
 from reclaim.report import findings
 
+if TYPE_CHECKING:  # read by the option's callback, imported only then
+    from reclaim.indicators import Brought
+
 _VERDICT_STYLE = {"compromised": "bold red", "suspicious": "yellow", "inconclusive": "cyan", "clean": "green"}
 _SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
 USERS_SHOWN = 20
 REASONS_SHOWN = 3
+TENANT_SHOWN = 5  # matches of each finding about the tenant (sprays, bursts, apps) unless --full
 
 
 @click.command()
@@ -56,6 +61,7 @@ REASONS_SHOWN = 3
 @rules_option
 @sigma_option
 @internal_domain_option
+@indicators_option
 @tenant_cli.tenant_options
 @click.option("--since", callback=parse_time, help="With --tenant: window start (default: 30 days back).")
 @click.option("--profile", is_flag=True, help="Print how long each rule took.")
@@ -82,6 +88,7 @@ def investigate(
     rule_dirs: tuple[Path, ...],
     sigma_dirs: tuple[Path, ...],
     domains: tuple[str, ...],
+    brought: Brought | None,
     connection: tenant_cli.Connection,
     since: datetime | None,
     profile: bool,
@@ -112,6 +119,7 @@ def investigate(
       reclaim investigate --dataset lake/reclaim --json findings.json
       reclaim investigate --engine spark --dataset lake/reclaim --spark-master local[*]
       reclaim investigate --case acme-2026-11 --sigma sigma/rules/cloud/m365
+      reclaim investigate --case fabrikam-2026-11 --indicators acme.stix.json
 
     Many tenants at once: reclaim fleet.
     """
@@ -139,6 +147,10 @@ def investigate(
         )
     quiet = json_file is not None and str(json_file) == "-"
     options = context.Options(internal_domains=domains, user=upn)
+    given = brought.indicators if brought is not None else []
+    if brought is not None and not quiet:
+        unused = "".join(f", {n} {safe(what)} left out" for what, n in sorted(brought.unused.items()))
+        out.print(f"{len(given)} indicators to look for{unused}")
     report = IngestReport()
     if dataset_dir is not None and engine_name == "spark":
         if not quiet:
@@ -149,12 +161,12 @@ def investigate(
         found = _with_progress(
             len(ruleset), quiet,
             lambda progress: investigation.run_spark(
-                dataset_dir, ruleset, options, spark_master, spark_remote, progress
+                dataset_dir, ruleset, options, spark_master, spark_remote, progress, given
             ),
         )  # fmt: skip
     elif dataset_dir is not None:
         with dataset.attach(dataset_dir) as con:
-            found = _investigate(con, ruleset, options, quiet)
+            found = _investigate(con, ruleset, options, quiet, given)
     else:
         with Case.open(case_dir) as case:
             if tenant and upn:
@@ -167,9 +179,12 @@ def investigate(
                 report = ingest_with_progress(case, list(paths), date_order, quiet=quiet, inputs=inputs)
                 if not quiet:
                     print_ingest_report(report, full)
-            found = _investigate(case.con, ruleset, options, quiet)
+            found = _investigate(case.con, ruleset, options, quiet, given)
     analysis, judged = found.analysis, found.verdicts
-    doc = findings.document(analysis, judged, report.as_dict() if paths else {}, str(dataset_dir or case_dir))
+    doc = findings.document(
+        analysis, judged, report.as_dict() if paths else {}, str(dataset_dir or case_dir), found.not_users,
+        found.indicators,
+    )  # fmt: skip
     if json_file is not None:
         text = json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
         if quiet:
@@ -178,6 +193,12 @@ def investigate(
             write_file(json_file, text.encode("utf-8"))
     if not quiet:
         print_verdicts(judged, analysis, show_all, full)
+        print_not_users(found.not_users, full)
+        if found.indicators:
+            where = f"reclaim indicators {escape(str(case_dir))}" if dataset_dir is None else "--json"
+            linked = len({u for i in found.indicators for u in i.linked})
+            count = len(found.indicators)
+            out.print(f"{count} indicators, {linked} other users show one ({where} lists them)")
         if profile:
             _print_profile(analysis)
         if json_file is not None:
@@ -205,10 +226,14 @@ def _with_progress(
 
 
 def _investigate(
-    con: duckdb.DuckDBPyConnection, ruleset: investigation.RuleSet, options: context.Options, quiet: bool
+    con: duckdb.DuckDBPyConnection,
+    ruleset: investigation.RuleSet,
+    options: context.Options,
+    quiet: bool,
+    given: list[links.Indicator],
 ) -> investigation.Investigation:
     return _with_progress(
-        len(ruleset), quiet, lambda progress: investigation.run(con, options, ruleset, progress)
+        len(ruleset), quiet, lambda progress: investigation.run(con, options, ruleset, progress, given)
     )
 
 
@@ -234,14 +259,31 @@ def print_verdicts(
         out.print(table)
     if len(judged) > len(shown):
         out.print(f"… {len(judged) - len(shown)} more users (--all lists them)")
-    tenant = [f for f in analysis.findings if f.upn is None]
-    for f in tenant:
-        out.print(f"[{_SEVERITY_STYLE[f.severity]}]tenant[/]: {safe(f.summary, full)}")
+    for f in (f for f in analysis.findings if f.upn is None):  # each spray, burst or app on its own line
+        matches = f.hits if full else f.hits[:TENANT_SHOWN]
+        for hit in matches:
+            out.print(f"[{_SEVERITY_STYLE[f.severity]}]tenant[/]: {safe(hit.summary, full)}")
+        if f.count > len(matches):
+            listed = f"--json lists the first {len(f.hits)}" if f.count > len(f.hits) else "--json lists them"
+            out.print(f"  … {f.count - len(matches)} more from {safe(f.rule.id)} ({listed})")
     if analysis.skipped:
         skipped = len(analysis.skipped)
         out.print(f"[cyan]{skipped} rules skipped[/]: nobody was checked for these (clean users say so):")
         for s in analysis.skipped:
             out.print(f"  skipped: [bold]{safe(s.rule.id)}[/] ({s.rule.symptom}): {safe(s.reason)}")
+
+
+def print_not_users(not_users: list[identity.NotAUser], full: bool = False) -> None:
+    """The names findings were about that are no user: service actors and unresolved names."""
+    if not not_users:
+        return
+    out.print(f"[bold]{len(not_users)} not users[/]: findings about names that are no person of the tenant")
+    for n in not_users:
+        rules = ", ".join(sorted({f.rule.id for f in n.findings}))
+        out.print(
+            f"  [cyan]{n.kind}[/]: {safe(n.name, full)} seen in {n.records} records ({safe(rules, full)}); "
+            f"{n.hint}"
+        )
 
 
 def _print_profile(analysis: engine.Analysis) -> None:
@@ -277,7 +319,7 @@ def rules_list(rule_dirs: tuple[Path, ...], as_json: bool) -> None:
     Example:
       reclaim rules list --rules my-rules/
     """
-    loaded = rules.load(rule_dirs)
+    loaded = [*rules.load(rule_dirs), *links.RULES]  # the attacker links' findings are made in Python
     if as_json:
         sys.stdout.write(json.dumps([r.meta() for r in loaded], indent=2) + "\n")
         return
@@ -307,7 +349,7 @@ def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
     Example:
       reclaim rules show inbox-rule-hiding-folder
     """
-    by_id = {r.id: r for r in rules.load(rule_dirs)}
+    by_id = {r.id: r for r in [*rules.load(rule_dirs), *links.RULES]}
     if rule_id not in by_id:
         import difflib
 
@@ -326,7 +368,7 @@ def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
         for fp in r.false_positives:
             out.print(f"  • {escape(fp)}")
     out.print("\n[bold]Query[/]")
-    out.print(escape(r.query), soft_wrap=True)
+    out.print(escape(r.query or f"none: its findings are made in Python ({r.path.name})"), soft_wrap=True)
 
 
 @rules_group.command("lint")

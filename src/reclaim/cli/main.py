@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "day."),
     "fleet": ("fleet:fleet", "Sweep, collect and judge many tenants, then say who is at risk and what they "
               "share."),
+    "indicators": ("indicators:indicators", "List the indicators of the case's compromises and who else "
+                   "shows them."),
     "ingest": ("case:ingest", "Add exports (files, folders, .zip, .gz) to a case; the format is read from "
                "the content."),
     "investigate": ("detect:investigate", "Ingest exports, run every detection rule and judge each user "

@@ -29,6 +29,23 @@ internal_domain_option = click.option(
     help="A domain of the tenant (beside those found in the data): forwarding there is internal. Repeatable.",
 )  # fmt: skip
 
+def _read_indicators(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
+    """The file's indicators (reclaim.indicators.Brought), read as the options are: a bad file stops
+    the command before any work."""
+    if value is None:
+        return None
+    from reclaim import indicators
+
+    return indicators.read(value)
+
+
+indicators_option = click.option(
+    "--indicators", "brought", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    callback=_read_indicators,
+    help="Indicators from elsewhere (a STIX 2.1 bundle or CSV from reclaim indicators, or a list of IP "
+    "addresses, networks and e-mail addresses, one a line): every user who shows one gets a finding.",
+)  # fmt: skip
+
 full_option = click.option(
     "--full", is_flag=True, help=f"Print values longer than {SHOWN_CHARS} characters whole, not cut."
 )

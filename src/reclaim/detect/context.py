@@ -8,6 +8,9 @@
 - ``rc_ips(ip, country, network, cidr, private, hosting)`` for the IPs of sign-ins,
   UAL logons and sends, and
   ``rc_countries(code, name, lat, lon)``;
+- ``identity_links`` (key, upn, source): every other name the evidence gives a person, and
+  ``identities`` (key, upn): those that name one person only; findings and coverage are
+  resolved through it (engine._WRAP), so an object id or an Exchange path is no user of its own;
 - ``logons``: Entra sign-ins and UAL logons in one shape, located;
 - ``rule_changes``: inbox rules, current (Get-InboxRule) and their history (New-/Set-/
   Enable-InboxRule, UpdateInboxRules), in one shape, with ``origin`` for summaries;
@@ -113,15 +116,23 @@ def macros(domains: list[str]) -> str:
 
 LOGONS_SQL = _text("logons.sql")
 
-MAILBOX_OWNERS_SQL = """
-SELECT DISTINCT k AS key, upn FROM (
-    SELECT coalesce(user_principal_name, primary_smtp_address) AS upn,
-           unnest([lower(identity), lower(display_name), lower(split_part(primary_smtp_address, '@', 1)),
-                   lower(user_principal_name), lower(primary_smtp_address)]) AS k
-    FROM mailboxes) WHERE k IS NOT NULL AND upn IS NOT NULL
-"""
+
 
 RULE_CHANGES_SQL = _text("rule_changes.sql")
+
+IDENTITY_LINKS_SQL = _text("identities.sql")
+# the names that resolve: those that name one person only
+IDENTITIES_SQL = "SELECT key, min(upn) AS upn FROM identity_links GROUP BY key HAVING count(DISTINCT upn) = 1"
+# for rules: a mailbox's owner by any of its names, the owner's own address included
+MAILBOX_OWNERS_SQL = "SELECT key, upn FROM identities UNION SELECT DISTINCT upn, upn FROM identity_links"
+# The analysis tables, in the order they are built (each from the tables before it too).
+ANALYSIS_TABLES = (
+    ("identity_links", IDENTITY_LINKS_SQL),
+    ("identities", IDENTITIES_SQL),
+    ("logons", LOGONS_SQL),
+    ("mailbox_owners", MAILBOX_OWNERS_SQL),
+    ("rule_changes", RULE_CHANGES_SQL),
+)
 
 
 # The tenant's domains as the data shows them (also run by the Spark engine, transpiled).
@@ -207,8 +218,7 @@ def prepare(con: duckdb.DuckDBPyConnection, options: Options | None = None) -> l
         rows = con.execute(IPS_SQL).fetchall()
         ips = geo.ip_table((r[0] for r in rows), lists()["hosting_networks"])
     _list_tables(con, domains, ips)
-    for name, sql in (("logons", LOGONS_SQL), ("mailbox_owners", MAILBOX_OWNERS_SQL),
-                      ("rule_changes", RULE_CHANGES_SQL)):  # fmt: skip
+    for name, sql in ANALYSIS_TABLES:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
     return domains
 

@@ -28,6 +28,7 @@ MISSING = {
     "rule_changes": "no inbox rules: neither Get-InboxRule output nor inbox-rule changes in the audit log",
     "inbox_rules": "no current inbox rules (Get-InboxRule -IncludeHidden)",
     "mailboxes": "no mailbox settings (Get-Mailbox)",
+    "recipients": "no recipients' names (Get-Recipient)",
     "cas_mailboxes": "no mailbox protocol settings (Get-CASMailbox)",
     "mailbox_permissions": "no mailbox permissions (Get-MailboxPermission)",
     "messages": "no Sent Items or Deleted Items messages (Graph messages)",
@@ -108,10 +109,15 @@ class Analysis:
 
 # Each user's matches of one rule, in the order the findings show them: by time (NULLs first),
 # summary, then evidence, so that ties fall the same way on every run and engine (spark._WRAP).
+# The name a rule gives is resolved to its person (context.IDENTITIES_SQL) first: as itself, or
+# the name an Exchange path or DN ends in; a name that resolves to no one stays as it is.
 _WRAP = """
-WITH r AS (SELECT lower(CAST(upn AS VARCHAR)) AS upn, CAST(time AS TIMESTAMP) AS time,
+WITH q AS (SELECT lower(CAST(upn AS VARCHAR)) AS name, CAST(time AS TIMESTAMP) AS time,
                   evidence, CAST(summary AS VARCHAR) AS summary, {severity} AS severity FROM ({query}
 )),
+     r AS (SELECT coalesce(i.upn, l.upn, q.name) AS upn, q.time, q.evidence, q.summary, q.severity
+           FROM q LEFT JOIN identities i ON i.key = q.name
+                  LEFT JOIN identities l ON l.key = rc_name_leaf(q.name)),
      f AS (SELECT * FROM r WHERE $user IS NULL OR upn = $user)
 SELECT upn, count(*), min(time), max(time), max(list_position({levels}, severity)),
        list(time ORDER BY time NULLS FIRST, summary, evidence)[1:{hits}],
@@ -121,14 +127,18 @@ SELECT upn, count(*), min(time), max(time), max(list_position({levels}, severity
 FROM f GROUP BY upn ORDER BY upn NULLS LAST
 """
 
+# Which kinds of evidence each person has, every name resolved as in _WRAP.
 COVERAGE_SQL = """
 SELECT upn, bool_or(kind = 'signins'), bool_or(kind = 'mailbox') FROM (
-    SELECT DISTINCT upn, 'signins' AS kind FROM logons
-    UNION ALL SELECT DISTINCT user_id, 'mailbox' FROM audit WHERE user_id LIKE '%@%'
-    UNION ALL SELECT DISTINCT mailbox_owner, 'mailbox' FROM audit WHERE mailbox_owner LIKE '%@%'
-    UNION ALL SELECT DISTINCT upn, 'mailbox' FROM rule_changes WHERE source = 'current'
-    UNION ALL SELECT DISTINCT coalesce(user_principal_name, primary_smtp_address), 'mailbox' FROM mailboxes
-    UNION ALL SELECT DISTINCT target_upn, 'directory' FROM directory_audits
+    SELECT coalesce(i.upn, n.name) AS upn, n.kind FROM (
+        SELECT DISTINCT lower(upn) AS name, 'signins' AS kind FROM logons
+        UNION ALL SELECT DISTINCT lower(user_id), 'mailbox' FROM audit
+        UNION ALL SELECT DISTINCT lower(mailbox_owner), 'mailbox' FROM audit
+        UNION ALL SELECT DISTINCT lower(upn), 'mailbox' FROM rule_changes WHERE source = 'current'
+        UNION ALL SELECT DISTINCT lower(coalesce(user_principal_name, primary_smtp_address)), 'mailbox'
+            FROM mailboxes
+        UNION ALL SELECT DISTINCT lower(target_upn), 'directory' FROM directory_audits
+    ) n LEFT JOIN identities i ON i.key = n.name
 ) WHERE upn LIKE '%@%.%' AND ($user IS NULL OR upn = $user) GROUP BY upn
 """
 

@@ -15,6 +15,13 @@ CREATE OR REPLACE TEMP MACRO rc_folder_leaf(path) AS
     nullif(trim(regexp_extract(path, '([^\\:/]*)$', 1)), '');
 CREATE OR REPLACE TEMP MACRO rc_words_in(text, topic) AS
     list_sort(list_distinct(list_transform(CASE topic $topics END, lambda w: $undoubled)));
+-- the name an Exchange object path or a distinguished name ends in, for identity resolution:
+-- '.../contoso.onmicrosoft.com/adele vance\forward invoices' -> 'adele vance' (an inbox rule's path:
+-- its mailbox, before the backslash), 'cn=adele vance,ou=...' -> 'adele vance'; NULL for no path
+CREATE OR REPLACE TEMP MACRO rc_name_leaf(name) AS CASE
+    WHEN starts_with(name, 'cn=') THEN nullif(regexp_extract(name, '^cn=([^,]+)', 1), '')
+    WHEN contains(name, '/') THEN nullif(trim(regexp_extract(regexp_replace(name, '\\[^/]*$', ''), '([^/]+)$', 1)), '')
+END;
 -- '1 time', '4 times': a count and its noun (a regular plural) for summaries
 CREATE OR REPLACE TEMP MACRO rc_count(n, noun) AS
     CAST(n AS VARCHAR) || ' ' || noun || CASE WHEN n = 1 THEN '' ELSE 's' END;

@@ -14,7 +14,8 @@ WITH cur AS (
            coalesce(stop_processing_rules, false) AS stops,
            list_concat(forward_to, forward_as_attachment_to, redirect_to) AS forward_raw,
            coalesce(list_concat(subject_contains_words, body_contains_words, subject_or_body_contains_words,
-                                from_address_contains_words), []) AS words
+                                from_address_contains_words), []) AS words,
+           coalesce(from_addresses, []) AS senders
     FROM inbox_rules
 ), hist AS (
     SELECT rc_row(evidence_id, record_no) AS row, time, coalesce(mailbox_owner, user_id) AS upn,
@@ -44,11 +45,12 @@ WITH cur AS (
                        rc_split(rc_param(parameters, 'FromAddressContainsWords')),
                        list_filter([rc_param(extended_properties, 'RuleCondition')],
                                    lambda w: w IS NOT NULL)),
-                    []) AS words
+                    []) AS words,
+           coalesce(rc_split(rc_param(parameters, 'From')), []) AS senders
     FROM audit
     WHERE operation IN ('New-InboxRule', 'Set-InboxRule', 'Enable-InboxRule', 'UpdateInboxRules')
 )
-SELECT row, time, upn, source, operation, name, enabled, move_to, deletes, marks_read, stops, words,
+SELECT row, time, upn, source, operation, name, enabled, move_to, deletes, marks_read, stops, words, senders,
        -- where a rule was seen, for summaries: ' (current rule)', ' (New-InboxRule)'
        CASE WHEN source = 'current'
             THEN ' (current rule' || CASE WHEN NOT coalesce(enabled, true) THEN ', disabled)' ELSE ')' END

@@ -162,6 +162,15 @@ FORMATS: tuple[Format, ...] = (
         "Mailboxes.csv",
     ),
     Format(
+        "exo-recipient",
+        "Get-Recipient (ConvertTo-Json or Export-Csv): the names of every recipient",
+        "any",
+        # fewer keys than Get-Mailbox's, which has these too: the more specific format wins
+        _keys("RecipientType", "ExternalDirectoryObjectId"),
+        (m.RECIPIENT,),
+        "Recipients.csv",
+    ),
+    Format(
         "exo-cas-mailbox",
         "Get-CASMailbox (ConvertTo-Json or Export-Csv)",
         "any",

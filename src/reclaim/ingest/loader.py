@@ -34,6 +34,7 @@ _KEY_COLUMNS = {
     "directory_audits": "activity IS NOT NULL",
     "mailboxes": "coalesce(identity, user_principal_name, primary_smtp_address) IS NOT NULL",
     "cas_mailboxes": "coalesce(identity, primary_smtp_address) IS NOT NULL",
+    "recipients": "coalesce(identity, primary_smtp_address, external_directory_object_id) IS NOT NULL",
     "inbox_rules": "coalesce(identity, rule_identity, name) IS NOT NULL",
     "mailbox_permissions": 'identity IS NOT NULL AND "user" IS NOT NULL',
     "messages": "coalesce(message_id, internet_message_id) IS NOT NULL",

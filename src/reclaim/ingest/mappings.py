@@ -84,7 +84,7 @@ def _duckdb_type(schema: Any) -> str:
 
 # -- Unified Audit Log (Management Activity API, Purview CSV AuditData, Graph auditData) ----
 UAL_SCHEMA: dict[str, Any] = {
-    "CreationTime": V, "Id": V, "RecordType": V, "Workload": V, "Operation": V, "UserId": V,
+    "CreationTime": V, "Id": V, "RecordType": V, "Workload": V, "Operation": V, "UserId": V, "UserKey": V,
     "ClientIP": V, "ClientIPAddress": V, "ActorIpAddress": V, "UserAgent": V,
     "ClientInfoString": V, "SessionId": V, "AppAccessContext": {"AADSessionId": V, "ClientAppId": V},
     "ObjectId": V, "ResultStatus": V, "MailboxOwnerUPN": V, "AppId": V, "ClientAppId": V,
@@ -130,6 +130,7 @@ UAL_COLUMNS = {
     "affected_count": "len(j.AffectedItems)",
     "affected_subjects": "list_transform(j.AffectedItems, lambda x: x.Subject)",
     "target_ids": "list_transform(j.Target, lambda x: x.ID)",
+    "user_key": "lower(rc_nz(j.UserKey))",
 }
 
 UAL = Mapping("ual", "audit", UAL_SCHEMA, UAL_COLUMNS)
@@ -154,6 +155,7 @@ OFFICE_ACTIVITY = Mapping(
         "OfficeWorkload": V,
         "Operation": V,
         "UserId": V,
+        "UserKey": V,
         "ClientIP": V,
         "Client_IPAddress": V,
         "ActorIpAddress": V,
@@ -199,6 +201,7 @@ OFFICE_ACTIVITY = Mapping(
         "affected_subjects": "list_transform(json_transform(rc_obj(j.AffectedItems), "
         '\'[{"Subject":"VARCHAR"}]\'), lambda x: x.Subject)',
         "target_ids": "NULL",
+        "user_key": "lower(rc_nz(j.UserKey))",
     },
     time_fields=("j.TimeGenerated", "j.Start_Time"),
 )
@@ -632,6 +635,14 @@ INBOX_RULE = _state_mapping(
         "supported_by_task": ("SupportedByTask", "bool"),
     },
 )
+# The names Exchange gives a recipient beside its address, which other records use for it.
+_NAMES = {
+    "alias": ("Alias", "lower"),
+    "guid": ("ExchangeGuid", "lower"),
+    "external_directory_object_id": ("ExternalDirectoryObjectId", "lower"),
+    "email_addresses": ("EmailAddresses", "list"),
+    "legacy_exchange_dn": ("LegacyExchangeDN", "lower"),
+}
 MAILBOX = _state_mapping(
     "exo-mailbox",
     "mailboxes",
@@ -647,6 +658,18 @@ MAILBOX = _state_mapping(
         "grant_send_on_behalf_to": ("GrantSendOnBehalfTo", "list"),
         "hidden_from_address_lists": ("HiddenFromAddressListsEnabled", "bool"),
         "when_changed": ("WhenChanged", "time"),
+        **_NAMES,
+    },
+)
+RECIPIENT = _state_mapping(
+    "exo-recipient",
+    "recipients",
+    {
+        "identity": ("Identity", "text"),
+        "display_name": ("DisplayName", "text"),
+        "primary_smtp_address": ("PrimarySmtpAddress", "lower"),
+        "recipient_type_details": ("RecipientTypeDetails", "text"),
+        **_NAMES,
     },
 )
 CAS_MAILBOX = _state_mapping(

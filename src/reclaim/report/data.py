@@ -18,6 +18,8 @@ from reclaim import investigation
 from reclaim.case.store import Case, RowRef
 from reclaim.detect import context, verdict
 from reclaim.detect.engine import Finding, Skipped
+from reclaim.detect.identity import NotAUser
+from reclaim.detect.links import Indicator
 from reclaim.detect.verdict import UserVerdict
 from reclaim.errors import CaseError, UsageError
 from reclaim.ingest.original import read_originals
@@ -147,9 +149,12 @@ class Report:
     verdicts: list[UserVerdict]  # every user of the case (or the one asked for)
     users: list[UserReport]  # those with a section of their own
     tenant: list[FindingReport]
+    # names findings were about that are no user (service actors, unresolved), with those findings
+    not_users: list[tuple[NotAUser, list[FindingReport]]]
     skipped: list[Skipped]
     evidence: list[dict[str, Any]]  # the case's evidence files
     notes: list[str]  # what the report leaves out, and why
+    indicators: list[Indicator] = field(default_factory=list)  # what the compromises left behind
 
 
 def gather(
@@ -200,10 +205,11 @@ def assemble(
         notes.append(f"journal.jsonl lines {', '.join(map(str, journal.damaged))} are damaged and left out")
     histories = _actions(entries)
     tenant_findings = [f for f in analysis.findings if f.upn is None]
-    records = _records(case, [f for v in detailed for f in v.findings] + tenant_findings)
+    apart = [f for n in found.not_users for f in n.findings]
+    records = _records(case, [f for v in detailed for f in v.findings] + tenant_findings + apart)
     cap = min(TIMELINE_SHOWN, max(1000, TIMELINE_BUDGET // max(len(detailed), 1)))
     users = [_user(case, v, records, histories.get(v.upn, []), cap) for v in detailed]
-    doc = findings.document(analysis, judged, {}, name or str(case.root))
+    doc = findings.document(analysis, judged, {}, name or str(case.root), found.not_users, found.indicators)
     doc["actions"] = [a.as_dict() for u, acts in histories.items() if upn is None or u == upn for a in acts]
     return Report(
         case=name or case.root.name,
@@ -212,9 +218,11 @@ def assemble(
         verdicts=judged,
         users=users,
         tenant=[_finding_report(f, records) for f in tenant_findings],
+        not_users=[(n, [_finding_report(f, records) for f in n.findings]) for n in found.not_users],
         skipped=analysis.skipped,
         evidence=_evidence(case),
         notes=notes,
+        indicators=found.indicators,
     )
 
 

@@ -38,6 +38,14 @@ def render(report: Report) -> str:
     lines += [f"\n_{m(note)}_" for note in report.notes]
     for u in report.users:
         lines += _user(u)
+    if report.tenant:  # each spray, burst or app: a line of its own
+        lines += ["", "## Findings about the tenant", ""]
+        for item in report.tenant:
+            f = item.finding
+            said = f"- **{m(f.severity)}** {m(f.rule.id)} ({m(f.rule.symptom)}): "
+            lines += [said + m(h.summary) for h in f.hits]
+            if f.count > len(f.hits):
+                lines.append(f"- … {f.count - len(f.hits)} more from {m(f.rule.id)} (see the JSON report)")
     if report.skipped:
         lines += ["", "## Rules that could not run", ""]
         lines += [f"- {m(s.rule.id)} ({m(s.rule.symptom)}): {m(s.reason)}" for s in report.skipped]

@@ -15,8 +15,9 @@ real ISP, hosting or mobile network of the right country, checked against the of
 geolocation database (``reclaim.detect.geo``), so sign-in locations and IP lookups agree.
 
 Named ``scenarios`` (``SCENARIOS``) are planted on chosen users: "bec" (``compromised`` is short
-for it), "consent-phishing", "outbound-spam" and the benign "traveller", one module each under
-``scenarios/``. Deterministic for a seed; the benign activity is the same with or without them.
+for it), "consent-phishing", "outbound-spam", "dormant" (an account nobody uses, taken over: its
+whole history is the attacker's) and the benign "traveller", one module each under ``scenarios/``.
+Deterministic for a seed; the benign activity is the same with or without them.
 
 The modules: ``org`` (the tenant's names and window), ``places``, ``networks`` and ``people``
 (the world), ``tenant`` (``SimTenant``: the users and their plans), ``records`` (the shape of each

@@ -57,7 +57,10 @@ def write_tenant(
     try:
         for d in range(days):
             for u in tenant.users:
+                records, audits = len(writer.batch), len(writer.audits)
                 ordinary.user_day(writer, u, d)
+                if u.dormant:  # the day is drawn all the same, so that everyone else's stays as it was
+                    del writer.batch[records:], writer.audits[audits:]
             writer.batch.extend(
                 e for e in attack if tenant.start + d * DAY <= e[0] < tenant.start + (d + 1) * DAY
             )

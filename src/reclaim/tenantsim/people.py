@@ -174,6 +174,7 @@ class User:
     rules: list[dict[str, Any]] = field(default_factory=list)
     new_rule_day: int | None = None
     mailbox: dict[str, Any] = field(default_factory=dict)
+    dormant: bool = False  # nobody uses the account: its ordinary days leave no records
 
     def trip_state(self, ts: float) -> tuple[str, Trip | None]:
         for trip in self.trips:

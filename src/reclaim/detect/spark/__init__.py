@@ -151,9 +151,10 @@ class Prepared:
             ips = context.EMPTY_IPS
         for name, table in context.list_tables(self.domains, ips).items():
             _arrow_frame(spark, table).createOrReplaceTempView(name)
-        _cached_view(spark, self.sql(context.LOGONS_SQL), "logons")
-        _cached_view(spark, self.sql(context.MAILBOX_OWNERS_SQL), "mailbox_owners")
-        _cached_view(spark, self.sql(context.RULE_CHANGES_SQL), "rule_changes")
+        for name, sql in context.ANALYSIS_TABLES:
+            _cached_view(spark, self.sql(sql), name)
+        # _WRAP's names with the name an Exchange path ends in (the macro, inlined)
+        self.named = self.sql("SELECT *, rc_name_leaf(name) AS leaf FROM q")
 
     def sql(self, duckdb_sql: str) -> str:
         return to_spark(duckdb_sql, self.macros)
@@ -163,10 +164,13 @@ class Prepared:
 # summary, evidence), the first EVIDENCE_KEPT kept; the hits and evidence are cut on the driver.
 # One struct sort instead of DuckDB's four ordered lists, which Spark would sort four times.
 _WRAP = """
-WITH r AS (SELECT lower(CAST(upn AS STRING)) AS upn, CAST(time AS TIMESTAMP_NTZ) AS time,
+WITH q AS (SELECT lower(CAST(upn AS STRING)) AS name, CAST(time AS TIMESTAMP_NTZ) AS time,
                   CAST(evidence AS ARRAY<STRING>) AS evidence, CAST(summary AS STRING) AS summary,
                   {severity} AS severity FROM ({query}
-)), f AS (SELECT * FROM r WHERE {user} IS NULL OR upn = {user})
+)), n AS ({named}),
+r AS (SELECT coalesce(i.upn, l.upn, n.name) AS upn, n.time, n.evidence, n.summary, n.severity
+      FROM n LEFT JOIN identities i ON i.key = n.name LEFT JOIN identities l ON l.key = n.leaf),
+f AS (SELECT * FROM r WHERE {user} IS NULL OR upn = {user})
 SELECT upn, count(*) AS n, min(time) AS first, max(time) AS last,
        max(nullif(array_position(array({levels}), severity), 0)) AS level,
        slice(array_sort(collect_list(struct(time IS NOT NULL AS k0, time AS k1, summary IS NULL AS k2,
@@ -232,6 +236,7 @@ def run(
             sql = _WRAP.format(
                 query=query, severity="severity" if rule.graded else "CAST(NULL AS STRING)",
                 levels=", ".join(_literal(s) for s in SEVERITIES), user=_literal(user), kept=EVIDENCE_KEPT,
+                named=prepared.named,
             )  # fmt: skip
             return _findings(rule, spark.sql(sql).collect())
         except Untranslatable as exc:

@@ -8,12 +8,12 @@ with or without it.
 
 from __future__ import annotations
 
-from reclaim.tenantsim.scenarios import bec, consent_phishing, outbound_spam, traveller
+from reclaim.tenantsim.scenarios import bec, consent_phishing, dormant, outbound_spam, traveller
 from reclaim.tenantsim.scenarios.base import Scenario
 
 # in the order they run
 ALL: dict[str, Scenario] = {
-    s.name: s for s in (bec.SCENARIO, consent_phishing.SCENARIO, traveller.SCENARIO, outbound_spam.SCENARIO)
+    m.SCENARIO.name: m.SCENARIO for m in (bec, consent_phishing, traveller, outbound_spam, dormant)
 }
 SCENARIOS: dict[str, str] = {name: s.description for name, s in ALL.items()}
 # the scenarios whose users are compromised (ground truth)

@@ -52,3 +52,16 @@ def break_in(w: Writer, u: User, rng: random.Random) -> tuple[float, str, str]:
     ts += rng.randrange(30, 120)
     w.signin(u, ts, ip, OWA, "laptop", True, 0, rng, attacker=BROWSER)
     return ts, ip, second
+
+
+def first_steps(w: Writer, u: User, ts: float, ip: str, session: str, rng: random.Random) -> float:
+    """Right after getting in at ``ts``: a look through the mailbox, then the attacker's own
+    authenticator, so that MFA keeps letting them in after a password reset. The time after."""
+    for k in range(rng.randrange(3, 7)):
+        w.read(u, ts + 60 + k * rng.randrange(20, 90), ip, "laptop", session, rng, bind=True, attacker=True)
+    ts += rng.randrange(3, 9) * 60
+    w.directory(
+        ts, "User registered security info", "Authentication Methods", u, u, ip, rng,
+        [("StrongAuthenticationMethod", "[]", '[{"MethodType":6,"Default":true}]')],
+    )  # fmt: skip
+    return ts + rng.randrange(2, 6) * 60

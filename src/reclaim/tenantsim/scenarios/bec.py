@@ -12,7 +12,7 @@ from reclaim.tenantsim.org import HOUR, ORG_PATH
 from reclaim.tenantsim.people import User, ascii_name
 from reclaim.tenantsim.records import exchange
 from reclaim.tenantsim.records.entra import OWA
-from reclaim.tenantsim.scenarios.attacker import BROWSER, break_in
+from reclaim.tenantsim.scenarios.attacker import BROWSER, break_in, first_steps
 from reclaim.tenantsim.scenarios.base import Scenario
 from reclaim.tenantsim.texts import fill
 
@@ -43,15 +43,7 @@ def run(w: Writer, u: User) -> None:
     rng = random.Random(f"{t.seed}-attack-{u.upn}")  # noqa: S311 - simulation, not secrets
     ts, ip, second = break_in(w, u, rng)
     session = t.uuid(rng)
-    for k in range(rng.randrange(3, 7)):
-        w.read(u, ts + 60 + k * rng.randrange(20, 90), ip, "laptop", session, rng, bind=True, attacker=True)
-    ts += rng.randrange(3, 9) * 60
-    # the attacker's own authenticator, so that MFA keeps letting them in after a password reset
-    w.directory(
-        ts, "User registered security info", "Authentication Methods", u, u, ip, rng,
-        [("StrongAuthenticationMethod", "[]", '[{"MethodType":6,"Default":true}]')],
-    )  # fmt: skip
-    ts += rng.randrange(2, 6) * 60
+    ts = first_steps(w, u, ts, ip, session, rng)
     name = rng.choice([".", "..", "...", "RSS", "a"])
     rule = exchange.inbox_rule(
         u,
