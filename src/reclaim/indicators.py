@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reclaim.detect.engine import iso_time
 from reclaim.detect.links import KINDS, Indicator
 from reclaim.errors import UsageError
 
@@ -113,10 +114,6 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA) else text
 
 
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() + "Z" if value else ""
-
-
 def csv_bytes(indicators: Iterable[Indicator]) -> bytes:
     """The indicators as CSV (UTF-8 with a BOM; formula-like cells after an apostrophe)."""
     out = io.StringIO()
@@ -124,7 +121,8 @@ def csv_bytes(indicators: Iterable[Indicator]) -> bytes:
     writer.writerow(CSV_COLUMNS)
     for ind in indicators:
         users = " ".join(ind.sources)
-        cells = (ind.kind, ind.value, _iso(ind.first_seen), _iso(ind.last_seen), users, ind.reason)
+        first, last = iso_time(ind.first_seen) or "", iso_time(ind.last_seen) or ""
+        cells = (ind.kind, ind.value, first, last, users, ind.reason)
         writer.writerow([_cell(c) for c in cells])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from reclaim.ingest.sources import Inputs
@@ -152,3 +160,21 @@ def print_ingest_report(report: IngestReport, full: bool = False) -> None:
 
 def fmt_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+T = TypeVar("T")
+
+
+def with_rule_progress(total: int, quiet: bool, run: Callable[[Callable[[str, int, int], None]], T]) -> T:
+    """``run`` given a progress callback (rule id, done, total) that moves a bar of ``total`` rules
+    on stderr (nothing when quiet): an analysis takes seconds on a large case."""
+    with Progress(
+        TextColumn("analyzing {task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=err, transient=True, disable=quiet,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("", total=total)
+
+        def progress(rule_id: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, description=rule_id)
+
+        return run(progress)

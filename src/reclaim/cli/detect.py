@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,14 +11,21 @@ from typing import TYPE_CHECKING, Any
 import click
 import duckdb
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from reclaim import investigation
 from reclaim.case import dataset
 from reclaim.case.store import Case
 from reclaim.cli import tenant as tenant_cli
-from reclaim.cli.common import DEFAULT_CASE, err, ingest_with_progress, out, print_ingest_report, safe
+from reclaim.cli.common import (
+    DEFAULT_CASE,
+    err,
+    ingest_with_progress,
+    out,
+    print_ingest_report,
+    safe,
+    with_rule_progress,
+)
 from reclaim.cli.options import (
     date_order_option,
     full_option,
@@ -158,7 +164,7 @@ def investigate(
                 f"at {escape(spark_remote)}" if spark_remote else f"({escape(spark_master or 'local[*]')})"
             )
             err.print(f"starting Spark {where}")
-        found = _with_progress(
+        found = with_rule_progress(
             len(ruleset), quiet,
             lambda progress: investigation.run_spark(
                 dataset_dir, ruleset, options, spark_master, spark_remote, progress, given
@@ -209,22 +215,6 @@ def investigate(
     sys.exit(report.exit_code if paths else 0)
 
 
-def _with_progress(
-    total: int, quiet: bool, run: Callable[[engine.Progress], investigation.Investigation]
-) -> investigation.Investigation:
-    """``run`` given a progress callback that moves a bar of ``total`` rules (nothing when quiet)."""
-    with Progress(
-        TextColumn("analyzing {task.description}"), BarColumn(), MofNCompleteColumn(),
-        console=err, transient=True, disable=quiet,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("", total=total)
-
-        def progress(rule_id: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, description=rule_id)
-
-        return run(progress)
-
-
 def _investigate(
     con: duckdb.DuckDBPyConnection,
     ruleset: investigation.RuleSet,
@@ -232,7 +222,7 @@ def _investigate(
     quiet: bool,
     given: list[links.Indicator],
 ) -> investigation.Investigation:
-    return _with_progress(
+    return with_rule_progress(
         len(ruleset), quiet, lambda progress: investigation.run(con, options, ruleset, progress, given)
     )
 

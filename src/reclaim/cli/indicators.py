@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from reclaim.cli.common import fmt_time, out, safe
+from reclaim.cli.common import fmt_time, out, safe, with_rule_progress
 from reclaim.cli.options import full_option, internal_domain_option, rules_option, sigma_option
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
@@ -61,8 +61,11 @@ def indicators(
     from reclaim.detect import context
 
     ruleset = investigation.load_rules(rule_dirs, sigma_dirs)
+    options = context.Options(internal_domains=domains)
     with Case.open(case_dir, create=False) as case:
-        judged = investigation.run(case.con, context.Options(internal_domains=domains), ruleset)
+        judged = with_rule_progress(
+            len(ruleset), False, lambda progress: investigation.run(case.con, options, ruleset, progress)
+        )
     found = judged.indicators
     table = Table(title=f"{len(found)} indicators", title_justify="left")
     for column in ("kind", "value", "seen (UTC)", "from", "linked to"):

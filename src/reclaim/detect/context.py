@@ -123,6 +123,15 @@ RULE_CHANGES_SQL = _text("rule_changes.sql")
 IDENTITY_LINKS_SQL = _text("identities.sql")
 # the names that resolve: those that name one person only
 IDENTITIES_SQL = "SELECT key, min(upn) AS upn FROM identity_links GROUP BY key HAVING count(DISTINCT upn) = 1"
+
+
+def resolved(name: str) -> tuple[str, str]:
+    """(the person ``name`` names, the joins that expression needs): ``name`` (a lower-case column)
+    as itself in IDENTITIES_SQL, or the name an Exchange path or DN ends in; else it stays as it is."""
+    joins = f"LEFT JOIN identities i ON i.key = {name} LEFT JOIN identities l ON l.key = rc_name_leaf({name})"
+    return f"coalesce(i.upn, l.upn, {name})", joins
+
+
 # for rules: a mailbox's owner by any of its names, the owner's own address included
 MAILBOX_OWNERS_SQL = "SELECT key, upn FROM identities UNION SELECT DISTINCT upn, upn FROM identity_links"
 # The analysis tables, in the order they are built (each from the tables before it too).

@@ -77,14 +77,15 @@ class Finding:
             "mitre": self.rule.mitre,
             "remediation": list(self.rule.remediation),
             "count": self.count,
-            "first_seen": _iso(self.first_seen),
-            "last_seen": _iso(self.last_seen),
+            "first_seen": iso_time(self.first_seen),
+            "last_seen": iso_time(self.last_seen),
             "summary": self.summary,
             "evidence": self.evidence,
         }
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
+    """A UTC time as the findings document writes it."""
     return value.isoformat() + "Z" if value else None
 
 
@@ -107,17 +108,21 @@ class Analysis:
     coverage: dict[str, dict[str, bool]] = field(default_factory=dict)  # upn -> evidence kinds
 
 
+def _resolving(sql: str, name: str) -> str:
+    """``sql`` with $person (who ``name`` names) and $joins (what that needs) written in."""
+    person, joins = context.resolved(name)
+    return sql.replace("$person", person).replace("$joins", joins)
+
+
 # Each user's matches of one rule, in the order the findings show them: by time (NULLs first),
 # summary, then evidence, so that ties fall the same way on every run and engine (spark._WRAP).
 # The name a rule gives is resolved to its person (context.IDENTITIES_SQL) first: as itself, or
 # the name an Exchange path or DN ends in; a name that resolves to no one stays as it is.
-_WRAP = """
+_WRAP = _resolving("""
 WITH q AS (SELECT lower(CAST(upn AS VARCHAR)) AS name, CAST(time AS TIMESTAMP) AS time,
                   evidence, CAST(summary AS VARCHAR) AS summary, {severity} AS severity FROM ({query}
 )),
-     r AS (SELECT coalesce(i.upn, l.upn, q.name) AS upn, q.time, q.evidence, q.summary, q.severity
-           FROM q LEFT JOIN identities i ON i.key = q.name
-                  LEFT JOIN identities l ON l.key = rc_name_leaf(q.name)),
+     r AS (SELECT $person AS upn, q.time, q.evidence, q.summary, q.severity FROM q $joins),
      f AS (SELECT * FROM r WHERE $user IS NULL OR upn = $user)
 SELECT upn, count(*), min(time), max(time), max(list_position({levels}, severity)),
        list(time ORDER BY time NULLS FIRST, summary, evidence)[1:{hits}],
@@ -125,12 +130,12 @@ SELECT upn, count(*), min(time), max(time), max(list_position({levels}, severity
        list(evidence ORDER BY time NULLS FIRST, summary, evidence)[1:{hits}],
        flatten(list(evidence ORDER BY time NULLS FIRST, summary, evidence)[1:{evidence}])
 FROM f GROUP BY upn ORDER BY upn NULLS LAST
-"""
+""", "q.name")
 
 # Which kinds of evidence each person has, every name resolved as in _WRAP.
-COVERAGE_SQL = """
+COVERAGE_SQL = _resolving("""
 SELECT upn, bool_or(kind = 'signins'), bool_or(kind = 'mailbox') FROM (
-    SELECT coalesce(i.upn, n.name) AS upn, n.kind FROM (
+    SELECT $person AS upn, n.kind FROM (
         SELECT DISTINCT lower(upn) AS name, 'signins' AS kind FROM logons
         UNION ALL SELECT DISTINCT lower(user_id), 'mailbox' FROM audit
         UNION ALL SELECT DISTINCT lower(mailbox_owner), 'mailbox' FROM audit
@@ -138,9 +143,9 @@ SELECT upn, bool_or(kind = 'signins'), bool_or(kind = 'mailbox') FROM (
         UNION ALL SELECT DISTINCT lower(coalesce(user_principal_name, primary_smtp_address)), 'mailbox'
             FROM mailboxes
         UNION ALL SELECT DISTINCT lower(target_upn), 'directory' FROM directory_audits
-    ) n LEFT JOIN identities i ON i.key = n.name
+    ) n $joins
 ) WHERE upn LIKE '%@%.%' AND ($user IS NULL OR upn = $user) GROUP BY upn
-"""
+""", "n.name")
 
 Progress = Callable[[str, int, int], None]  # (rule id, done, total)
 

@@ -112,10 +112,8 @@ def links(con: Any, user: str | None = None) -> list[Link]:
 
 
 # engine._WRAP's resolution, for names found outside a rule (the attacker links)
-_RESOLVE = """
-SELECT n.name, coalesce(i.upn, l.upn, n.name) FROM (SELECT DISTINCT unnest($names) AS name) n
-LEFT JOIN identities i ON i.key = n.name LEFT JOIN identities l ON l.key = rc_name_leaf(n.name)
-"""
+_PERSON, _JOINS = context.resolved("n.name")
+_RESOLVE = f"SELECT n.name, {_PERSON} FROM (SELECT DISTINCT unnest($names) AS name) n {_JOINS}"
 
 
 def resolve(con: Any, names: Iterable[str | None]) -> dict[str, str]:

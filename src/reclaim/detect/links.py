@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 
 from reclaim.detect import context, geo, identity
-from reclaim.detect.engine import EVIDENCE_KEPT, HITS_KEPT, Finding, Hit
+from reclaim.detect.engine import EVIDENCE_KEPT, HITS_KEPT, Finding, Hit, iso_time
 from reclaim.detect.rules import SEVERITIES, Rule
 from reclaim.detect.verdict import POINTS, SEQUENCE_WINDOW, UserVerdict
 
@@ -120,15 +120,11 @@ class Indicator:
             "sources": self.sources,
             "rule": self.rule or None,
             "network": self.network or None,
-            "first_seen": _iso(self.first_seen),
-            "last_seen": _iso(self.last_seen),
+            "first_seen": iso_time(self.first_seen),
+            "last_seen": iso_time(self.last_seen),
             "linked": self.linked,
             "evidence": self.evidence,
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value else None
 
 
 def _when(value: datetime | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -382,6 +382,14 @@ def parse_orderby(text: str | None, allowed: Sequence[str]) -> tuple[str, bool] 
     if words[0] not in allowed:
         raise QueryError(f"Sorting by '{words[0]}' is not supported (supported: {', '.join(allowed)}).")
     return words[0], len(words) == 2 and words[1].lower() == "desc"
+
+
+def listed(items: Iterable[Record], flt: Filter | None, order: tuple[str, bool] | None) -> list[Record]:
+    """The items ``flt`` keeps, newest first as the lab keeps logs, oldest first when ``order`` asks."""
+    found = [item for item in items if flt is None or flt.match(item)]
+    if order is not None and not order[1]:
+        found.reverse()
+    return found
 
 
 def parse_top(text: str | None, maximum: int) -> int | None:

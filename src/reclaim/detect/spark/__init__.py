@@ -153,8 +153,10 @@ class Prepared:
             _arrow_frame(spark, table).createOrReplaceTempView(name)
         for name, sql in context.ANALYSIS_TABLES:
             _cached_view(spark, self.sql(sql), name)
-        # _WRAP's names with the name an Exchange path ends in (the macro, inlined)
-        self.named = self.sql("SELECT *, rc_name_leaf(name) AS leaf FROM q")
+        # _WRAP's names resolved to their people as engine._WRAP resolves them
+        person, joins = context.resolved("q.name")
+        columns = "q.time, q.evidence, q.summary, q.severity"
+        self.resolved = self.sql(f"SELECT {person} AS upn, {columns} FROM q {joins}")
 
     def sql(self, duckdb_sql: str) -> str:
         return to_spark(duckdb_sql, self.macros)
@@ -167,9 +169,7 @@ _WRAP = """
 WITH q AS (SELECT lower(CAST(upn AS STRING)) AS name, CAST(time AS TIMESTAMP_NTZ) AS time,
                   CAST(evidence AS ARRAY<STRING>) AS evidence, CAST(summary AS STRING) AS summary,
                   {severity} AS severity FROM ({query}
-)), n AS ({named}),
-r AS (SELECT coalesce(i.upn, l.upn, n.name) AS upn, n.time, n.evidence, n.summary, n.severity
-      FROM n LEFT JOIN identities i ON i.key = n.name LEFT JOIN identities l ON l.key = n.leaf),
+)), r AS ({resolved}),
 f AS (SELECT * FROM r WHERE {user} IS NULL OR upn = {user})
 SELECT upn, count(*) AS n, min(time) AS first, max(time) AS last,
        max(nullif(array_position(array({levels}), severity), 0)) AS level,
@@ -236,7 +236,7 @@ def run(
             sql = _WRAP.format(
                 query=query, severity="severity" if rule.graded else "CAST(NULL AS STRING)",
                 levels=", ".join(_literal(s) for s in SEVERITIES), user=_literal(user), kept=EVIDENCE_KEPT,
-                named=prepared.named,
+                resolved=prepared.resolved,
             )  # fmt: skip
             return _findings(rule, spark.sql(sql).collect())
         except Untranslatable as exc:

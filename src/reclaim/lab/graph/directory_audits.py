@@ -17,9 +17,7 @@ def list_audits(lab: LabView, request: Request) -> Response:
     def compute() -> list[Record]:
         flt = odata.parse_filter(query.get("$filter"), DIRECTORY_AUDIT_FIELDS, "directoryAudit")
         order = odata.parse_orderby(query.get("$orderby"), ("activityDateTime",))
-        found = [a for a in lab.tenant.directory_audits if flt is None or flt.match(a)]
-        if order is not None and not order[1]:
-            found.reverse()
+        found = odata.listed(lab.tenant.directory_audits, flt, order)
         return [project(a, DIRECTORY_AUDIT_V1) for a in found] if v1 else found
 
     return http.page(lab, request, context, compute)

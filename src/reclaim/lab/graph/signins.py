@@ -20,9 +20,7 @@ def list_signins(lab: LabView, request: Request) -> Response:
         # Graph lists interactive sign-ins unless the filter asks for other event types (beta only).
         both = flt is not None and "signInEventTypes" in flt.properties
         source = lab.tenant.all_signins if both else lab.tenant.signins
-        found = [s for s in source if flt is None or flt.match(s)]
-        if order is not None and not order[1]:
-            found.reverse()
+        found = odata.listed(source, flt, order)
         return [project(s, SIGNIN_V1) for s in found] if v1 else found
 
     return http.page(lab, request, context, compute)
